@@ -1,0 +1,1 @@
+"""imagepipe: upload, process and deliver images on one laptop or on AWS, through one code path."""

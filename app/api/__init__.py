@@ -1,0 +1,46 @@
+"""The Flask API: create_app() builds it from settings, with one blueprint per concern."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from app.api import delivery, health, images, uploads, webpage
+from app.api.context import Platform
+from app.api.errors import register_error_handlers
+from app.auth.tokens import LocalTokens
+from app.jobs import CeleryJobQueue, JobQueue
+from app.services import Services, build_services
+from app.settings import Settings
+from app.uploads.policy import LocalUploadSigner
+
+# A multipart form around the largest allowed file needs a little room for its other fields.
+_FORM_OVERHEAD = 64 * 1024
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    services: Services | None = None,
+    jobs: JobQueue | None = None,
+) -> Flask:
+    settings = settings or Settings.from_env()
+    services = services or build_services(settings)
+    receiver = LocalUploadSigner(
+        settings.secret_key,
+        f"{settings.public_base_url}/upload/receive",
+        ttl_seconds=settings.upload_ttl_seconds,
+    )
+    app = Flask(__name__, static_folder=None)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes + _FORM_OVERHEAD
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.extensions["imagepipe"] = Platform(
+        services=services,
+        jobs=jobs or CeleryJobQueue(),
+        tokens=LocalTokens(settings.secret_key, ttl_seconds=settings.token_ttl_seconds),
+        uploads=receiver,
+        receiver=receiver,
+    )
+    register_error_handlers(app)
+    for module in (uploads, images, delivery, health, webpage):
+        app.register_blueprint(module.blueprint)
+    return app

@@ -1,0 +1,38 @@
+"""What each request needs: the services, the job queue, and the caller."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import current_app, request
+
+from app.api.errors import ApiError
+from app.auth.tokens import InvalidToken, TokenVerifier
+from app.jobs import JobQueue
+from app.services import Services
+from app.uploads.policy import LocalUploadSigner, UploadSigner
+
+
+@dataclass(frozen=True)
+class Platform:
+    services: Services
+    jobs: JobQueue
+    tokens: TokenVerifier
+    uploads: UploadSigner
+    receiver: LocalUploadSigner | None  # the embedded form receiver, when originals are local
+
+
+def platform() -> Platform:
+    value: Platform = current_app.extensions["imagepipe"]
+    return value
+
+
+def caller() -> str:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ApiError(401, "unauthorized", "send Authorization: Bearer <token>")
+    try:
+        return platform().tokens.verify(token.strip())
+    except InvalidToken as exc:
+        raise ApiError(401, "invalid_token", str(exc)) from None

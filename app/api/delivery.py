@@ -1,0 +1,86 @@
+"""GET /i/{id} and /i/{id}/{name}: the embedded CDN, running the same edge/ code as CloudFront."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, redirect, request
+from werkzeug.wrappers import Response as BaseResponse
+
+from app.api.context import platform
+from app.api.errors import ApiError
+from app.catalog import ImageRecord, RecordNotFound, VariantRecord
+from app.storage import BlobNotFound
+from edge.negotiate import negotiate
+from edge.origin_response import fallback_name, response_headers
+from edge.variants import Variant, parse_name
+
+blueprint = Blueprint("delivery", __name__)
+
+
+@blueprint.get("/i/<image_id>")
+def auto(image_id: str) -> Response:
+    query = request.args.to_dict()
+    query.pop("mw", None)
+    record = _record(image_id)
+    available = [_edge_variant(v) for v in record.variants]
+    if not available:
+        raise ApiError(404, "not_ready", f"image {image_id!r} has no variants yet")
+    try:
+        choice = negotiate(dict(request.headers), available, explicit=query)
+    except ValueError as exc:
+        raise ApiError(400, "invalid_parameter", str(exc)) from None
+    response = _serve(record, choice.variant)
+    response.headers["X-Imagepipe-Variant"] = choice.cache_key()
+    response.headers["Content-Location"] = f"/i/{image_id}/{choice.variant.name}"
+    return response
+
+
+@blueprint.get("/i/<image_id>/<name>")
+def named(image_id: str, name: str) -> BaseResponse:
+    if set(request.args) - {"mw"}:
+        raise ApiError(400, "unknown_parameter", "a named variant takes no query parameters")
+    wanted = parse_name(name)
+    if wanted is None:
+        raise ApiError(404, "not_found", f"{name!r} is not a variant name")
+    record = _record(image_id)
+    if record.variant(name) is None:
+        # As the edge's origin-response does: fall back to a more basic variant.
+        fallback = fallback_name(wanted)
+        if fallback is None:
+            raise ApiError(404, "not_found", f"image {image_id!r} has no variant {name!r}")
+        response = redirect(f"/i/{image_id}/{fallback}", code=302)
+        response.headers["Cache-Control"] = "no-store"
+        return response
+    return _serve(record, wanted)
+
+
+def _record(image_id: str) -> ImageRecord:
+    try:
+        return platform().services.catalog.get(image_id)
+    except RecordNotFound:
+        raise ApiError(404, "not_found", f"no image {image_id!r}") from None
+
+
+def _edge_variant(v: VariantRecord) -> Variant:
+    # Sizes stay unknown, as at the edge, so a laptop chooses exactly what CloudFront would.
+    known = parse_name(v.name)
+    assert known is not None, v.name  # the pipeline writes only names from edge.variants
+    return known
+
+
+def _serve(record: ImageRecord, variant: Variant) -> Response:
+    stored = record.variant(variant.name)
+    if stored is None:
+        raise ApiError(404, "not_found", f"image {record.image_id!r} has no {variant.name!r}")
+    etag = stored.etag or f"{record.image_id}-{variant.name}-{stored.bytes}"
+    headers = response_headers(variant)
+    if request.if_none_match.contains(etag):
+        response = Response(status=304, headers=headers)
+    else:
+        try:
+            stream = platform().services.variants.open(stored.key)
+        except BlobNotFound:
+            raise ApiError(404, "not_found", f"variant {variant.name!r} is missing") from None
+        response = Response(stream, status=200, headers=headers, direct_passthrough=True)
+        response.content_length = stored.bytes
+    response.set_etag(etag)
+    return response

@@ -1,0 +1,55 @@
+"""GET /image/{id} and GET /images: the caller's own records, and nobody else's."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, request
+
+from app.api.context import caller, platform
+from app.api.errors import ApiError
+from app.api.params import bounded_int, parse, text
+from app.api.views import image_view
+from app.catalog import InvalidCursor, RecordNotFound
+
+blueprint = Blueprint("images", __name__)
+
+
+@blueprint.get("/image/<image_id>")
+def get_image(image_id: str) -> dict[str, Any]:
+    user_id = caller()
+    services = platform().services
+    try:
+        record = services.catalog.get(image_id)
+    except RecordNotFound:
+        record = None
+    # Another user's image is "not found" too: its existence is not ours to reveal.
+    if record is None or record.user_id != user_id:
+        raise ApiError(404, "not_found", f"no image {image_id!r}")
+    return image_view(record, services)
+
+
+@blueprint.get("/images")
+def list_images() -> dict[str, Any]:
+    user_id = caller()
+    query = parse(
+        request.args,
+        {
+            "user_id": (text(128), False),
+            "limit": (bounded_int(1, 100), False),
+            "cursor": (text(2048), False),
+        },
+    )
+    if query.get("user_id", user_id) != user_id:
+        raise ApiError(403, "forbidden", "you can list only your own images")
+    services = platform().services
+    try:
+        page = services.catalog.list_by_user(
+            user_id, limit=query.get("limit", 20), cursor=query.get("cursor")
+        )
+    except InvalidCursor as exc:
+        raise ApiError(400, "invalid_cursor", str(exc)) from None
+    return {
+        "images": [image_view(r, services) for r in page.items],
+        "next_cursor": page.next_cursor,
+    }

@@ -1,0 +1,56 @@
+"""The JSON shape of a catalog record as the API shows it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from app.catalog import ImageRecord
+from app.services import Services
+
+
+def iso(epoch: float) -> str:
+    return (
+        datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    )
+
+
+def image_view(record: ImageRecord, services: Services) -> dict[str, Any]:
+    placeholder = record.placeholder
+    return {
+        "image_id": record.image_id,
+        "user_id": record.user_id,
+        "status": record.status.value,
+        "failure_reason": record.failure_reason,
+        "failure_detail": record.failure_detail,
+        "filename": record.filename,
+        "content_type": record.content_type,
+        "upload_time": iso(record.upload_time),
+        "updated_at": iso(record.updated_at),
+        "version": record.version,
+        "original_url": record.original_url,
+        "processed_url": record.processed_url,
+        "format": record.format,
+        "size": record.size,
+        "width": record.width,
+        "height": record.height,
+        "placeholder": None
+        if placeholder is None
+        else {
+            "thumbhash": placeholder.thumbhash,
+            "data_uri": placeholder.data_uri,
+            "dominant_color": placeholder.dominant_color,
+        },
+        "variants": [
+            {
+                "name": v.name,
+                "format": v.format,
+                "width": v.width,
+                "height": v.height,
+                "bytes": v.bytes,
+                "tier": v.tier,
+                "url": services.delivery_url(record.image_id, v.name),
+            }
+            for v in record.variants
+        ],
+    }

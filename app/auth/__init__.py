@@ -1,0 +1,1 @@
+"""Who is calling: bearer tokens, verified by the issuer the settings name."""

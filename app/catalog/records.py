@@ -1,0 +1,85 @@
+"""The catalog's record of one image: the paper's fields plus status, variants and version."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from enum import StrEnum
+from typing import Any, Self
+
+
+class Status(StrEnum):
+    PENDING = "pending"
+    PROCESSING = "processing"
+    READY = "ready"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class VariantRecord:
+    name: str
+    format: str
+    width: int
+    height: int
+    bytes: int
+    key: str
+    etag: str = ""
+    tier: str = "standard"
+
+
+@dataclass(frozen=True)
+class Placeholder:
+    thumbhash: str
+    data_uri: str
+    dominant_color: str
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    image_id: str
+    user_id: str
+    upload_time: float
+    original_url: str
+    original_key: str
+    content_type: str
+    filename: str
+    status: Status = Status.PENDING
+    version: int = 0
+    updated_at: float = 0.0
+    processed_url: str | None = None
+    format: str | None = None
+    size: int | None = None  # KB, as in the architecture paper
+    width: int | None = None
+    height: int | None = None
+    failure_reason: str | None = None
+    failure_detail: str | None = None
+    attempts: int = 0
+    variants: tuple[VariantRecord, ...] = ()
+    placeholder: Placeholder | None = None
+
+    def evolve(self, **changes: Any) -> Self:
+        return replace(self, **changes)
+
+    def variant(self, name: str) -> VariantRecord | None:
+        return next((v for v in self.variants if v.name == name), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["status"] = self.status.value
+        data["variants"] = [asdict(v) for v in self.variants]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ImageRecord:
+        values = dict(data)
+        values["status"] = Status(values.get("status", "pending"))
+        values["variants"] = tuple(VariantRecord(**v) for v in values.get("variants") or ())
+        if values.get("placeholder"):
+            values["placeholder"] = Placeholder(**values["placeholder"])
+        known = cls.__dataclass_fields__
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[ImageRecord] = field(default_factory=list)
+    next_cursor: str | None = None

@@ -1,0 +1,138 @@
+"""The `imagepipe` command: tokens, batch processing with no services, and run-time info."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from app.auth.tokens import InvalidUserId, LocalTokens
+from app.imaging.encode import EncodeSettings
+from app.imaging.errors import ImageRejected
+from app.imaging.limits import Limits
+from app.imaging.pipeline import load_master, render
+from app.imaging.placeholder import make_placeholder
+from app.imaging.plan import FAST_FORMATS, SLOW_FORMATS, plan_variants
+from app.settings import Settings, SettingsError
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="imagepipe", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    token = commands.add_parser("token", help="print a signed bearer token for a user")
+    token.add_argument("user_id")
+    token.add_argument("--ttl", type=int, default=None, help="lifetime in seconds")
+
+    process = commands.add_parser("process", help="make the variants of files, with no services")
+    process.add_argument("files", nargs="+", type=Path)
+    process.add_argument("--out", type=Path, required=True, help="folder for variants + manifests")
+    process.add_argument("--no-avif", action="store_true", help="skip the slow AVIF variants")
+
+    urls = commands.add_parser("urls", help="print where the running platform can be opened")
+    urls.add_argument("--user", default="demo", help="user the page's token is for")
+
+    commands.add_parser("check-config", help="validate the settings and print them")
+
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        print(f"imagepipe: configuration error: {exc}", file=sys.stderr)
+        return 2
+    handler = {"token": _token, "process": _process, "urls": _urls, "check-config": _check}
+    return handler[args.command](settings, args)
+
+
+def _token(settings: Settings, args: argparse.Namespace) -> int:
+    try:
+        print(
+            LocalTokens(settings.secret_key, ttl_seconds=settings.token_ttl_seconds).issue(
+                args.user_id, ttl_seconds=args.ttl
+            )
+        )
+    except InvalidUserId as exc:
+        print(f"imagepipe: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _urls(settings: Settings, args: argparse.Namespace) -> int:
+    token = LocalTokens(settings.secret_key, ttl_seconds=12 * 3600).issue(args.user)
+    print(f"  API and upload page: {settings.public_base_url}/#token={token}")
+    print(f"  Flower (tasks):      http://{settings.host}:{settings.flower_port}")
+    print(f"  API token for {args.user!r} (12 h): {token}")
+    return 0
+
+
+def _check(settings: Settings, args: argparse.Namespace) -> int:
+    for name, value in vars(settings).items():
+        print(f"{name} = {'<set>' if name == 'secret_key' else value}")
+    return 0
+
+
+def _process(settings: Settings, args: argparse.Namespace) -> int:
+    limits = Limits(settings.max_upload_bytes, settings.max_pixels, settings.max_total_pixels)
+    formats = FAST_FORMATS + (() if args.no_avif else SLOW_FORMATS)
+    failed = 0
+    for number, path in enumerate(args.files, start=1):
+        started = time.perf_counter()
+        manifest = process_file(path, args.out / path.stem, limits, formats, EncodeSettings())
+        elapsed = time.perf_counter() - started
+        verdict = manifest["status"]
+        if verdict == "failed":
+            failed += 1
+            verdict += f" ({manifest['failure_reason']}: {manifest['failure_detail']})"
+        print(f"[{number}/{len(args.files)}] {path}: {verdict} in {elapsed:.2f} s", flush=True)
+    return 1 if failed else 0
+
+
+def process_file(
+    path: Path, out: Path, limits: Limits, formats: tuple[str, ...], settings: EncodeSettings
+) -> dict[str, Any]:
+    """The worker's pipeline on one local file; writes variants and manifest.json under out."""
+    out.mkdir(parents=True, exist_ok=True)
+    manifest: dict[str, Any] = {"source": str(path)}
+    try:
+        master = load_master(path, limits)
+    except (ImageRejected, OSError) as exc:
+        reason = exc.reason.value if isinstance(exc, ImageRejected) else "unreadable"
+        detail = exc.detail if isinstance(exc, ImageRejected) else str(exc)
+        manifest |= {"status": "failed", "failure_reason": reason, "failure_detail": detail}
+    else:
+        hint = make_placeholder(master.image)
+        variants = []
+        for item in render(master.image, plan_variants(master.width, formats), settings):
+            (out / item.spec.name).write_bytes(item.data)
+            variants.append(
+                {
+                    "name": item.spec.name,
+                    "format": item.spec.format,
+                    "tier": item.spec.tier,
+                    "width": item.width,
+                    "height": item.height,
+                    "bytes": len(item.data),
+                }
+            )
+        manifest |= {
+            "status": "ready",
+            "format": master.info.format.name,
+            "width": master.width,
+            "height": master.height,
+            "placeholder": {
+                "thumbhash": hint.thumbhash,
+                "data_uri": hint.data_uri,
+                "dominant_color": hint.dominant_color,
+            },
+            "variants": variants,
+        }
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    return manifest
+
+
+if __name__ == "__main__":
+    sys.exit(main())

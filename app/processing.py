@@ -1,0 +1,209 @@
+"""The processing stages, as plain functions of (services, image_id).
+
+Celery tasks in tasks/ call these; so could anything else. Each stage is idempotent: it reads the
+catalog first, returns early when there is nothing to do, writes deterministic keys, and saves
+the record with a version check.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+
+from app.catalog import ImageRecord, Placeholder, Status, VariantRecord, mutate
+from app.catalog.base import CatalogError
+from app.imaging import rawimage
+from app.imaging.encode import CONTENT_TYPES
+from app.imaging.errors import ImageRejected, Reason
+from app.imaging.pipeline import Rendered, load_master, render
+from app.imaging.placeholder import make_placeholder
+from app.imaging.plan import FAST_FORMATS, SLOW_FORMATS, VariantSpec, plan_variants
+from app.services import Services
+from app.storage import StorageError
+
+log = logging.getLogger(__name__)
+
+VARIANT_CACHE_CONTROL = "public, max-age=31536000, immutable"
+WORK_PREFIX = "_work"
+# What a first paint needs, so it is stored and recorded before everything else.
+FIRST_VARIANTS = ("160-lq.webp", "640.webp")
+
+
+def master_key(image_id: str) -> str:
+    return f"{WORK_PREFIX}/{image_id}/master.raw"
+
+
+def variant_key(image_id: str, name: str) -> str:
+    return f"{image_id}/{name}"
+
+
+def claim(services: Services, image_id: str, *, force: bool = False) -> bool:
+    """Move a record to `processing`; False when it is finished or someone is on it already."""
+    stale_before = time.time() - services.settings.stuck_after_seconds
+
+    def change(record: ImageRecord) -> ImageRecord | None:
+        if record.status in (Status.READY, Status.FAILED) and not force:
+            return None
+        if record.status is Status.PROCESSING and record.updated_at > stale_before and not force:
+            return None
+        return record.evolve(
+            status=Status.PROCESSING,
+            attempts=record.attempts + 1,
+            failure_reason=None,
+            failure_detail=None,
+        )
+
+    before = services.catalog.get(image_id)
+    after = mutate(services.catalog, image_id, change)
+    return after.version != before.version
+
+
+def resize(services: Services, image_id: str) -> bool:
+    """Probe and decode the original once; keep the upright sRGB master for the next stages."""
+    record = _active(services, image_id)
+    if record is None:
+        return False
+    try:
+        with services.originals.local_copy(record.original_key) as path:
+            master = load_master(path, services.limits)
+    except ImageRejected as rejected:
+        fail(services, image_id, rejected.reason.value, rejected.detail)
+        return False
+    except (StorageError, CatalogError):
+        raise
+    except MemoryError:
+        fail(services, image_id, Reason.MEMORY_LIMIT.value, "decoding exceeded the memory ceiling")
+        return False
+    except Exception as exc:  # noqa: BLE001 - a decoder bug on hostile bytes is a bad file
+        fail(services, image_id, Reason.CORRUPT.value, f"{type(exc).__name__}: {exc}")
+        return False
+    services.variants.put(
+        master_key(image_id), rawimage.dump(master.image), content_type="application/octet-stream"
+    )
+    size_kb = max(1, round(master.info.bytes / 1024))
+    _update(
+        services,
+        image_id,
+        lambda r: r.evolve(
+            format=master.info.format.name, width=master.width, height=master.height, size=size_kb
+        ),
+    )
+    return True
+
+
+def compress(services: Services, image_id: str) -> bool:
+    """Placeholder, then the fast formats (WebP, JPEG): usable before AVIF starts."""
+    record = _active(services, image_id)
+    if record is None or record.width is None:
+        return False
+    image = rawimage.load(services.variants.get(master_key(image_id)))
+    hint = make_placeholder(image)
+    placeholder = Placeholder(hint.thumbhash, hint.data_uri, hint.dominant_color)
+    specs = plan_variants(record.width, FAST_FORMATS)
+    first = [s for s in specs if s.name in FIRST_VARIANTS]
+    rest = [s for s in specs if s.name not in FIRST_VARIANTS]
+    stored = _store(services, image_id, render(image, first, services.encode_settings))
+    _update(services, image_id, lambda r: _with_variants(r, stored).evolve(placeholder=placeholder))
+    stored = _store(services, image_id, render(image, rest, services.encode_settings))
+    _update(services, image_id, lambda r: _with_variants(r, stored))
+    return True
+
+
+def encode(services: Services, image_id: str) -> bool:
+    """The slow formats (AVIF), after the fast ones are already served."""
+    record = _active(services, image_id)
+    if record is None or record.width is None or not services.settings.avif:
+        return False
+    image = rawimage.load(services.variants.get(master_key(image_id)))
+    specs: list[VariantSpec] = plan_variants(record.width, SLOW_FORMATS)
+    stored = _store(services, image_id, render(image, specs, services.encode_settings))
+    _update(services, image_id, lambda r: _with_variants(r, stored))
+    return True
+
+
+def record(services: Services, image_id: str) -> bool:
+    """Mark the image ready and drop the working master."""
+    current = _active(services, image_id)
+    if current is None or current.width is None:
+        return False
+    _update(
+        services,
+        image_id,
+        lambda r: r.evolve(status=Status.READY, processed_url=services.delivery_url(image_id)),
+    )
+    services.variants.delete(master_key(image_id))
+    return True
+
+
+def fail(services: Services, image_id: str, reason: str, detail: str) -> None:
+    """Record why; keep the original (nothing already stored is lost)."""
+    log.warning("image %s failed: %s (%s)", image_id, reason, detail)
+
+    def change(r: ImageRecord) -> ImageRecord | None:
+        if r.status is Status.READY:
+            return None
+        return r.evolve(status=Status.FAILED, failure_reason=reason, failure_detail=detail[:500])
+
+    mutate(services.catalog, image_id, change)
+    with _ignore_storage_errors():
+        services.variants.delete(master_key(image_id))
+
+
+def _active(services: Services, image_id: str) -> ImageRecord | None:
+    record = services.catalog.get(image_id)
+    if record.status is not Status.PROCESSING:
+        log.info("image %s is %s; stage skipped", image_id, record.status.value)
+        return None
+    return record
+
+
+def _update(services: Services, image_id: str, change: object) -> ImageRecord:
+    def guarded(r: ImageRecord) -> ImageRecord | None:
+        if r.status is not Status.PROCESSING:
+            return None  # failed or finished meanwhile: do not regress it
+        return change(r)  # type: ignore[operator,no-any-return]
+
+    return mutate(services.catalog, image_id, guarded)
+
+
+def _store(services: Services, image_id: str, rendered: Iterable[Rendered]) -> list[VariantRecord]:
+    stored = []
+    for item in rendered:
+        key = variant_key(image_id, item.spec.name)
+        info = services.variants.put(
+            key,
+            item.data,
+            content_type=CONTENT_TYPES[item.spec.format],
+            cache_control=VARIANT_CACHE_CONTROL,
+        )
+        stored.append(
+            VariantRecord(
+                name=item.spec.name,
+                format=item.spec.format,
+                width=item.width,
+                height=item.height,
+                bytes=len(item.data),
+                key=key,
+                etag=info.etag,
+                tier=item.spec.tier,
+            )
+        )
+    return stored
+
+
+def _with_variants(record: ImageRecord, new: list[VariantRecord]) -> ImageRecord:
+    names = {v.name for v in new}
+    kept = [v for v in record.variants if v.name not in names]
+    return record.evolve(
+        variants=tuple(sorted(kept + new, key=lambda v: (v.tier, v.width, v.format)))
+    )
+
+
+@contextmanager
+def _ignore_storage_errors() -> Iterator[None]:
+    try:
+        yield
+    except StorageError as exc:
+        log.warning("cleanup skipped: %s", exc)

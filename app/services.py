@@ -1,0 +1,46 @@
+"""The backends the settings name, built once per process."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from app.catalog import ImageCatalog, open_catalog
+from app.imaging.encode import EncodeSettings
+from app.imaging.limits import Limits
+from app.settings import Settings
+from app.storage import BlobStore, open_blob_store
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    originals: BlobStore
+    variants: BlobStore
+    catalog: ImageCatalog
+
+    @property
+    def limits(self) -> Limits:
+        return Limits(
+            max_bytes=self.settings.max_upload_bytes,
+            max_pixels=self.settings.max_pixels,
+            max_total_pixels=self.settings.max_total_pixels,
+        )
+
+    @property
+    def encode_settings(self) -> EncodeSettings:
+        hex_ = self.settings.jpeg_background.lstrip("#")
+        rgb = (int(hex_[0:2], 16), int(hex_[2:4], 16), int(hex_[4:6], 16))
+        return EncodeSettings(background=rgb)
+
+    def delivery_url(self, image_id: str, name: str | None = None) -> str:
+        base = f"{self.settings.public_base_url}/i/{image_id}"
+        return f"{base}/{name}" if name else base
+
+
+def build_services(settings: Settings) -> Services:
+    return Services(
+        settings=settings,
+        originals=open_blob_store(settings.originals_url),
+        variants=open_blob_store(settings.variants_url),
+        catalog=open_catalog(settings.catalog_url),
+    )

@@ -1,0 +1,195 @@
+"""One frozen, validated settings object, read from the environment once at start-up."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+def file_url_path(url: str) -> Path:
+    """The local path named by `file:///abs`, `file://./rel` or SQLAlchemy-style `sqlite:///rel`."""
+    parts = urlsplit(url)
+    if parts.scheme == "sqlite":
+        # sqlite:///var/x.db is relative and sqlite:////abs/x.db absolute, as in SQLAlchemy.
+        return Path(url[len("sqlite:///") :])
+    if parts.scheme != "file":
+        raise ValueError(f"not a file URL: {url}")
+    return Path(parts.netloc + parts.path if parts.netloc else parts.path)
+
+
+def _positive_int(name: str, raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, got {raw!r}") from None
+    if value <= 0:
+        raise SettingsError(f"{name} must be positive, got {value}")
+    return value
+
+
+def _port(name: str, raw: str) -> int:
+    value = _positive_int(name, raw)
+    if value > 65535:
+        raise SettingsError(f"{name} must be a TCP port (1-65535), got {value}")
+    return value
+
+
+def _url(schemes: tuple[str, ...]) -> Callable[[str, str], str]:
+    def parse(name: str, raw: str) -> str:
+        scheme = urlsplit(raw).scheme
+        if scheme not in schemes:
+            allowed = ", ".join(f"{s}://" for s in schemes)
+            raise SettingsError(f"{name} must start with one of {allowed}; got {raw!r}")
+        if scheme in ("s3", "dynamodb") and not urlsplit(raw).netloc:
+            raise SettingsError(
+                f"{name} must name a bucket or table, e.g. {scheme}://name; got {raw!r}"
+            )
+        return raw
+
+    return parse
+
+
+def _http_base(name: str, raw: str) -> str:
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise SettingsError(
+            f"{name} must be an http(s) URL such as http://127.0.0.1:8000; got {raw!r}"
+        )
+    return raw.rstrip("/")
+
+
+def _bool(name: str, raw: str) -> bool:
+    table = {"1": True, "true": True, "yes": True, "on": True}
+    table |= {"0": False, "false": False, "no": False, "off": False}
+    try:
+        return table[raw.strip().lower()]
+    except KeyError:
+        raise SettingsError(f"{name} must be true or false, got {raw!r}") from None
+
+
+def _text(name: str, raw: str) -> str:
+    if not raw.strip():
+        raise SettingsError(f"{name} must not be empty")
+    return raw
+
+
+# (environment variable, settings field, parser, default). Defaults are the embedded mode.
+_TABLE: tuple[tuple[str, str, Callable[[str, str], Any], str | None], ...] = (
+    ("IMAGEPIPE_DATA_DIR", "data_dir", _text, "./var"),
+    ("IMAGEPIPE_ORIGINALS_URL", "originals_url", _url(("file", "s3")), "file://./var/originals"),
+    ("IMAGEPIPE_VARIANTS_URL", "variants_url", _url(("file", "s3")), "file://./var/variants"),
+    (
+        "IMAGEPIPE_CATALOG_URL",
+        "catalog_url",
+        _url(("sqlite", "dynamodb")),
+        "sqlite:///./var/catalog.db",
+    ),
+    ("CELERY_BROKER_URL", "broker_url", _url(("filesystem", "sqs", "memory")), "filesystem://"),
+    ("IMAGEPIPE_HOST", "host", _text, "127.0.0.1"),
+    ("IMAGEPIPE_PORT", "port", _port, "8000"),
+    ("FLOWER_PORT", "flower_port", _port, "5555"),
+    ("IMAGEPIPE_PUBLIC_BASE_URL", "public_base_url", _http_base, None),
+    ("IMAGEPIPE_SECRET_KEY", "secret_key", _text, None),
+    ("IMAGEPIPE_MAX_UPLOAD_BYTES", "max_upload_bytes", _positive_int, str(50 * 1000 * 1000)),
+    ("IMAGEPIPE_UPLOAD_TTL_SECONDS", "upload_ttl_seconds", _positive_int, "900"),
+    ("IMAGEPIPE_TOKEN_TTL_SECONDS", "token_ttl_seconds", _positive_int, "3600"),
+    ("IMAGEPIPE_MAX_PIXELS", "max_pixels", _positive_int, str(50_000_000)),
+    ("IMAGEPIPE_MAX_TOTAL_PIXELS", "max_total_pixels", _positive_int, str(200_000_000)),
+    ("IMAGEPIPE_TASK_TIME_LIMIT", "task_time_limit", _positive_int, "120"),
+    ("IMAGEPIPE_WORKER_MEMORY_MB", "worker_memory_mb", _positive_int, "1536"),
+    ("IMAGEPIPE_STUCK_AFTER_SECONDS", "stuck_after_seconds", _positive_int, "600"),
+    ("IMAGEPIPE_JPEG_BACKGROUND", "jpeg_background", _text, "#ffffff"),
+    ("IMAGEPIPE_AVIF", "avif", _bool, "true"),
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    originals_url: str
+    variants_url: str
+    catalog_url: str
+    broker_url: str
+    public_base_url: str
+    secret_key: str
+    data_dir: str = "./var"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    flower_port: int = 5555
+    max_upload_bytes: int = 50 * 1000 * 1000
+    upload_ttl_seconds: int = 900
+    token_ttl_seconds: int = 3600
+    max_pixels: int = 50_000_000
+    max_total_pixels: int = 200_000_000
+    task_time_limit: int = 120
+    worker_memory_mb: int = 1536
+    stuck_after_seconds: int = 600
+    jpeg_background: str = "#ffffff"
+    avif: bool = True
+
+    @property
+    def embedded(self) -> bool:
+        """True when every backend is local: no server, no credentials."""
+        return all(
+            urlsplit(u).scheme in ("file", "sqlite", "filesystem", "memory")
+            for u in (self.originals_url, self.variants_url, self.catalog_url, self.broker_url)
+        )
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for var, attr, parse, default in _TABLE:
+            raw = env.get(var)
+            if raw is None or raw == "":
+                if default is None:
+                    continue
+                raw = default
+            values[attr] = parse(var, raw)
+        values.setdefault("public_base_url", f"http://{values['host']}:{values['port']}")
+        if "secret_key" not in values:
+            values["secret_key"] = _embedded_secret(values)
+        _check_colour("IMAGEPIPE_JPEG_BACKGROUND", values["jpeg_background"])
+        return cls(**values)
+
+    def data_path(self, *parts: str) -> Path:
+        return Path(self.data_dir).joinpath(*parts)
+
+
+def _embedded_secret(values: Mapping[str, Any]) -> str:
+    """Embedded mode keeps one generated key under the data folder; AWS mode must be given one."""
+    urls = [values[k] for k in ("originals_url", "variants_url", "catalog_url", "broker_url")]
+    if any(urlsplit(u).scheme not in ("file", "sqlite", "filesystem", "memory") for u in urls):
+        raise SettingsError("IMAGEPIPE_SECRET_KEY must be set when any backend is not embedded")
+    path = Path(values["data_dir"]) / "secret_key"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        # Write aside, then link: two processes starting together agree on one key.
+        tmp = path.with_name(f".secret_key.{os.getpid()}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(48))
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    key = path.read_text().strip()
+    if not key:
+        raise SettingsError(f"IMAGEPIPE_SECRET_KEY is unset and {path} is empty")
+    return key
+
+
+def _check_colour(name: str, raw: str) -> None:
+    text = raw.lstrip("#")
+    if len(text) != 6 or any(c not in "0123456789abcdefABCDEF" for c in text):
+        raise SettingsError(f"{name} must be a colour like #ffffff, got {raw!r}")

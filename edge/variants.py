@@ -1,0 +1,93 @@
+"""The fixed set of variant names: the contract between the pipeline, the app and the edge.
+
+Every image is stored as ``{image_id}/{name}`` in the variants bucket, where ``name`` is
+
+* ``{slot}.{ext}`` (standard tier), ``slot`` in :data:`SLOTS`, ``ext`` in :data:`FORMATS`;
+* ``160-lq.{ext}`` (low tier, for weak networks).
+
+Widths are never upscaled, but the smallest slot >= the original width always exists
+(encoded at the original width), so the standard slots of an image are a prefix of
+:data:`SLOTS`, described by its largest slot ``max_slot``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Final
+
+SLOTS: Final = (320, 640, 1280, 1920)
+LQ_WIDTH: Final = 160
+FORMATS: Final = ("avif", "webp", "jpg")
+CONTENT_TYPES: Final = MappingProxyType(
+    {"avif": "image/avif", "webp": "image/webp", "jpg": "image/jpeg"}
+)
+DEFAULT_MAX_SLOT: Final = SLOTS[-1]
+
+STANDARD: Final = "standard"
+LOW: Final = "low"
+LQ_SUFFIX: Final = "-lq"
+
+
+@dataclass(frozen=True, slots=True)
+class Variant:
+    """One stored rendition. ``width`` is the slot width (an image narrower than its
+    largest slot is stored at its own width under that slot's name)."""
+
+    name: str
+    format: str
+    width: int
+    tier: str
+    bytes: int | None = None
+
+    @property
+    def content_type(self) -> str:
+        return CONTENT_TYPES[self.format]
+
+    @property
+    def stem(self) -> str:
+        """The name without its extension: ``"640"`` or ``"160-lq"``."""
+        return self.name.rsplit(".", 1)[0]
+
+    def key(self, image_id: str) -> str:
+        """The object key in the variants bucket."""
+        return f"{image_id}/{self.name}"
+
+
+def _standard(slot: int, fmt: str) -> Variant:
+    return Variant(f"{slot}.{fmt}", fmt, slot, STANDARD)
+
+
+def _low(fmt: str) -> Variant:
+    return Variant(f"{LQ_WIDTH}{LQ_SUFFIX}.{fmt}", fmt, LQ_WIDTH, LOW)
+
+
+def _all_variants() -> tuple[Variant, ...]:
+    low = [_low(fmt) for fmt in FORMATS]
+    return (*low, *(_standard(slot, fmt) for slot in SLOTS for fmt in FORMATS))
+
+
+# Names are looked up, never parsed: anything not produced here is not a variant.
+_BY_NAME: Final = MappingProxyType({v.name: v for v in _all_variants()})
+
+
+def all_names() -> tuple[str, ...]:
+    """Every valid variant name (low tier first, then slots smallest to largest)."""
+    return tuple(_BY_NAME)
+
+
+def parse_name(name: str) -> Variant | None:
+    """The :class:`Variant` for ``name`` (bytes unknown), or ``None`` outside the fixed set."""
+    return _BY_NAME.get(name)
+
+
+def standard_set(max_slot: int) -> list[Variant]:
+    """Every variant an image with largest slot ``max_slot`` has, bytes unknown.
+
+    That is the low tier in every format, then each slot <= ``max_slot`` in every
+    format (low tier first, slots smallest to largest, formats in :data:`FORMATS`
+    order). Raises ``ValueError`` if ``max_slot`` is not one of :data:`SLOTS`.
+    """
+    if max_slot not in SLOTS:
+        raise ValueError(f"max_slot must be one of {SLOTS}, got {max_slot!r}")
+    return [v for v in _BY_NAME.values() if v.tier == LOW or v.width <= max_slot]

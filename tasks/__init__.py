@@ -1,0 +1,1 @@
+"""Celery tasks: thin wrappers that hand image IDs to app.processing."""

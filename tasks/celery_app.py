@@ -1,0 +1,35 @@
+"""The worker's Celery app."""
+
+from __future__ import annotations
+
+import logging
+import resource
+from functools import cache
+from typing import Any
+
+from celery import Celery
+from celery.signals import worker_process_init
+
+from app.services import Services, build_services
+from app.settings import Settings
+
+log = logging.getLogger(__name__)
+
+celery_app = Celery("imagepipe")
+celery_app.config_from_object("celeryconfig")
+
+
+@cache
+def services() -> Services:
+    """Built once per worker process, on first use."""
+    return build_services(Settings.from_env())
+
+
+@worker_process_init.connect
+def _limit_memory(**_: Any) -> None:
+    # A hostile file then costs one MemoryError in one task, not the machine.
+    ceiling = services().settings.worker_memory_mb * 1024 * 1024
+    _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if hard == resource.RLIM_INFINITY or hard > ceiling:
+        resource.setrlimit(resource.RLIMIT_AS, (ceiling, hard))
+    log.info("worker process memory ceiling: %d MB", ceiling // (1024 * 1024))

@@ -1,0 +1,75 @@
+"""GET /i/{id} and /i/{id}/{name}: stored bytes with the edge's headers, negotiated locally."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from flask.testing import FlaskClient
+from PIL import Image
+
+from app import processing
+from app.services import Services
+from tests.app.test_processing import run_chain, upload
+from tests.conftest import photo
+
+
+@pytest.fixture
+def ready(services: Services) -> str:
+    image_id = upload(services, photo("skimage_coffee.png"), "coffee")
+    processing.claim(services, image_id)
+    run_chain(services, image_id)
+    return image_id
+
+
+def test_named_variant_is_served_with_cache_headers(client: FlaskClient, ready: str) -> None:
+    response = client.get(f"/i/{ready}/320.webp")
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "image/webp"
+    assert response.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+    assert Image.open(io.BytesIO(response.data)).size == (320, 213)
+    etag = response.headers["ETag"]
+    assert etag.startswith('"') and not etag.startswith("W/")
+    again = client.get(f"/i/{ready}/320.webp", headers={"If-None-Match": etag})
+    assert again.status_code == 304
+    assert again.data == b""
+
+
+def test_auto_route_negotiates_like_the_edge(client: FlaskClient, ready: str) -> None:
+    chrome = "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8"
+    avif = client.get(f"/i/{ready}", headers={"Accept": chrome, "Sec-CH-Width": "300"})
+    assert avif.headers["Content-Type"] == "image/avif"
+    assert avif.headers["Content-Location"] == f"/i/{ready}/320.avif"
+    assert "Accept" in avif.headers["Vary"]
+    plain = client.get(f"/i/{ready}", headers={"Accept": "*/*"})
+    assert plain.headers["Content-Type"] == "image/jpeg"
+    forced = client.get(f"/i/{ready}?f=webp&w=100")
+    assert forced.headers["Content-Location"] == f"/i/{ready}/320.webp"
+
+
+def test_missing_variant_falls_back_to_a_more_basic_one(client: FlaskClient, ready: str) -> None:
+    # The 600 px original has no 1280 slot: 1280.avif -> 1280.jpg -> 640.jpg (as the edge does).
+    first = client.get(f"/i/{ready}/1280.avif")
+    assert first.status_code == 302
+    assert first.headers["Location"].endswith(f"/i/{ready}/1280.jpg")
+    assert first.headers["Cache-Control"] == "no-store"
+    second = client.get(f"/i/{ready}/1280.jpg")
+    assert second.headers["Location"].endswith(f"/i/{ready}/640.jpg")
+    assert client.get(f"/i/{ready}/640.jpg").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("/i/nope/320.webp", 404),
+        ("/i/{id}/original.jpg", 404),
+        ("/i/{id}/../../secret_key", 404),
+        ("/i/{id}?colour=red", 400),
+        ("/i/{id}?w=-5", 400),
+        ("/i/{id}/320.webp?x=1", 400),
+    ],
+)
+def test_bad_delivery_requests(client: FlaskClient, ready: str, path: str, status: int) -> None:
+    response = client.get(path.replace("{id}", ready))
+    assert response.status_code == status
+    assert response.headers["Cache-Control"] == "no-store"

@@ -1,0 +1,143 @@
+"""The ImageCatalog contract: every adapter must pass every test here."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from app.catalog import (
+    AlreadyExists,
+    ImageCatalog,
+    ImageRecord,
+    InvalidCursor,
+    Placeholder,
+    RecordNotFound,
+    Status,
+    VariantRecord,
+    VersionConflict,
+    mutate,
+)
+from app.catalog.sqlite import SQLiteCatalog
+
+Factory = Callable[[Path], ImageCatalog]
+ADAPTERS: dict[str, Factory] = {"sqlite": lambda tmp: SQLiteCatalog(tmp / "catalog.db")}
+
+
+@pytest.fixture(params=sorted(ADAPTERS))
+def catalog(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ImageCatalog]:
+    return ADAPTERS[request.param](tmp_path)
+
+
+def record(image_id: str, user: str = "u1", t: float = 1000.0) -> ImageRecord:
+    return ImageRecord(
+        image_id=image_id,
+        user_id=user,
+        upload_time=t,
+        original_url=f"file:///o/{image_id}",
+        original_key=image_id,
+        content_type="image/jpeg",
+        filename="x.jpg",
+    )
+
+
+def test_add_then_get_keeps_every_field(catalog: ImageCatalog) -> None:
+    full = record("a").evolve(
+        status=Status.READY,
+        format="jpeg",
+        size=120,
+        width=4000,
+        height=3000,
+        processed_url="http://x/i/a",
+        variants=(VariantRecord("640.webp", "webp", 640, 480, 1234, "a/640.webp", "e"),),
+        placeholder=Placeholder("hash", "data:image/webp;base64,xx", "#123456"),
+    )
+    stored = catalog.add(full)
+    assert stored.version == 1
+    assert catalog.get("a") == stored
+    assert catalog.get("a").variants[0].width == 640
+
+
+def test_duplicate_add_is_refused(catalog: ImageCatalog) -> None:
+    catalog.add(record("a"))
+    with pytest.raises(AlreadyExists):
+        catalog.add(record("a"))
+
+
+def test_unknown_id(catalog: ImageCatalog) -> None:
+    with pytest.raises(RecordNotFound):
+        catalog.get("missing")
+
+
+def test_save_is_conditional_on_version(catalog: ImageCatalog) -> None:
+    v1 = catalog.add(record("a"))
+    v2 = catalog.save(v1.evolve(status=Status.PROCESSING))
+    assert v2.version == 2
+    with pytest.raises(VersionConflict):
+        catalog.save(v1.evolve(status=Status.FAILED))  # stale writer loses
+    assert catalog.get("a").status is Status.PROCESSING
+
+
+def test_concurrent_mutations_lose_nothing(catalog: ImageCatalog) -> None:
+    catalog.add(record("a"))
+
+    def bump() -> None:
+        for _ in range(10):
+            mutate(catalog, "a", lambda r: r.evolve(attempts=r.attempts + 1), attempts=100)
+
+    threads = [threading.Thread(target=bump) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert catalog.get("a").attempts == 40
+
+
+def test_list_by_user_is_newest_first_and_paginated(catalog: ImageCatalog) -> None:
+    for i in range(7):
+        catalog.add(record(f"img{i}", t=1000.0 + i))
+    catalog.add(record("other", user="u2", t=5000.0))
+    seen: list[str] = []
+    cursor = None
+    while True:
+        page = catalog.list_by_user("u1", limit=3, cursor=cursor)
+        seen += [r.image_id for r in page.items]
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    assert seen == [f"img{i}" for i in reversed(range(7))]
+
+
+def test_same_upload_time_pages_without_loss(catalog: ImageCatalog) -> None:
+    for i in range(5):
+        catalog.add(record(f"same{i}", t=42.0))
+    first = catalog.list_by_user("u1", limit=2)
+    rest = catalog.list_by_user("u1", limit=10, cursor=first.next_cursor)
+    ids = [r.image_id for r in first.items + rest.items]
+    assert sorted(ids) == [f"same{i}" for i in range(5)]
+    assert len(set(ids)) == 5
+
+
+def test_bad_cursor_is_an_error(catalog: ImageCatalog) -> None:
+    with pytest.raises(InvalidCursor):
+        catalog.list_by_user("u1", limit=3, cursor="not-a-cursor!")
+
+
+def test_list_stale_finds_stuck_records(catalog: ImageCatalog) -> None:
+    stuck = catalog.add(record("stuck"))
+    catalog.save(stuck.evolve(status=Status.PROCESSING))
+    catalog.add(record("pending"))
+    found = catalog.list_stale([Status.PROCESSING], updated_before=1e12, limit=10)
+    assert [r.image_id for r in found] == ["stuck"]
+    assert catalog.list_stale([Status.PROCESSING], updated_before=0, limit=10) == []
+
+
+def test_delete(catalog: ImageCatalog) -> None:
+    catalog.add(record("a"))
+    assert catalog.delete("a") is True
+    assert catalog.delete("a") is False
+    with pytest.raises(RecordNotFound):
+        catalog.get("a")
+    catalog.ping()

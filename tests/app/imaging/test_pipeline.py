@@ -1,0 +1,177 @@
+"""The pipeline on real photos: sizes, orientation, colour, privacy and similarity."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageOps
+
+from app.imaging.encode import EncodeSettings
+from app.imaging.errors import ImageRejected, Reason
+from app.imaging.limits import Limits
+from app.imaging.pipeline import load_master, render
+from app.imaging.placeholder import make_placeholder
+from app.imaging.plan import plan_variants
+from app.imaging.quality import ssim
+from app.imaging.thumbhash import average_rgba
+from tests.conftest import jpeg_bytes, photo
+
+LIMITS = Limits()
+SETTINGS = EncodeSettings()
+
+
+def reference(path: Path, width: int) -> Image.Image:
+    """An exact Lanczos downscale of the full decode, upright and RGB."""
+    with Image.open(path) as img:
+        upright = ImageOps.exif_transpose(img.convert("RGB"))
+    height = round(upright.height * width / upright.width)
+    return upright.resize((width, height), Image.Resampling.LANCZOS)
+
+
+def decoded(data: bytes) -> Image.Image:
+    img = Image.open(io.BytesIO(data))
+    img.load()
+    return img
+
+
+def test_plan_never_upscales_and_keeps_the_slot_holding_the_whole_image() -> None:
+    names = {s.name: s.width for s in plan_variants(1000, ("webp",))}
+    assert names == {"160-lq.webp": 160, "320.webp": 320, "640.webp": 640, "1280.webp": 1000}
+    assert max(s.width for s in plan_variants(100, ("jpg",))) == 100
+
+
+def test_every_variant_of_a_12_mp_photo() -> None:
+    path = photo("lomiri16_Dragonfly_by_Bolly.jpg")
+    master = load_master(path, LIMITS)
+    assert (master.width, master.height) == (4224, 3168)
+    assert master.image.width == 1920  # decoded once, small: DCT scaling then Lanczos
+    rendered = list(render(master.image, plan_variants(master.width), SETTINGS))
+    assert len(rendered) == 15
+    for item in rendered:
+        img = decoded(item.data)
+        assert img.format == {"jpg": "JPEG", "webp": "WEBP", "avif": "AVIF"}[item.spec.format]
+        assert img.size == (item.width, item.height)
+        assert item.width == item.spec.width
+        assert abs(item.height - item.width * 3168 / 4224) <= 1
+    by_name = {r.spec.name: r for r in rendered}
+    ref = reference(path, 1280)
+    for name in ("1280.jpg", "1280.webp", "1280.avif"):
+        assert ssim(decoded(by_name[name].data).convert("RGB"), ref) >= 0.95, name
+
+
+def test_exif_orientation_is_applied(tmp_path: Path) -> None:
+    # A landscape photo stored sideways with Orientation=6 must come out portrait.
+    with Image.open(photo("mate_Storm.jpg")) as img:
+        sideways = img.convert("RGB").transpose(Image.Transpose.ROTATE_90)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    path = tmp_path / "orient6.jpg"
+    path.write_bytes(jpeg_bytes(sideways, exif=exif.tobytes(), quality=92))
+    master = load_master(path, LIMITS)
+    assert (master.width, master.height) == (1920, 1280)
+    upright = reference(photo("mate_Storm.jpg"), 640)
+    spec = [s for s in plan_variants(1920, ("jpg",)) if s.name == "640.jpg"]
+    out = decoded(next(render(master.image, spec, SETTINGS)).data)
+    assert out.size == upright.size
+    assert ssim(out.convert("RGB"), upright) > 0.9
+
+
+def test_no_exif_or_gps_survives(gps_jpeg: Path) -> None:
+    with Image.open(gps_jpeg) as original:
+        assert original.getexif().get_ifd(0x8825)  # the input really has GPS
+    master = load_master(gps_jpeg, LIMITS)
+    for item in render(master.image, plan_variants(master.width), SETTINGS):
+        img = decoded(item.data)
+        assert not img.getexif(), item.spec.name
+        assert "exif" not in img.info and "xmp" not in img.info, item.spec.name
+        assert b"TestCam" not in item.data
+
+
+def test_adobe_rgb_is_converted_to_srgb() -> None:
+    path = photo("skimage_rocket_adobergb.jpg")
+    with Image.open(path) as img:
+        assert img.info.get("icc_profile")
+        naive = img.convert("RGB")  # pixels read as if they were sRGB
+    master = load_master(path, LIMITS)
+    # Adobe RGB values shown as sRGB look washed out; converted ones must differ from them.
+    diff = sum(
+        abs(a - b)
+        for a, b in zip(naive.getpixel((320, 200)), master.image.getpixel((320, 200)), strict=True)
+    )  # type: ignore[arg-type]
+    assert diff > 3
+    assert "icc_profile" not in master.image.info
+
+
+def test_grayscale_stays_gray() -> None:
+    master = load_master(photo("plasma_Grey_grayscale.jpg"), LIMITS)
+    assert master.image.mode == "L"
+    jpg = decoded(next(render(master.image, plan_variants(master.width, ("jpg",)), SETTINGS)).data)
+    assert jpg.mode == "L"
+
+
+def test_alpha_is_kept_in_webp_and_avif_and_flattened_in_jpeg(tmp_path: Path) -> None:
+    with Image.open(photo("skimage_coffee.png")) as img:
+        rgba = img.convert("RGBA")
+    rgba.putalpha(Image.linear_gradient("L").resize(rgba.size))
+    path = tmp_path / "alpha.png"
+    rgba.save(path)
+    master = load_master(path, LIMITS)
+    assert master.image.mode == "RGBA"
+    for item in render(master.image, plan_variants(master.width)[:3], SETTINGS):
+        img = decoded(item.data)
+        if item.spec.format == "jpg":
+            assert img.mode == "RGB"
+            assert img.getpixel((2, 1))[0] > 240  # type: ignore[index]  # transparent top -> white
+        else:
+            assert img.mode == "RGBA"
+            assert img.getchannel("A").getextrema()[0] < 20
+
+
+def test_placeholder_is_small_and_true_to_the_image() -> None:
+    master = load_master(photo("mate_Storm.jpg"), LIMITS)
+    hint = make_placeholder(master.image)
+    assert hint.inline_bytes <= 1024
+    assert hint.data_uri.startswith("data:image/webp;base64,")
+    assert hint.dominant_color.startswith("#") and len(hint.dominant_color) == 7
+    import base64
+
+    r, g, b, _a = average_rgba(base64.b64decode(hint.thumbhash))
+    mean = master.image.convert("RGB").resize((1, 1), Image.Resampling.BOX).getpixel((0, 0))
+    assert abs(r * 255 - mean[0]) < 25 and abs(g * 255 - mean[1]) < 25  # type: ignore[index]
+    assert abs(b * 255 - mean[2]) < 25  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (b"", Reason.EMPTY_FILE),
+        (b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n", Reason.UNSUPPORTED_FORMAT),
+        (b"<svg xmlns='http://www.w3.org/2000/svg'/>", Reason.UNSUPPORTED_FORMAT),
+        (b"\xff\xd8\xff\xe0" + b"\x00" * 20, Reason.CORRUPT),
+    ],
+)
+def test_bad_inputs_get_a_specific_reason(tmp_path: Path, content: bytes, reason: Reason) -> None:
+    path = tmp_path / "upload.jpg"
+    path.write_bytes(content)
+    with pytest.raises(ImageRejected) as caught:
+        load_master(path, LIMITS)
+    assert caught.value.reason is reason
+
+
+def test_truncated_jpeg_is_reported_as_truncated(tmp_path: Path) -> None:
+    data = photo("mate_Storm.jpg").read_bytes()
+    path = tmp_path / "cut.jpg"
+    path.write_bytes(data[: len(data) // 3])
+    with pytest.raises(ImageRejected) as caught:
+        load_master(path, LIMITS)
+    assert caught.value.reason is Reason.TRUNCATED
+
+
+def test_pixel_limit_is_checked_before_decoding(tmp_path: Path) -> None:
+    path = tmp_path / "big.png"
+    Image.new("L", (3000, 2000)).save(path)
+    with pytest.raises(ImageRejected) as caught:
+        load_master(path, Limits(max_pixels=5_000_000))
+    assert caught.value.reason is Reason.TOO_MANY_PIXELS

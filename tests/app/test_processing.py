@@ -1,0 +1,131 @@
+"""The processing stages against real embedded backends, as the worker runs them."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from PIL import Image
+
+from app import processing
+from app.catalog import ImageRecord, Status
+from app.services import Services
+from tests.conftest import photo
+
+
+def upload(services: Services, source: Path, image_id: str = "img1") -> str:
+    with source.open("rb") as handle:
+        services.originals.put(image_id, handle, content_type="image/jpeg")
+    services.catalog.add(
+        ImageRecord(
+            image_id=image_id,
+            user_id="alice",
+            upload_time=time.time(),
+            original_url=services.originals.url_for(image_id),
+            original_key=image_id,
+            content_type="image/jpeg",
+            filename=source.name,
+        )
+    )
+    return image_id
+
+
+def run_chain(services: Services, image_id: str) -> None:
+    for stage in (processing.resize, processing.compress, processing.encode, processing.record):
+        stage(services, image_id)
+
+
+def test_the_chain_makes_every_variant_and_records_it(services: Services) -> None:
+    image_id = upload(services, photo("mate_Storm.jpg"))
+    assert processing.claim(services, image_id)
+    run_chain(services, image_id)
+    record = services.catalog.get(image_id)
+    assert record.status is Status.READY
+    assert (record.width, record.height, record.format) == (1920, 1280, "jpeg")
+    assert record.size == round(photo("mate_Storm.jpg").stat().st_size / 1024)
+    assert record.processed_url == f"http://testserver/i/{image_id}"
+    names = {v.name for v in record.variants}
+    assert {f"{w}.{f}" for w in (320, 640, 1280, 1920) for f in ("avif", "webp", "jpg")} <= names
+    for variant in record.variants:
+        with Image.open(services.variants.open(variant.key)) as img:
+            assert img.size == (variant.width, variant.height)
+        assert services.variants.stat(variant.key).size == variant.bytes
+    assert record.placeholder is not None
+    assert not services.variants.exists(processing.master_key(image_id))  # work file cleaned
+    assert services.originals.exists(image_id)  # the original is kept
+
+
+def test_fast_variants_are_recorded_before_avif(services: Services) -> None:
+    image_id = upload(services, photo("mate_Storm.jpg"))
+    processing.claim(services, image_id)
+    processing.resize(services, image_id)
+    processing.compress(services, image_id)
+    record = services.catalog.get(image_id)
+    assert record.status is Status.PROCESSING
+    formats = {v.format for v in record.variants}
+    assert formats == {"webp", "jpg"}
+    assert record.placeholder is not None
+
+
+def test_a_replayed_event_changes_nothing(services: Services) -> None:
+    image_id = upload(services, photo("mate_Storm.jpg"))
+    processing.claim(services, image_id)
+    run_chain(services, image_id)
+    done = services.catalog.get(image_id)
+    assert processing.claim(services, image_id) is False  # the replay is refused
+    run_chain(services, image_id)  # stages that run anyway skip
+    assert services.catalog.get(image_id) == done
+
+
+def test_a_second_claim_while_processing_is_refused(services: Services) -> None:
+    image_id = upload(services, photo("mate_Storm.jpg"))
+    assert processing.claim(services, image_id)
+    assert processing.claim(services, image_id) is False
+
+
+def test_a_pdf_named_jpg_fails_with_a_reason_and_keeps_the_original(
+    services: Services, tmp_path: Path
+) -> None:
+    fake = tmp_path / "invoice.jpg"
+    fake.write_bytes(b"%PDF-1.7\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n")
+    image_id = upload(services, fake)
+    processing.claim(services, image_id)
+    run_chain(services, image_id)
+    record = services.catalog.get(image_id)
+    assert record.status is Status.FAILED
+    assert record.failure_reason == "unsupported_format"
+    assert record.variants == ()
+    assert services.originals.exists(image_id)
+
+
+def test_failure_never_overwrites_a_ready_record(services: Services) -> None:
+    image_id = upload(services, photo("mate_Storm.jpg"))
+    processing.claim(services, image_id)
+    run_chain(services, image_id)
+    processing.fail(services, image_id, "decode_timeout", "late duplicate")
+    assert services.catalog.get(image_id).status is Status.READY
+
+
+def test_reconciler_requeues_stuck_images_and_fails_hopeless_ones(services: Services) -> None:
+    from tasks.reconcile import MAX_ATTEMPTS, reconcile_once
+
+    stuck = upload(services, photo("mate_Storm.jpg"), "stuck")
+    processing.claim(services, stuck)
+    hopeless = upload(services, photo("mate_Storm.jpg"), "hopeless")
+    for _ in range(MAX_ATTEMPTS):
+        processing.claim(services, hopeless, force=True)
+    missing = upload(services, photo("mate_Storm.jpg"), "missing")
+    services.originals.delete(missing)
+    done = upload(services, photo("mate_Storm.jpg"), "done")
+    processing.claim(services, done)
+    run_chain(services, done)
+    started: list[str] = []
+    # Seen from well past every deadline (stuck_after and the upload form's lifetime).
+    later = time.time() + 2 * services.settings.upload_ttl_seconds
+    counts = reconcile_once(services, started.append, now=later)
+    assert started == ["stuck"]
+    assert counts == {"requeued": 1, "failed": 2}
+    assert services.catalog.get("stuck").attempts == 2
+    assert services.catalog.get("hopeless").failure_reason == "processing_timeout"
+    assert services.catalog.get("missing").failure_reason == "upload_missing"
+    assert services.catalog.get("done").status is Status.READY

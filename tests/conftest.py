@@ -1,0 +1,127 @@
+"""Fixtures, declared once for the whole suite."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from PIL import Image
+
+from app.api import create_app
+from app.auth.tokens import LocalTokens
+from app.services import Services, build_services
+from app.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+CORPUS = ROOT.parent / "shared" / "corpus"
+SECRET = "test-secret-key-0123456789"
+
+
+def corpus_rows(kind: str) -> list[dict[str, str]]:
+    """MANIFEST rows of ../shared/corpus/<kind>, or [] where the corpus is absent."""
+    manifest = CORPUS / kind / "MANIFEST.tsv"
+    if not manifest.exists():
+        return []
+    with manifest.open(newline="") as handle:
+        return list(csv.DictReader(handle, delimiter="\t"))
+
+
+def photo(name: str) -> Path:
+    """A real photo: from the shared corpus when present, else the committed fixture copy."""
+    for folder in (CORPUS / "photos", FIXTURES):
+        if (folder / name).exists():
+            return folder / name
+    raise FileNotFoundError(name)
+
+
+def make_settings(tmp: Path, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "originals_url": (tmp / "originals").as_uri(),
+        "variants_url": (tmp / "variants").as_uri(),
+        "catalog_url": f"sqlite:///{tmp / 'catalog.db'}",
+        "broker_url": "memory://",
+        "public_base_url": "http://testserver",
+        "secret_key": SECRET,
+        "data_dir": str(tmp),
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@dataclass
+class RecordingJobs:
+    """Stands in for the broker in API unit tests: records what the API asked for."""
+
+    created: list[str] = field(default_factory=list)
+
+    def object_created(self, key: str) -> None:
+        self.created.append(key)
+
+    def ping(self) -> None:
+        return None
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return make_settings(tmp_path)
+
+
+@pytest.fixture
+def services(settings: Settings) -> Services:
+    return build_services(settings)
+
+
+@pytest.fixture
+def jobs() -> RecordingJobs:
+    return RecordingJobs()
+
+
+@pytest.fixture
+def app(settings: Settings, services: Services, jobs: RecordingJobs) -> Flask:
+    flask_app = create_app(settings, services=services, jobs=jobs)
+    flask_app.testing = True
+    return flask_app
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def auth(settings: Settings) -> Callable[[str], dict[str, str]]:
+    tokens = LocalTokens(settings.secret_key)
+
+    def headers(user_id: str = "alice") -> dict[str, str]:
+        return {"Authorization": f"Bearer {tokens.issue(user_id)}"}
+
+    return headers
+
+
+def jpeg_bytes(img: Image.Image, **params: object) -> bytes:
+    out = io.BytesIO()
+    img.save(out, "JPEG", **params)
+    return out.getvalue()
+
+
+@pytest.fixture
+def gps_jpeg(tmp_path: Path) -> Iterator[Path]:
+    """A real photo carrying GPS EXIF, made here from a committed fixture."""
+    with Image.open(photo("mate_Storm.jpg")) as img:
+        exif = Image.Exif()
+        exif[0x010F] = "TestCam"
+        gps = exif.get_ifd(0x8825)
+        gps[1] = "N"
+        gps[2] = (48.0, 51.0, 29.0)
+        gps[3] = "E"
+        gps[4] = (2.0, 17.0, 40.0)
+        path = tmp_path / "gps.jpg"
+        path.write_bytes(jpeg_bytes(img.convert("RGB"), exif=exif.tobytes(), quality=90))
+    return path

@@ -1,0 +1,173 @@
+"""The whole platform on one machine with no services: real processes, real HTTP."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from PIL import Image
+
+from tests.conftest import jpeg_bytes, photo
+from tests.e2e.processes import ROOT, free_port, process, python, wait_for, web, worker
+
+pytestmark = pytest.mark.e2e
+
+
+@dataclass
+class Platform:
+    base: str
+    flower: str
+    token: str
+    env: dict[str, str]
+    worker: subprocess.Popen[bytes]
+
+    def api(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        headers = {"Authorization": f"Bearer {self.token}"}
+        return requests.request(method, f"{self.base}{path}", headers=headers, timeout=30, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    var = tmp_path_factory.mktemp("var")
+    port, flower_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("IMAGEPIPE_", "CELERY_"))} | {
+        "IMAGEPIPE_DATA_DIR": str(var),
+        "IMAGEPIPE_ORIGINALS_URL": (var / "originals").as_uri(),
+        "IMAGEPIPE_VARIANTS_URL": (var / "variants").as_uri(),
+        "IMAGEPIPE_CATALOG_URL": f"sqlite:///{var / 'catalog.db'}",
+        "CELERY_BROKER_URL": "filesystem://",
+        "IMAGEPIPE_HOST": "127.0.0.1",
+        "IMAGEPIPE_PORT": str(port),
+        "FLOWER_PORT": str(flower_port),
+        "FLOWER_UNAUTHENTICATED_API": "true",
+    }
+    with ExitStack() as stack:
+        flower = python(
+            "-m",
+            "celery",
+            "-A",
+            "tasks.celery_app",
+            "flower",
+            "--address=127.0.0.1",
+            f"--port={flower_port}",
+        )
+        stack.enter_context(process(flower, env, var / "flower.log"))
+        web(stack, env, var)
+        proc = worker(stack, env, var)
+        token = subprocess.run(
+            python("-m", "app.cli", "token", "alice"),
+            env=env,
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        yield Platform(
+            f"http://127.0.0.1:{port}", f"http://127.0.0.1:{flower_port}", token, env, proc
+        )
+        assert proc.poll() is None, "the worker died during the tests"
+
+
+def upload(platform: Platform, data: bytes, filename: str, content_type: str) -> str:
+    ticket = platform.api(
+        "POST",
+        "/upload",
+        json={"filename": filename, "content_type": content_type, "size": len(data)},
+    )
+    assert ticket.status_code == 201, ticket.text
+    body = ticket.json()
+    form = body["upload"]
+    posted = requests.post(
+        form["url"],
+        data=form["fields"],
+        files={"file": (filename, data, content_type)},
+        timeout=60,
+    )
+    assert posted.status_code == 204, posted.text
+    image_id: str = body["image_id"]
+    return image_id
+
+
+def settled(platform: Platform, image_id: str) -> dict[str, Any]:
+    def probe() -> dict[str, Any] | None:
+        record: dict[str, Any] = platform.api("GET", f"/image/{image_id}").json()
+        if platform.worker.poll() is not None:
+            raise RuntimeError("the worker exited")
+        return record if record["status"] in ("ready", "failed") else None
+
+    return wait_for(probe, timeout=180, what=f"image {image_id} to settle", interval=0.25)
+
+
+@pytest.fixture(scope="module")
+def gps_12mp_photo(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    with Image.open(photo("lomiri16_Dragonfly_by_Bolly.jpg")) as img:
+        exif = Image.Exif()
+        gps = exif.get_ifd(0x8825)
+        gps[1], gps[2], gps[3], gps[4] = "N", (59.0, 19.0, 45.0), "E", (18.0, 4.0, 6.0)
+        return jpeg_bytes(img.convert("RGB"), exif=exif.tobytes(), quality=90)
+
+
+def test_a_12_mp_photo_goes_from_upload_to_every_variant(
+    platform: Platform, gps_12mp_photo: bytes
+) -> None:
+    with Image.open(io.BytesIO(gps_12mp_photo)) as original:
+        assert original.width * original.height >= 12_000_000
+        assert original.getexif().get_ifd(0x8825)
+    image_id = upload(platform, gps_12mp_photo, "dragonfly.jpg", "image/jpeg")
+    record = settled(platform, image_id)
+    assert record["status"] == "ready", record
+    assert (record["width"], record["height"]) == (4224, 3168)
+    assert record["placeholder"]["data_uri"].startswith("data:image/webp;base64,")
+    names = {v["name"] for v in record["variants"]}
+    assert {f"{w}.{f}" for w in (320, 640, 1280, 1920) for f in ("avif", "webp", "jpg")} <= names
+    types = {"jpg": "image/jpeg", "webp": "image/webp", "avif": "image/avif"}
+    for variant in record["variants"]:
+        response = requests.get(variant["url"], timeout=30)
+        assert response.status_code == 200
+        assert response.headers["Content-Type"] == types[variant["format"]]
+        assert "immutable" in response.headers["Cache-Control"]
+        img = Image.open(io.BytesIO(response.content))
+        assert img.size == (variant["width"], variant["height"])
+        assert not img.getexif().get_ifd(0x8825), f"GPS left in {variant['name']}"
+        again = requests.get(
+            variant["url"], headers={"If-None-Match": response.headers["ETag"]}, timeout=30
+        )
+        assert again.status_code == 304
+    listed = platform.api("GET", "/images?user_id=alice").json()["images"]
+    assert image_id in [i["image_id"] for i in listed]
+
+
+def test_a_pdf_renamed_to_jpg_fails_with_a_reason(platform: Platform) -> None:
+    pdf = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+    image_id = upload(platform, pdf, "holiday.jpg", "image/jpeg")
+    record = settled(platform, image_id)
+    assert record["status"] == "failed"
+    assert record["failure_reason"] == "unsupported_format"
+    assert record["variants"] == []
+
+
+def test_flower_shows_the_chain_steps_by_name(platform: Platform) -> None:
+    def names() -> set[str] | None:
+        try:
+            tasks = requests.get(f"{platform.flower}/api/tasks", timeout=5).json()
+        except (requests.ConnectionError, ValueError):
+            return None
+        seen = {t.get("name") for t in tasks.values()}
+        wanted = {f"imagepipe.{s}" for s in ("ingest", "resize", "compress", "encode", "record")}
+        return seen if wanted <= seen else None
+
+    assert wait_for(names, timeout=60, what="Flower to list the chain's tasks")
+
+
+def test_health_over_http(platform: Platform) -> None:
+    body = requests.get(f"{platform.base}/health", timeout=10).json()
+    assert body["status"] == "ok"
+    assert Path(platform.env["IMAGEPIPE_DATA_DIR"], "catalog.db").exists()
