@@ -4,7 +4,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
-# libvips is only the benchmark's baseline; the platform itself needs no system library.
+# The platform itself needs no system library: chromium is the browser the page test drives,
+# libvips the benchmark's baseline.
+TEST_DEB := chromium
 BENCH_DEB := libvips42
 
 .PHONY: run test lint typecheck pytest bench clean venv
@@ -35,6 +37,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 pytest: $(STAMP)
+	scripts/system-deps.sh $(TEST_DEB)
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)

@@ -171,3 +171,42 @@ def test_health_over_http(platform: Platform) -> None:
     body = requests.get(f"{platform.base}/health", timeout=10).json()
     assert body["status"] == "ok"
     assert Path(platform.env["IMAGEPIPE_DATA_DIR"], "catalog.db").exists()
+
+
+def test_the_upload_page_in_a_real_browser(
+    platform: Platform, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Debian's Chromium, driven by Playwright: choose a photo, watch it become an image."""
+    from playwright.sync_api import sync_playwright
+
+    shots = tmp_path_factory.mktemp("browser")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path="/usr/bin/chromium",
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1000, "height": 800})
+            page.goto(f"{platform.base}/#token={platform.token}")
+            page.get_by_text("Signed in as alice").wait_for(timeout=10_000)
+            assert "token=" not in page.url  # the token leaves the address bar at once
+            page.set_input_files("#file", str(photo("mate_Storm.jpg")))
+            item = page.locator("#items li").first
+            item.and_(page.locator("[data-status=ready]")).wait_for(timeout=120_000)
+            image = item.locator("img")
+            page.wait_for_function(
+                "img => img.complete && img.currentSrc.includes('/i/') && img.naturalWidth > 0",
+                arg=image.element_handle(),
+                timeout=30_000,
+            )
+            assert image.evaluate("img => img.naturalWidth") >= 320
+            page.screenshot(path=str(shots / "upload-page.png"))
+        finally:
+            browser.close()
