@@ -22,10 +22,11 @@ $(STAMP): pyproject.toml
 	@rm -f $(VENV)/.installed-* && touch $@
 
 run: $(STAMP)
-	@$(BIN)/imagepipe check-config >/dev/null
-	@echo "Starting imagepipe (web, worker, beat, flower). Ctrl-C stops everything."
-	@$(BIN)/imagepipe urls
-	@PATH="$(CURDIR)/$(BIN):$$PATH" exec $(BIN)/honcho start -f Procfile web worker beat flower
+	@set -a; [ ! -f .env ] || . ./.env; set +a; \
+	  $(BIN)/imagepipe check-config >/dev/null && \
+	  echo "Starting imagepipe (web, worker, beat, flower). Ctrl-C stops everything." && \
+	  $(BIN)/imagepipe urls && \
+	  PATH="$(CURDIR)/$(BIN):$$PATH" exec $(BIN)/honcho start -f Procfile web worker beat flower
 
 test: lint typecheck pytest
 
