@@ -10,15 +10,19 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+
+from PIL import Image
 
 from app.catalog import ImageRecord, Placeholder, Status, VariantRecord, mutate
 from app.catalog.base import CatalogError
-from app.imaging import rawimage
+from app.imaging import rawimage, sandbox
+from app.imaging.animation import ANIMATED_NAME, make_animation
 from app.imaging.encode import CONTENT_TYPES
 from app.imaging.errors import ImageRejected, Reason
-from app.imaging.pipeline import Rendered, load_master, render
-from app.imaging.placeholder import make_placeholder
+from app.imaging.pipeline import Rendered, pyramid, render
+from app.imaging.placeholder import PLACEHOLDER_BOX, make_placeholder
 from app.imaging.plan import FAST_FORMATS, SLOW_FORMATS, VariantSpec, plan_variants
 from app.services import Services
 from app.storage import StorageError
@@ -61,13 +65,20 @@ def claim(services: Services, image_id: str, *, force: bool = False) -> bool:
 
 
 def resize(services: Services, image_id: str) -> bool:
-    """Probe and decode the original once; keep the upright sRGB master for the next stages."""
+    """Decode once, resize every width once, and publish the first paint.
+
+    The stage ends with every width a variant needs stored as one raw pyramid for the encode
+    stages, and with what a first paint needs (the placeholder, 160-lq.webp and 640.webp) already
+    stored and recorded: those come from pixels this stage holds anyway, so a viewer does not wait
+    for a round trip of the pyramid through storage and the broker.
+    """
     record = _active(services, image_id)
     if record is None:
         return False
     try:
         with services.originals.local_copy(record.original_key) as path:
-            master = load_master(path, services.limits)
+            # A forked child with its own time and memory budget: a hostile file costs one child.
+            master = sandbox.load_master(path, services.limits)
     except ImageRejected as rejected:
         fail(services, image_id, rejected.reason.value, rejected.detail)
         return False
@@ -76,38 +87,52 @@ def resize(services: Services, image_id: str) -> bool:
     except MemoryError:
         fail(services, image_id, Reason.MEMORY_LIMIT.value, "decoding exceeded the memory ceiling")
         return False
-    except Exception as exc:  # noqa: BLE001 - a decoder bug on hostile bytes is a bad file
+    except Exception as exc:  # a decoder bug on hostile bytes is a bad file
+        if type(exc).__name__ == "SoftTimeLimitExceeded":
+            raise  # the task layer records decode_timeout; app/ does not import Celery
         fail(services, image_id, Reason.CORRUPT.value, f"{type(exc).__name__}: {exc}")
         return False
-    services.variants.put(
-        master_key(image_id), rawimage.dump(master.image), content_type="application/octet-stream"
-    )
+    settings = services.encode_settings
+    sizes = pyramid(master.image, [s.width for s in plan_variants(master.width)])
+    first = [s for s in plan_variants(master.width, FAST_FORMATS) if s.name in FIRST_VARIANTS]
+    with ThreadPoolExecutor(2, thread_name_prefix="resize") as side:
+        hint = side.submit(make_placeholder, _placeholder_source(sizes))
+        saved = side.submit(
+            services.variants.put,
+            master_key(image_id),
+            rawimage.dump_set(sizes),
+            content_type="application/octet-stream",
+        )
+        stored = _store(services, image_id, render(sizes, first, settings))
+        placeholder = Placeholder(
+            hint.result().thumbhash, hint.result().data_uri, hint.result().dominant_color
+        )
+        saved.result()
     size_kb = max(1, round(master.info.bytes / 1024))
     _update(
         services,
         image_id,
-        lambda r: r.evolve(
-            format=master.info.format.name, width=master.width, height=master.height, size=size_kb
+        lambda r: _with_variants(r, stored).evolve(
+            format=master.info.format.name,
+            width=master.width,
+            height=master.height,
+            size=size_kb,
+            placeholder=placeholder,
         ),
     )
     return True
 
 
 def compress(services: Services, image_id: str) -> bool:
-    """Placeholder, then the fast formats (WebP, JPEG): usable before AVIF starts."""
+    """The rest of the fast formats (WebP, JPEG), and the animated WebP of an animation."""
     record = _active(services, image_id)
     if record is None or record.width is None:
         return False
-    image = rawimage.load(services.variants.get(master_key(image_id)))
-    hint = make_placeholder(image)
-    placeholder = Placeholder(hint.thumbhash, hint.data_uri, hint.dominant_color)
-    specs = plan_variants(record.width, FAST_FORMATS)
-    first = [s for s in specs if s.name in FIRST_VARIANTS]
-    rest = [s for s in specs if s.name not in FIRST_VARIANTS]
-    stored = _store(services, image_id, render(image, first, services.encode_settings))
-    _update(services, image_id, lambda r: _with_variants(r, stored).evolve(placeholder=placeholder))
-    stored = _store(services, image_id, render(image, rest, services.encode_settings))
-    _update(services, image_id, lambda r: _with_variants(r, stored))
+    sizes = rawimage.load_set(services.variants.get(master_key(image_id)))
+    specs = [s for s in plan_variants(record.width, FAST_FORMATS) if s.name not in FIRST_VARIANTS]
+    stored = _store(services, image_id, render(sizes, specs, services.encode_settings))
+    animated = _animated(services, record)
+    _update(services, image_id, lambda r: _with_variants(r, stored).evolve(animated=animated))
     return True
 
 
@@ -116,9 +141,9 @@ def encode(services: Services, image_id: str) -> bool:
     record = _active(services, image_id)
     if record is None or record.width is None or not services.settings.avif:
         return False
-    image = rawimage.load(services.variants.get(master_key(image_id)))
+    sizes = rawimage.load_set(services.variants.get(master_key(image_id)))
     specs: list[VariantSpec] = plan_variants(record.width, SLOW_FORMATS)
-    stored = _store(services, image_id, render(image, specs, services.encode_settings))
+    stored = _store(services, image_id, render(sizes, specs, services.encode_settings))
     _update(services, image_id, lambda r: _with_variants(r, stored))
     return True
 
@@ -149,6 +174,42 @@ def fail(services: Services, image_id: str, reason: str, detail: str) -> None:
     mutate(services.catalog, image_id, change)
     with _ignore_storage_errors():
         services.variants.delete(master_key(image_id))
+
+
+def _placeholder_source(sizes: dict[int, Image.Image]) -> Image.Image:
+    """The smallest size that still fills the placeholder's 100 px box (or the largest there is)."""
+    fitting = [im for im in sizes.values() if max(im.size) >= PLACEHOLDER_BOX]
+    if not fitting:
+        return sizes[max(sizes)]
+    return min(fitting, key=lambda im: im.width)
+
+
+def _animated(services: Services, record: ImageRecord) -> VariantRecord | None:
+    """Store the animated WebP of an animated GIF or WebP original (None for anything else)."""
+    if record.format not in ("gif", "webp"):
+        return None
+    with services.originals.local_copy(record.original_key) as path:
+        try:
+            animation = make_animation(path)
+        except (OSError, ValueError, SyntaxError, EOFError) as exc:
+            log.warning("image %s: no animated variant (%s)", record.image_id, exc)
+            return None
+    if animation is None:
+        return None
+    key = variant_key(record.image_id, ANIMATED_NAME)
+    info = services.variants.put(
+        key, animation.data, content_type="image/webp", cache_control=VARIANT_CACHE_CONTROL
+    )
+    return VariantRecord(
+        name=ANIMATED_NAME,
+        format="webp",
+        width=animation.width,
+        height=animation.height,
+        bytes=len(animation.data),
+        key=key,
+        etag=info.etag,
+        tier="animated",
+    )
 
 
 def _active(services: Services, image_id: str) -> ImageRecord | None:

@@ -7,7 +7,8 @@ from typing import Any
 from urllib.parse import unquote
 
 from celery import Task, chain
-from celery.exceptions import SoftTimeLimitExceeded
+from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded, WorkerLostError
+from celery.signals import task_failure
 
 from app import processing
 from app.catalog import RecordNotFound
@@ -22,10 +23,25 @@ _RETRYABLE = (StorageError, CatalogError)
 
 
 class StageTask(Task):  # type: ignore[misc]
-    """Idempotent, late-acknowledged, time-limited; backend hiccups retry, the rest fail."""
+    """Idempotent, late-acknowledged, time-limited; backend hiccups retry, the rest fail.
+
+    How each way of failing ends (checked by tests/e2e/test_hostile_worker.py):
+
+    - an exception in the stage: `on_failure` runs in the pool process and records the failure;
+    - the soft time limit: `_stage` records `decode_timeout`;
+    - the hard time limit: the pool process is killed; Celery (5.7) then calls `on_failure` with
+      TimeLimitExceeded in the worker's main process, which records `decode_timeout`, and the
+      message is acknowledged (task_acks_on_timeout), not delivered again;
+    - the pool process dies (SIGKILL by the OOM killer, a segfault): Celery sees WorkerLostError
+      after about 10 s. Requeueing it would kill a pool process every 10 s for as long as the
+      message lives (measured: it never stops on the filesystem broker), so the task is retried
+      `max_retries` times and then `_record_lost_worker` records `worker_lost`.
+    """
 
     acks_late = True
-    reject_on_worker_lost = True
+    reject_on_worker_lost = True  # still used if sending the retry fails
+    retry_on_worker_lost = True
+    default_retry_delay = 5  # seconds before a task whose pool process died runs again
     autoretry_for = _RETRYABLE
     dont_autoretry_for = (RecordNotFound,)
     retry_backoff = 2
@@ -35,17 +51,38 @@ class StageTask(Task):  # type: ignore[misc]
     def on_failure(
         self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any
     ) -> None:
-        image_id = args[0] if args else kwargs.get("image_id")
+        image_id = _image_id(args, kwargs)
         if image_id and not isinstance(exc, RecordNotFound):
             reason = Reason.DECODE_TIMEOUT.value if _is_timeout(exc) else "processing_error"
-            try:
-                processing.fail(services(), image_id, reason, f"{type(exc).__name__}: {exc}")
-            except Exception:
-                log.exception("could not record the failure of %s", image_id)
+            _fail(image_id, reason, f"{type(exc).__name__}: {exc}")
+
+
+@task_failure.connect
+def _record_lost_worker(
+    sender: Any = None, exception: BaseException | None = None, args: Any = (), **rest: Any
+) -> None:
+    """The last retry's pool process died too: Celery sends task_failure, not on_failure."""
+    if isinstance(sender, StageTask) and isinstance(exception, WorkerLostError):
+        image_id = _image_id(args, rest.get("kwargs") or {})
+        if image_id:
+            detail = f"a worker process died on this image {sender.max_retries + 1} times"
+            _fail(image_id, Reason.WORKER_LOST.value, f"{detail} ({exception})")
+
+
+def _image_id(args: Any, kwargs: Any) -> str | None:
+    value = args[0] if args else kwargs.get("image_id")
+    return value if isinstance(value, str) else None
+
+
+def _fail(image_id: str, reason: str, detail: str) -> None:
+    try:
+        processing.fail(services(), image_id, reason, detail)
+    except Exception:
+        log.exception("could not record the failure of %s", image_id)
 
 
 def _is_timeout(exc: BaseException) -> bool:
-    return isinstance(exc, SoftTimeLimitExceeded) or type(exc).__name__ == "TimeLimitExceeded"
+    return isinstance(exc, SoftTimeLimitExceeded | TimeLimitExceeded)
 
 
 def image_id_from_key(key: str) -> str:

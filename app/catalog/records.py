@@ -55,6 +55,9 @@ class ImageRecord:
     attempts: int = 0
     variants: tuple[VariantRecord, ...] = ()
     placeholder: Placeholder | None = None
+    # The animated WebP of an animated GIF/WebP original; kept apart from `variants`, whose names
+    # are the fixed set in edge/variants.py.
+    animated: VariantRecord | None = None
 
     def evolve(self, **changes: Any) -> Self:
         return replace(self, **changes)
@@ -75,6 +78,8 @@ class ImageRecord:
         values["variants"] = tuple(VariantRecord(**v) for v in values.get("variants") or ())
         if values.get("placeholder"):
             values["placeholder"] = Placeholder(**values["placeholder"])
+        if values.get("animated"):
+            values["animated"] = VariantRecord(**values["animated"])
         known = cls.__dataclass_fields__
         return cls(**{k: v for k, v in values.items() if k in known})
 

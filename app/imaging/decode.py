@@ -1,4 +1,15 @@
-"""Decode once, at the smallest size that still serves the largest variant."""
+"""Decode once, at the smallest size that still serves the largest variant.
+
+The steps, cheapest order first: read the orientation -> let libjpeg scale in the DCT domain
+(draft) -> decode -> reduce to 8 bits -> resize to the master width -> colour-convert to sRGB ->
+turn upright. Colour conversion and the transpose run on the resized master, not on the full frame.
+
+Orientation: EXIF 2-8 for JPEG, PNG, WebP and TIFF. AVIF keeps its rotation in the container
+(irot/imir); Pillow 13 reports it as the EXIF orientation and leaves the pixels as stored, so the
+same step applies it. pillow-heif applies irot/imir while decoding and reports orientation 1.
+Multi-frame files (animated GIF/WebP, MPO) give their first frame; an UltraHDR JPEG gives its SDR
+base image (the gain map is a second MPF picture that is never read).
+"""
 
 from __future__ import annotations
 
@@ -10,13 +21,22 @@ from pathlib import Path
 
 from PIL import Image
 
-from app.imaging.colour import to_srgb
+from app.imaging.colour import to_8bit, to_srgb
 from app.imaging.errors import ImageRejected, Reason
 from app.imaging.plugins import register_plugins
 from app.imaging.probe import ProbeInfo, header_error
-from app.imaging.resize import resize_to_width
+from app.imaging.resize import resize_to
 
 _TRANSPOSING = {5, 6, 7, 8}
+_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
 
 
 @dataclass(frozen=True)
@@ -33,16 +53,7 @@ def decode_master(path: Path, info: ProbeInfo, width_for: Callable[[int], int]) 
         warnings.simplefilter("ignore")
         try:
             with Image.open(path, formats=list(info.format.pillow)) as img:
-                orientation = _orientation(img)
-                upright = (
-                    (info.height, info.width)
-                    if orientation in _TRANSPOSING
-                    else (info.width, info.height)
-                )
-                max_width = width_for(upright[0])
-                _draft(img, upright[0], max_width)
-                img.load()
-                image = resize_to_width(to_srgb(_orient(img, orientation)), max_width)
+                image, upright = _decode(img, width_for)
         except ImageRejected:
             raise
         except MemoryError:
@@ -55,7 +66,29 @@ def decode_master(path: Path, info: ProbeInfo, width_for: Callable[[int], int]) 
     return Decoded(image=image, width=upright[0], height=upright[1])
 
 
-def _orientation(img: Image.Image) -> int:
+def _decode(
+    img: Image.Image, width_for: Callable[[int], int]
+) -> tuple[Image.Image, tuple[int, int]]:
+    orientation = orientation_of(img)
+    transposing = orientation in _TRANSPOSING
+    upright = (img.height, img.width) if transposing else (img.width, img.height)
+    max_width = min(width_for(upright[0]), upright[0])
+    # The master's size comes from the original's, so every variant has the size a direct
+    # downscale of the original would have, whatever scale the decoder picked.
+    master = (max_width, max(1, round(upright[1] * max_width / upright[0])))
+    stored = (master[1], master[0]) if transposing else master
+    icc = img.info.get("icc_profile")
+    _draft(img, stored)
+    img.load()
+    frame = resize_to(to_8bit(img), stored)
+    frame = to_srgb(frame, icc if isinstance(icc, bytes) else None)
+    if orientation != 1:
+        frame = frame.transpose(_TRANSPOSE[orientation])
+    return frame, upright
+
+
+def orientation_of(img: Image.Image) -> int:
+    """The EXIF orientation (1-8); 1 when absent or unreadable."""
     try:
         value = img.getexif().get(0x0112, 1)
     except Exception:  # noqa: BLE001 - a broken EXIF block must not stop the image
@@ -63,26 +96,13 @@ def _orientation(img: Image.Image) -> int:
     return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
-def _orient(img: Image.Image, orientation: int) -> Image.Image:
-    if orientation == 1:
-        return img
-    method = {
-        2: Image.Transpose.FLIP_LEFT_RIGHT,
-        3: Image.Transpose.ROTATE_180,
-        4: Image.Transpose.FLIP_TOP_BOTTOM,
-        5: Image.Transpose.TRANSPOSE,
-        6: Image.Transpose.ROTATE_270,
-        7: Image.Transpose.TRANSVERSE,
-        8: Image.Transpose.ROTATE_90,
-    }[orientation]
-    out = img.transpose(method)
-    out.info = img.info
-    return out
+def orient(img: Image.Image, orientation: int) -> Image.Image:
+    return img if orientation == 1 else img.transpose(_TRANSPOSE[orientation])
 
 
-def _draft(img: Image.Image, upright_width: int, max_width: int) -> None:
+def _draft(img: Image.Image, stored: tuple[int, int]) -> None:
     """Let libjpeg scale by 1/2, 1/4 or 1/8 in the DCT domain when the target is small enough."""
-    if img.format not in ("JPEG", "MPO") or max_width >= upright_width:
+    if img.format not in ("JPEG", "MPO") or stored[0] >= img.width:
         return
-    scale = max_width / upright_width
+    scale = stored[0] / img.width
     img.draft(img.mode, (math.ceil(img.width * scale), math.ceil(img.height * scale)))

@@ -59,6 +59,51 @@ def sniff(head: bytes) -> Format | None:
     return None
 
 
+# What a refused file most likely is, for the failure detail only: the verdict never depends on it.
+_KNOWN_OTHERS: tuple[tuple[bytes, str], ...] = (
+    (b"%PDF", "a PDF document"),
+    (b"8BPS", "a Photoshop document"),
+    (b"BM", "a BMP image"),
+    (b"DDS ", "a DDS texture"),
+    (b"\x00\x00\x01\x00", "an ICO icon"),
+    (b"PK\x03\x04", "a ZIP archive"),
+    (b"\x1f\x8b", "a gzip archive"),
+    (b"\xff\x0a", "a JPEG XL image"),
+    (b"\x00\x00\x00\x0cJXL ", "a JPEG XL image"),
+    (b"\x00\x00\x00\x0cjP  ", "a JPEG 2000 image"),
+    (b"qoif", "a QOI image"),
+    (b"P1", "a PBM image"),
+    (b"P4", "a PBM image"),
+    (b"P5", "a PGM image"),
+    (b"P6", "a PPM image"),
+)
+
+
+_TEXT_STARTS: tuple[tuple[tuple[bytes, ...], str], ...] = (
+    ((b"<svg",), "an SVG document"),
+    ((b"<!doctype html", b"<html", b"<script", b"<body", b"<head"), "an HTML document"),
+    ((b"<",), "an XML or HTML document"),
+)
+
+
+def describe(head: bytes) -> str:
+    """A guess at what a refused file is, for people: 'an SVG document', 'a PDF document'..."""
+    for magic, what in _KNOWN_OTHERS:
+        if head.startswith(magic):
+            return what
+    if head[4:8] == b"ftyp":
+        return f"an ISO media file of brand {head[8:12].decode('latin-1')!r}"
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if text.startswith(b"<?xml") and b"<svg" in text:
+        return "an SVG document"
+    for starts, what in _TEXT_STARTS:
+        if text.startswith(starts):
+            return what
+    if len(head) < 12:
+        return f"{len(head)} byte{'s' if len(head) != 1 else ''}, too short for an image header"
+    return "not an image format we know"
+
+
 def _isobmff(head: bytes) -> Format | None:
     box_size = int.from_bytes(head[:4], "big")
     brands = {head[8:12]}

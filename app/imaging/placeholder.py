@@ -11,7 +11,7 @@ from PIL import Image
 
 from app.imaging import thumbhash
 
-_HASH_BOX = 100
+PLACEHOLDER_BOX = 100  # ThumbHash encodes at most 100x100 pixels
 _PREVIEW_WIDTH = 16
 
 
@@ -29,7 +29,7 @@ class PlaceholderData:
 def make_placeholder(img: Image.Image) -> PlaceholderData:
     rgba = img.convert("RGBA")
     small = rgba.copy()
-    small.thumbnail((_HASH_BOX, _HASH_BOX), Image.Resampling.BOX)
+    small.thumbnail((PLACEHOLDER_BOX, PLACEHOLDER_BOX), Image.Resampling.BOX)
     hash_ = thumbhash.encode(np.asarray(small, dtype=np.uint8))
     return PlaceholderData(
         thumbhash=base64.b64encode(hash_).decode(),
@@ -39,8 +39,9 @@ def make_placeholder(img: Image.Image) -> PlaceholderData:
 
 
 def _preview_uri(small: Image.Image) -> str:
-    height = max(1, round(small.height * _PREVIEW_WIDTH / small.width))
-    tiny = small.resize((_PREVIEW_WIDTH, height), Image.Resampling.LANCZOS)
+    """A WebP that fits a 16 px box (a tall image must not make a long strip)."""
+    tiny = small.copy()
+    tiny.thumbnail((_PREVIEW_WIDTH, _PREVIEW_WIDTH), Image.Resampling.LANCZOS)
     if tiny.getchannel("A").getextrema() == (255, 255):
         tiny = tiny.convert("RGB")
     out = io.BytesIO()

@@ -16,6 +16,7 @@ from app.imaging.placeholder import make_placeholder
 from app.imaging.plan import plan_variants
 from app.imaging.quality import ssim
 from app.imaging.thumbhash import average_rgba
+from app.services import Services
 from tests.conftest import jpeg_bytes, photo
 
 LIMITS = Limits()
@@ -175,3 +176,30 @@ def test_pixel_limit_is_checked_before_decoding(tmp_path: Path) -> None:
     with pytest.raises(ImageRejected) as caught:
         load_master(path, Limits(max_pixels=5_000_000))
     assert caught.value.reason is Reason.TOO_MANY_PIXELS
+
+
+def test_the_stages_record_an_animated_webp_and_the_first_paint_early(
+    services: Services, tmp_path: Path
+) -> None:
+    from app import processing
+    from app.catalog import Status
+    from tests.app.test_processing import run_chain, upload
+
+    with Image.open(photo("mate_Storm.jpg")) as img:
+        scene = img.convert("RGB").resize((480, 320))
+    frames = [scene.rotate(angle) for angle in range(0, 360, 30)]
+    path = tmp_path / "spin.gif"
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=80, loop=0)
+    image_id = upload(services, path)
+    assert processing.claim(services, image_id)
+    processing.resize(services, image_id)
+    first = services.catalog.get(image_id)
+    assert first.placeholder is not None  # the first paint is recorded by the resize stage
+    assert {v.name for v in first.variants} == {"160-lq.webp", "640.webp"}
+    run_chain(services, image_id)
+    record = services.catalog.get(image_id)
+    assert record.status is Status.READY
+    assert record.animated is not None and record.animated.name == "animated.webp"
+    with Image.open(services.variants.open(record.animated.key)) as anim:
+        assert anim.is_animated and anim.n_frames == 12
+    assert all(v.name != "animated.webp" for v in record.variants)  # the fixed set stays fixed

@@ -1,0 +1,564 @@
+"""The imaging benchmark: our pipeline against naive Pillow and libvips, in one run.
+
+    python -m bench.pipeline [--repeat N] [--latency-runs N] [--no-write] [--quick]
+
+Workload: the standard variant set (160-lq, 320, 640, 1280, 1920 in AVIF, WebP and JPEG, plus
+the placeholder) for every JPEG of 8 MP or more in ../shared/corpus/photos (the fixture photo
+when the corpus is absent). The 160-lq tier is included for all three engines.
+
+Engines, with the same encoders, settings and widths (app.imaging.encode.EncodeSettings):
+- ours: app.imaging (one DCT-scaled decode, resize cascade, encode);
+- naive: Pillow, a full decode and a Lanczos resize from full size for every variant;
+- libvips: pyvips the way imgproxy uses it: `thumbnail(path, width)` (shrink-on-load) then
+  `write_to_buffer` for every variant, metadata stripped.
+
+Throughput runs two worker processes (spawned, one image at a time each), so both cores are busy.
+Latency runs app.processing's four stages in-process on embedded backends (file://, sqlite).
+Speed is noisy on a shared 2-core machine: compare ratios from one run, and repeat.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import multiprocessing
+import os
+import platform
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+CORPUS = ROOT.parent / "shared" / "corpus" / "photos"
+FIXTURE = ROOT / "tests" / "fixtures" / "lomiri16_Dragonfly_by_Bolly.jpg"
+DOC = ROOT / "docs" / "benchmarks.md"
+MIN_PIXELS = 7_950_000  # "8 MP": 3264x2448 phone photos (7.99 MP) count, as the MANIFEST says
+ENGINES = ("ours", "naive", "libvips")
+LATENCY_PHOTO = "lomiri16_sunset_by_Aitzol_Berasategi.jpg"  # 12.2 MP, progressive
+
+
+@dataclass
+class Output:
+    name: str
+    data: bytes
+
+
+@dataclass
+class ImageResult:
+    path: str
+    outputs: list[Output]
+    cpu: float
+    decode_resize_cpu: float = 0.0
+    placeholder_bytes: int = 0
+
+
+@dataclass
+class EngineRun:
+    engine: str
+    wall: float
+    images: int
+    cpu: float
+    decode_resize_cpu: float
+    peak_rss_mb: float
+    bytes_out: int
+    results: list[ImageResult] = field(default_factory=list)
+    mean_ssim: float = 0.0
+
+
+def photos() -> list[Path]:
+    manifest = CORPUS / "MANIFEST.tsv"
+    if not manifest.exists():
+        return [FIXTURE]
+    with manifest.open(newline="") as handle:
+        rows = list(csv.DictReader(handle, delimiter="\t"))
+    return [
+        CORPUS / r["filename"]
+        for r in rows
+        if r["format"] == "JPEG" and int(r["width"]) * int(r["height"]) >= MIN_PIXELS
+    ]
+
+
+# --- The three engines (run inside spawned workers) ------------------------------------------
+
+
+def _specs(path: Path) -> list[Any]:
+    from PIL import Image
+
+    from app.imaging.decode import orientation_of
+    from app.imaging.plan import plan_variants
+
+    with Image.open(path) as img:
+        width = img.height if orientation_of(img) in (5, 6, 7, 8) else img.width
+    return plan_variants(width)
+
+
+def run_ours(path: Path) -> ImageResult:
+    from app.imaging.encode import EncodeSettings
+    from app.imaging.limits import Limits
+    from app.imaging.pipeline import load_master, pyramid, render
+    from app.imaging.placeholder import make_placeholder
+    from app.imaging.plan import plan_variants
+
+    # As in production: two encode threads per image. With two worker processes that is up to
+    # four threads on two cores; it keeps both cores busy when one process runs out of images.
+    settings = replace(EncodeSettings(), threads=2)
+    start = time.process_time()
+    master = load_master(path, Limits())
+    specs = plan_variants(master.width)
+    sizes = pyramid(master.image, [s.width for s in specs])
+    decode_resize = time.process_time() - start
+    hint = make_placeholder(sizes[min(sizes)])
+    outputs = [Output(r.spec.name, r.data) for r in render(sizes, specs, settings)]
+    cpu = time.process_time() - start
+    return ImageResult(str(path), outputs, cpu, decode_resize, len(hint.data_uri + hint.thumbhash))
+
+
+def run_naive(path: Path) -> ImageResult:
+    from PIL import Image, ImageOps
+
+    from app.imaging.encode import EncodeSettings, encode
+    from app.imaging.placeholder import make_placeholder
+
+    settings = EncodeSettings()
+    start = time.process_time()
+    outputs = []
+    for spec in _specs(path):
+        with Image.open(path) as img:
+            full = ImageOps.exif_transpose(img.convert("RGB"))
+        height = max(1, round(full.height * spec.width / full.width))
+        frame = full.resize((spec.width, height), Image.Resampling.LANCZOS)
+        quality = (settings.low if spec.tier == "low" else settings.standard).for_format(
+            spec.format
+        )
+        outputs.append(Output(spec.name, encode(frame, spec.format, quality, settings)))
+    with Image.open(path) as img:
+        hint = make_placeholder(ImageOps.exif_transpose(img.convert("RGB")))
+    cpu = time.process_time() - start
+    return ImageResult(str(path), outputs, cpu, 0.0, len(hint.data_uri + hint.thumbhash))
+
+
+def run_libvips(path: Path) -> ImageResult:
+    import numpy as np
+    import pyvips
+    from PIL import Image
+
+    from app.imaging.encode import EncodeSettings
+    from app.imaging.placeholder import make_placeholder
+
+    settings = EncodeSettings()
+    start = time.process_time()
+    outputs = []
+    for spec in _specs(path):
+        thumb = pyvips.Image.thumbnail(str(path), spec.width, height=100_000, size="down")
+        quality = (settings.low if spec.tier == "low" else settings.standard).for_format(
+            spec.format
+        )
+        if spec.format == "jpg":
+            data = thumb.write_to_buffer(
+                ".jpg",
+                Q=quality,
+                optimize_coding=True,
+                interlace=True,
+                strip=True,
+                subsample_mode="on",
+            )
+        elif spec.format == "webp":
+            data = thumb.write_to_buffer(
+                ".webp", Q=quality, effort=settings.webp_method, strip=True
+            )
+        else:  # libvips effort = 9 - libaom speed
+            data = thumb.write_to_buffer(
+                ".avif",
+                Q=quality,
+                effort=9 - settings.avif_speed,
+                strip=True,
+                subsample_mode="on",
+            )
+        outputs.append(Output(spec.name, data))
+    small = pyvips.Image.thumbnail(str(path), 100, height=100)
+    pixels = np.ndarray(
+        buffer=small.write_to_memory(),
+        dtype=np.uint8,
+        shape=(small.height, small.width, small.bands),
+    )
+    hint = make_placeholder(Image.fromarray(pixels[..., :3]))
+    cpu = time.process_time() - start
+    return ImageResult(str(path), outputs, cpu, 0.0, len(hint.data_uri + hint.thumbhash))
+
+
+RUNNERS: dict[str, Callable[[Path], ImageResult]] = {
+    "ours": run_ours,
+    "naive": run_naive,
+    "libvips": run_libvips,
+}
+
+
+def _worker_init() -> None:
+    os.environ["VIPS_CONCURRENCY"] = "1"  # one image per process; two processes, two cores
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+def _run_one(engine: str, path: str) -> tuple[ImageResult, float]:
+    result = RUNNERS[engine](Path(path))
+    return result, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def throughput(engine: str, paths: list[Path], processes: int = 2) -> EngineRun:
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(processes, mp_context=context, initializer=_worker_init) as pool:
+        list(pool.map(_warm, [engine] * processes))  # imports and codec set-up are not timed
+        start = time.perf_counter()
+        done = list(pool.map(_run_one, [engine] * len(paths), [str(p) for p in paths]))
+        wall = time.perf_counter() - start
+    results = [r for r, _rss in done]
+    return EngineRun(
+        engine=engine,
+        wall=wall,
+        images=len(paths),
+        cpu=sum(r.cpu for r in results),
+        decode_resize_cpu=sum(r.decode_resize_cpu for r in results),
+        peak_rss_mb=max(rss for _r, rss in done),
+        bytes_out=sum(len(o.data) for r in results for o in r.outputs),
+        results=results,
+    )
+
+
+def _warm(engine: str) -> None:
+    RUNNERS[engine](FIXTURE if engine != "naive" else _small_fixture())
+    time.sleep(0.2)
+
+
+def _small_fixture() -> Path:
+    return ROOT / "tests" / "fixtures" / "skimage_coffee.png"
+
+
+# --- Quality: mean SSIM against an exact Lanczos downscale of the original --------------------
+
+
+def _ssim_for(path: str, outputs: dict[str, list[tuple[str, bytes]]]) -> dict[str, list[float]]:
+    from PIL import Image
+
+    from app.imaging.quality import reference_downscale, reference_original, ssim
+
+    original = reference_original(Path(path))
+    scores: dict[str, list[float]] = {}
+    for engine, items in outputs.items():
+        for _name, data in items:
+            with Image.open(io.BytesIO(data)) as img:
+                img.load()
+                scores.setdefault(engine, []).append(
+                    ssim(img, reference_downscale(original, img.size))
+                )
+    return scores
+
+
+def add_ssim(runs: dict[str, EngineRun]) -> dict[str, dict[str, float]]:
+    """Mean SSIM per engine (all variants) and per engine and tier."""
+    by_path: dict[str, dict[str, list[tuple[str, bytes]]]] = {}
+    for engine, run in runs.items():
+        for result in run.results:
+            items = [(o.name, o.data) for o in result.outputs]
+            by_path.setdefault(result.path, {})[engine] = items
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(2, mp_context=context) as pool:
+        done = list(pool.map(_ssim_for, list(by_path), list(by_path.values())))
+    tiers: dict[str, dict[str, float]] = {}
+    for engine, run in runs.items():
+        scores = [s for d in done for s in d.get(engine, [])]
+        names = [n for p in by_path.values() for n, _ in p.get(engine, [])]
+        run.mean_ssim = statistics.fmean(scores)
+        standard = [s for s, n in zip(scores, names, strict=True) if "-lq" not in n]
+        tiers[engine] = {"standard": statistics.fmean(standard), "min": min(standard)}
+    return tiers
+
+
+# --- Latency through app.processing on embedded backends ---------------------------------------
+
+
+def _latency_child(path: str, runs: int, queue: Any) -> None:
+    queue.put(latency(Path(path), runs))
+
+
+def latency(path: Path, runs: int) -> dict[str, list[float]]:
+    from app import processing
+    from app.catalog import ImageRecord, Status
+    from app.services import build_services
+    from app.settings import Settings
+
+    first: list[float] = []
+    fast: list[float] = []
+    everything: list[float] = []
+    for i in range(runs + 1):  # the first run warms caches and is dropped
+        with tempfile.TemporaryDirectory(prefix="imagepipe-bench-") as tmp:
+            settings = Settings(
+                originals_url=Path(tmp, "originals").as_uri(),
+                variants_url=Path(tmp, "variants").as_uri(),
+                catalog_url=f"sqlite:///{tmp}/catalog.db",
+                broker_url="memory://",
+                public_base_url="http://127.0.0.1:8000",
+                secret_key="bench-secret-key-0123456789",  # noqa: S106 - a throwaway
+                data_dir=tmp,
+            )
+            services = build_services(settings)
+            image_id = f"bench{i}"
+            with path.open("rb") as handle:
+                services.originals.put(image_id, handle, content_type="image/jpeg")
+            services.catalog.add(
+                ImageRecord(
+                    image_id=image_id,
+                    user_id="bench",
+                    upload_time=time.time(),
+                    original_url=services.originals.url_for(image_id),
+                    original_key=image_id,
+                    content_type="image/jpeg",
+                    filename=path.name,
+                )
+            )
+            start = time.perf_counter()  # the upload event arrives
+            processing.claim(services, image_id)
+            processing.resize(services, image_id)
+            t_first = time.perf_counter() - start
+            record = services.catalog.get(image_id)
+            assert record.placeholder is not None
+            assert record.variant("640.webp") is not None
+            processing.compress(services, image_id)
+            t_fast = time.perf_counter() - start
+            processing.encode(services, image_id)
+            processing.record(services, image_id)
+            t_all = time.perf_counter() - start
+            assert services.catalog.get(image_id).status is Status.READY
+        if i:
+            first.append(t_first)
+            fast.append(t_fast)
+            everything.append(t_all)
+    return {"first": first, "fast": fast, "all": everything}
+
+
+def _rss_child(path: str, queue: Any) -> None:
+    import gc
+
+    from app import processing  # noqa: F401 - the worker's imports count in its RSS
+
+    gc.collect()
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    latency(Path(path), 1)
+    queue.put((before, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
+
+
+def make_50mp_jpeg(out: Path) -> tuple[int, int]:
+    from PIL import Image
+
+    with Image.open(FIXTURE) as img:
+        big = img.convert("RGB").resize((8660, 5773), Image.Resampling.BICUBIC)  # 49.99 MP
+    big.save(out, "JPEG", quality=90)  # baseline (sequential), as cameras write
+    return big.size
+
+
+def _in_child(target: Callable[..., None], *args: Any) -> Any:
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    process = context.Process(target=target, args=(*args, queue))
+    process.start()
+    value = queue.get(timeout=900)
+    process.join()
+    return value
+
+
+# --- Report -------------------------------------------------------------------------------------
+
+
+def machine() -> dict[str, str]:
+    model = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+        mem_kb = next(
+            int(line.split()[1])
+            for line in Path("/proc/meminfo").read_text().splitlines()
+            if line.startswith("MemTotal")
+        )
+        memory = f"{mem_kb / 1024 / 1024:.1f} GiB"
+    except (OSError, StopIteration, ValueError):
+        memory = "unknown"
+    from PIL import __version__ as pillow_version
+
+    try:
+        import pyvips
+
+        vips = f"{pyvips.version(0)}.{pyvips.version(1)}.{pyvips.version(2)}"
+    except (ImportError, OSError):
+        vips = "absent"
+    return {
+        "nproc": str(os.cpu_count()),
+        "cpu": model,
+        "memory": memory,
+        "python": platform.python_version(),
+        "pillow": pillow_version,
+        "libvips": vips,
+    }
+
+
+def table(runs: dict[str, EngineRun]) -> list[str]:
+    lines = [
+        "| engine | images/s (2 procs) | CPU-s/image | decode+resize CPU | peak RSS (MB) "
+        "| bytes out | mean SSIM |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for engine, run in runs.items():
+        share = f"{100 * run.decode_resize_cpu / run.cpu:.0f}%" if run.decode_resize_cpu else "-"
+        lines.append(
+            f"| {engine} | {run.images / run.wall:.2f} | {run.cpu / run.images:.2f} | {share} "
+            f"| {run.peak_rss_mb:.0f} | {run.bytes_out:,} | {run.mean_ssim:.4f} |"
+        )
+    return lines
+
+
+def ratios(runs: dict[str, EngineRun]) -> dict[str, float]:
+    ours = runs["ours"]
+    naive = runs["naive"]
+    out = {"throughput vs naive": (ours.images / ours.wall) / (naive.images / naive.wall)}
+    if "libvips" in runs:
+        vips = runs["libvips"]
+        out["throughput vs libvips"] = (ours.images / ours.wall) / (vips.images / vips.wall)
+        out["bytes vs libvips"] = ours.bytes_out / vips.bytes_out
+        out["SSIM minus libvips"] = ours.mean_ssim - vips.mean_ssim
+    out["decode+resize share"] = ours.decode_resize_cpu / ours.cpu
+    return out
+
+
+def load_average() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "unknown"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.pipeline", description=__doc__)
+    parser.add_argument("--repeat", type=int, default=2, help="throughput runs (default 2)")
+    parser.add_argument("--latency-runs", type=int, default=5, help="latency repetitions")
+    parser.add_argument("--no-write", action="store_true", help="do not write docs/benchmarks.md")
+    parser.add_argument("--quick", action="store_true", help="three photos, one run (a smoke test)")
+    args = parser.parse_args(argv)
+    sys.path.insert(0, str(ROOT))
+    paths = sorted(photos(), key=lambda p: -p.stat().st_size)  # biggest first: even finish
+    if args.quick:
+        paths, args.repeat, args.latency_runs = paths[:3], 1, 2
+    engines = list(ENGINES)
+    try:
+        import pyvips  # noqa: F401
+    except (ImportError, OSError) as exc:
+        print(f"libvips baseline skipped: {exc} (run scripts/system-deps.sh libvips42)")
+        engines.remove("libvips")
+    info = machine()
+    print(f"machine: {info}")
+    print(f"photos: {len(paths)} JPEGs of 8 MP or more; load average {load_average()}")
+    all_runs: list[tuple[dict[str, EngineRun], dict[str, float], dict[str, dict[str, float]]]] = []
+    for attempt in range(args.repeat):
+        runs = {}
+        for engine in engines:
+            runs[engine] = throughput(engine, paths)
+            print(f"  run {attempt + 1} {engine}: {runs[engine].wall:.1f} s", flush=True)
+        tiers = add_ssim(runs)
+        r = ratios(runs)
+        all_runs.append((runs, r, tiers))
+        print("\n".join(table(runs)))
+        print("ratios: " + ", ".join(f"{k} {v:.3f}" for k, v in r.items()), flush=True)
+    latency_photo = CORPUS / LATENCY_PHOTO if (CORPUS / LATENCY_PHOTO).exists() else FIXTURE
+    lat = _in_child(_latency_child, str(latency_photo), args.latency_runs)
+    print(
+        f"latency ({latency_photo.name}): first usable median "
+        f"{statistics.median(lat['first']) * 1000:.0f} ms, fast formats "
+        f"{statistics.median(lat['fast']) * 1000:.0f} ms, all variants "
+        f"{statistics.median(lat['all']) * 1000:.0f} ms"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        big = Path(tmp, "50mp.jpg")
+        size = _in_child(_make_child, str(big))
+        rss_before, rss_peak = _in_child(_rss_child, str(big))
+    print(f"50 MP JPEG {size}: RSS {rss_before:.0f} MB after imports, peak {rss_peak:.0f} MB")
+    if not args.no_write:
+        write_doc(
+            info,
+            paths=paths,
+            all_runs=all_runs,
+            lat=lat,
+            latency_photo=latency_photo,
+            rss=(rss_before, rss_peak, size),
+        )
+        print(f"wrote {DOC.relative_to(ROOT)}")
+    return 0
+
+
+def _make_child(out: str, queue: Any) -> None:
+    queue.put(make_50mp_jpeg(Path(out)))
+
+
+def write_doc(
+    info: dict[str, str],
+    *,
+    paths: list[Path],
+    all_runs: list[tuple[dict[str, EngineRun], dict[str, float], dict[str, dict[str, float]]]],
+    lat: dict[str, list[float]],
+    latency_photo: Path,
+    rss: tuple[float, float, tuple[int, int]],
+) -> None:
+    lines = [
+        "# Benchmarks",
+        "",
+        "Written by `make bench` (`python -m bench`); see bench/pipeline.py for what is measured.",
+        "",
+        "## Machine and conditions",
+        "",
+        *[f"- {k}: {v}" for k, v in info.items()],
+        f"- load average at the end: {load_average()} (other engineers' test runs share the two "
+        "cores, so absolute times are noisy; compare the ratios within one run)",
+        f"- photos: {len(paths)} JPEGs of 8 MP or more: " + ", ".join(p.name for p in paths),
+        "- variants: 160-lq, 320, 640, 1280, 1920 x AVIF, WebP, JPEG (15, the 160-lq tier "
+        "included for every engine), plus the placeholder",
+        "",
+    ]
+    for i, (runs, r, tiers) in enumerate(all_runs, 1):
+        lines += [f"## Run {i}", "", *table(runs), ""]
+        lines += [f"- {k}: {v:.3f}" for k, v in r.items()]
+        lines += [
+            f"- {e}: mean SSIM of standard variants {t['standard']:.4f}, lowest {t['min']:.4f}"
+            for e, t in tiers.items()
+        ]
+        lines.append("")
+    lines += [
+        "## Latency (app.processing stages in-process, embedded backends)",
+        "",
+        f"{latency_photo.name}, {len(lat['first'])} runs after a warm-up, medians:",
+        "",
+        f"- upload event to first usable variant (placeholder + 640.webp stored and recorded): "
+        f"{statistics.median(lat['first']) * 1000:.0f} ms (all: "
+        + ", ".join(f"{v * 1000:.0f}" for v in lat["first"])
+        + ")",
+        f"- to every fast variant (WebP, JPEG): {statistics.median(lat['fast']) * 1000:.0f} ms",
+        f"- to all variants (AVIF too) and `ready`: {statistics.median(lat['all']) * 1000:.0f} ms "
+        "(all: " + ", ".join(f"{v * 1000:.0f}" for v in lat["all"]) + ")",
+        "",
+        "## Memory",
+        "",
+        f"A {rss[2][0]}x{rss[2][1]} baseline JPEG through all four stages in one fresh process: "
+        f"{rss[0]:.0f} MB after imports, peak RSS {rss[1]:.0f} MB.",
+        "",
+    ]
+    existing = DOC.read_text() if DOC.exists() else ""
+    notes = existing.split("<!-- notes -->", 1)[1] if "<!-- notes -->" in existing else ""
+    DOC.write_text("\n".join(lines) + "\n<!-- notes -->" + notes)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
