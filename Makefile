@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 TEST_DEB := chromium
 BENCH_DEB := libvips42
 
-.PHONY: run test lint typecheck pytest bench clean venv
+.PHONY: run run-aws-local test lint typecheck pytest bench clean venv
 
 venv: $(STAMP)
 
@@ -27,6 +27,10 @@ run: $(STAMP)
 	  echo "Starting imagepipe (web, worker, beat, flower). Ctrl-C stops everything." && \
 	  $(BIN)/imagepipe urls && \
 	  PATH="$(CURDIR)/$(BIN):$$PATH" exec $(BIN)/honcho start -f Procfile web worker beat flower
+
+# The AWS path (S3, SQS, SNS, DynamoDB) on a local moto server: no account needed.
+run-aws-local: $(STAMP)
+	@scripts/run-aws-local.sh
 
 test: lint typecheck pytest
 

@@ -26,15 +26,41 @@ def _filesystem_options() -> dict[str, Any]:
     }
 
 
+def _sqs_options() -> dict[str, Any]:
+    """kombu[sqs]: long polls, a visibility timeout above the longest task, SNS for events."""
+    from app.aws import task_visibility_timeout
+
+    options: dict[str, Any] = {
+        "visibility_timeout": task_visibility_timeout(_settings),
+        "wait_time_seconds": _settings.sqs_wait_seconds,
+        # A long poll already waits for work; a pause after an empty one only adds latency.
+        "polling_interval": 0 if _settings.sqs_wait_seconds else 1,
+    }
+    if _settings.events_fanout:
+        # Celery's events (what Flower shows) through an SNS topic: tasks/sqs_transport.py.
+        options["supports_fanout"] = True
+        options["fanout_exchanges"] = [event_exchange]
+    if _settings.aws_region:
+        options["region"] = _settings.aws_region
+    if _settings.task_queue_url:
+        # Locked-down IAM: use this existing queue and never create one.
+        options["predefined_queues"] = {_settings.task_queue: {"url": _settings.task_queue_url}}
+    return options
+
+
 broker_url = _settings.broker_url
 broker_connection_retry_on_startup = True
-broker_transport_options: dict[str, Any] = _filesystem_options() if _scheme == "filesystem" else {}
+event_exchange = "celeryev"
+_transport_options = {"filesystem": _filesystem_options, "sqs": _sqs_options}.get(_scheme)
+broker_transport_options: dict[str, Any] = _transport_options() if _transport_options else {}
+if _scheme == "sqs":
+    broker_transport = "tasks.sqs_transport:Transport"
 
 task_serializer = "json"
 accept_content = ["json"]
 task_ignore_result = True
 result_backend = None
-task_default_queue = "imagepipe"
+task_default_queue = _settings.task_queue
 
 # At-least-once: a task is acknowledged after it ran, and again delivered if its worker died.
 task_acks_late = True

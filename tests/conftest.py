@@ -7,6 +7,7 @@ import io
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -15,8 +16,11 @@ from PIL import Image
 
 from app.api import create_app
 from app.auth.tokens import LocalTokens
+from app.aws import AwsLocation
+from app.catalog import ImageCatalog
 from app.services import Services, build_services
 from app.settings import Settings
+from app.storage import BlobStore
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -125,3 +129,52 @@ def gps_jpeg(tmp_path: Path) -> Iterator[Path]:
         path = tmp_path / "gps.jpg"
         path.write_bytes(jpeg_bytes(img.convert("RGB"), exif=exif.tobytes(), quality=90))
     return path
+
+
+# --- AWS, in process (moto.mock_aws). The end-to-end tests use moto's HTTP server instead. ---
+
+_IN_PROCESS_AWS: list[Any] = []
+
+
+def in_process_aws() -> AwsLocation:
+    """Start moto's in-process AWS until the current test ends (the fixture below stops it)."""
+    from moto import mock_aws
+
+    mock = mock_aws()
+    mock.start()
+    _IN_PROCESS_AWS.append(mock)
+    return AwsLocation(region="us-east-1")
+
+
+@pytest.fixture(autouse=True)
+def _stop_in_process_aws() -> Iterator[None]:
+    yield
+    while _IN_PROCESS_AWS:
+        _IN_PROCESS_AWS.pop().stop()
+
+
+@pytest.fixture
+def aws() -> AwsLocation:
+    """A fresh, empty moto AWS for this test."""
+    return in_process_aws()
+
+
+def moto_blob_store(bucket: str = "imagepipe-test", prefix: str = "some/prefix") -> BlobStore:
+    """An S3BlobStore on a new moto bucket (for the BlobStore contract suite)."""
+    from app.aws import s3_client
+    from app.storage.s3 import S3BlobStore
+
+    client = s3_client(in_process_aws())
+    client.create_bucket(Bucket=bucket)
+    return S3BlobStore(client, bucket, prefix)
+
+
+def moto_catalog(table: str = "images") -> ImageCatalog:
+    """A DynamoDBCatalog on a new moto table, made by app/provision.py (for the contract suite)."""
+    from app.aws import dynamodb_client
+    from app.catalog.dynamodb import DynamoDBCatalog
+    from app.provision import ensure_table
+
+    client = dynamodb_client(in_process_aws())
+    ensure_table(client, table)
+    return DynamoDBCatalog(client, table)

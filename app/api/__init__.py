@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from flask import Flask
 
 from app.api import delivery, health, images, uploads, webpage
@@ -11,7 +13,7 @@ from app.auth.tokens import LocalTokens
 from app.jobs import CeleryJobQueue, JobQueue
 from app.services import Services, build_services
 from app.settings import Settings
-from app.uploads.policy import LocalUploadSigner
+from app.uploads.policy import LocalUploadSigner, UploadSigner
 
 # A multipart form around the largest allowed file needs a little room for its other fields.
 _FORM_OVERHEAD = 64 * 1024
@@ -25,11 +27,7 @@ def create_app(
 ) -> Flask:
     settings = settings or Settings.from_env()
     services = services or build_services(settings)
-    receiver = LocalUploadSigner(
-        settings.secret_key,
-        f"{settings.public_base_url}/upload/receive",
-        ttl_seconds=settings.upload_ttl_seconds,
-    )
+    receiver, signer = _upload_signers(settings)
     app = Flask(__name__, static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes + _FORM_OVERHEAD
     app.json.sort_keys = False  # type: ignore[attr-defined]
@@ -37,10 +35,24 @@ def create_app(
         services=services,
         jobs=jobs or CeleryJobQueue(),
         tokens=LocalTokens(settings.secret_key, ttl_seconds=settings.token_ttl_seconds),
-        uploads=receiver,
+        uploads=signer,
         receiver=receiver,
     )
     register_error_handlers(app)
     for module in (uploads, images, delivery, health, webpage):
         app.register_blueprint(module.blueprint)
     return app
+
+
+def _upload_signers(settings: Settings) -> tuple[LocalUploadSigner | None, UploadSigner]:
+    """(the embedded receiver or None, the signer): S3 presigned POST for s3:// originals."""
+    if urlsplit(settings.originals_url).scheme == "s3":
+        from app.uploads.s3_post import S3PostSigner
+
+        return None, S3PostSigner.from_settings(settings)
+    local = LocalUploadSigner(
+        settings.secret_key,
+        f"{settings.public_base_url}/upload/receive",
+        ttl_seconds=settings.upload_ttl_seconds,
+    )
+    return local, local

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol, runtime_checkable
 
 from flask import Blueprint, Response, request
 from werkzeug.datastructures import FileStorage
@@ -14,6 +15,7 @@ from app.api.errors import ApiError
 from app.api.params import bounded_int, parse, text
 from app.catalog import ImageRecord, RecordNotFound, Status
 from app.imaging.formats import ACCEPTED_CONTENT_TYPES
+from app.storage import StorageError
 from app.uploads.policy import UploadRejected, check_length
 
 blueprint = Blueprint("uploads", __name__)
@@ -86,6 +88,57 @@ def receive_upload() -> Response:
     services.originals.put(policy.key, upload.stream, content_type=policy.content_type)
     platform().jobs.object_created(policy.key)
     return Response(status=204)
+
+
+@runtime_checkable
+class MultipartUploads(Protocol):
+    """A signer whose tickets can carry multipart part URLs (S3's, app/uploads/s3_post.py)."""
+
+    def complete_multipart(
+        self, key: str, upload_id: str, parts: Sequence[tuple[int, str]]
+    ) -> int: ...
+
+
+@blueprint.post("/upload/<image_id>/complete")
+def complete_upload(image_id: str) -> Response:
+    """Join the parts of a multipart upload; the store then raises ObjectCreated as for a POST."""
+    user_id = caller()
+    signer = platform().uploads
+    if not isinstance(signer, MultipartUploads):
+        raise ApiError(404, "not_found", "multipart uploads go to an S3 originals bucket")
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid_json", "send a JSON object {upload_id, parts}")
+    fields = parse(body, {"upload_id": (text(1024), True), "parts": (_parts, True)})
+    services = platform().services
+    try:
+        record = services.catalog.get(image_id)
+    except RecordNotFound:
+        record = None
+    if record is None or record.user_id != user_id:
+        raise ApiError(404, "not_found", f"no image {image_id!r}")
+    if record.status is not Status.PENDING:
+        raise ApiError(409, "already_uploaded", "this image has been uploaded already")
+    try:
+        signer.complete_multipart(record.original_key, fields["upload_id"], fields["parts"])
+    except UploadRejected as exc:
+        raise ApiError(exc.status, exc.code, exc.message) from None
+    except StorageError as exc:
+        raise ApiError(503, "storage_unavailable", str(exc)) from None
+    return Response(status=204)
+
+
+def _parts(raw: Any) -> list[tuple[int, str]]:
+    """[{part_number, etag}, ...] as the client read them from each part's PUT response."""
+    if not isinstance(raw, list) or not raw or len(raw) > 10_000:
+        raise ValueError("must be a list of 1 to 10000 {part_number, etag} objects")
+    parts = []
+    for item in raw:
+        if not isinstance(item, dict) or set(item) != {"part_number", "etag"}:
+            raise ValueError("each part is an object {part_number, etag}")
+        number, etag = bounded_int(1, 10_000)(item["part_number"]), text(128)(item["etag"])
+        parts.append((number, etag))
+    return parts
 
 
 def _length(upload: FileStorage) -> int:

@@ -41,4 +41,8 @@ def open_catalog(url: str) -> ImageCatalog:
         from app.catalog.sqlite import SQLiteCatalog
 
         return SQLiteCatalog(file_url_path(url))
+    if scheme == "dynamodb":
+        from app.catalog.dynamodb import DynamoDBCatalog
+
+        return DynamoDBCatalog.from_url(url)
     raise ValueError(f"no catalog for URL {url!r} (use sqlite:// or dynamodb://)")

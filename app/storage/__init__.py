@@ -33,4 +33,8 @@ def open_blob_store(url: str) -> BlobStore:
         from app.storage.filesystem import FileBlobStore
 
         return FileBlobStore(file_url_path(url))
+    if scheme == "s3":
+        from app.storage.s3 import S3BlobStore
+
+        return S3BlobStore.from_url(url)
     raise ValueError(f"no blob store for URL {url!r} (use file:// or s3://)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import socket
@@ -109,3 +110,164 @@ def _ok(url: str, proc: subprocess.Popen[bytes], log: Path) -> bool | None:
         return True if requests.get(url, timeout=2).status_code == 200 else None
     except requests.ConnectionError:
         return None
+
+
+# --- The AWS path, against moto's HTTP server (tests/e2e/test_aws.py) ---
+
+
+@contextmanager
+def moto_server() -> Iterator[str]:
+    """moto's ThreadedMotoServer on 127.0.0.1 and a free port; yields its endpoint URL."""
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # not a line per AWS request
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: _answers(f"{endpoint}/moto-api/"), timeout=30, what="the moto server")
+        yield endpoint
+    finally:
+        server.stop()
+
+
+def aws_env(base: dict[str, str], endpoint: str) -> dict[str, str]:
+    """Dummy credentials and the endpoint: every AWS client in every process goes to moto."""
+    host = endpoint.removeprefix("http://")
+    kept = {k: v for k, v in base.items() if not k.startswith(("AWS_", "BOTO_"))}
+    return kept | {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL": endpoint,
+        # kombu takes the SQS endpoint from the broker URL's host.
+        "CELERY_BROKER_URL": f"sqs://testing:testing@{host}",
+    }
+
+
+def ingest(
+    stack: ExitStack, env: dict[str, str], logs: Path, name: str = "ingest"
+) -> subprocess.Popen[bytes]:
+    """The ingest process (python -m tasks.ingest), once it is polling the uploads queue."""
+    log = logs / f"{name}.log"
+    proc = stack.enter_context(process(python("-m", "tasks.ingest"), env, log))
+    wait_for(
+        lambda: True if "ingesting s3://" in log.read_text() else _alive(proc, log),
+        timeout=60,
+        what="the ingest process",
+    )
+    return proc
+
+
+def flower(stack: ExitStack, env: dict[str, str], logs: Path) -> subprocess.Popen[bytes]:
+    port = env["FLOWER_PORT"]
+    args = python(
+        "-m", "celery", "-A", "tasks.celery_app", "flower", "--address=127.0.0.1", f"--port={port}"
+    )
+    proc = stack.enter_context(process(args, env, logs / "flower.log"))
+    url = f"http://127.0.0.1:{port}/healthcheck"
+    wait_for(lambda: _ok(url, proc, logs / "flower.log"), timeout=60, what="Flower")
+    return proc
+
+
+def _answers(url: str) -> bool | None:
+    try:
+        requests.get(url, timeout=2)
+    except requests.ConnectionError:
+        return None
+    return True
+
+
+# --- An embedded platform's worker, its processes and their memory (test_hostile_worker.py) ---
+
+
+def embedded_env(var: Path, port: int, **extra: str) -> dict[str, str]:
+    """The environment of a platform with every backend under var (no services)."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("IMAGEPIPE_", "CELERY_"))}
+    return (
+        base
+        | {
+            "IMAGEPIPE_DATA_DIR": str(var),
+            "IMAGEPIPE_ORIGINALS_URL": (var / "originals").as_uri(),
+            "IMAGEPIPE_VARIANTS_URL": (var / "variants").as_uri(),
+            "IMAGEPIPE_CATALOG_URL": f"sqlite:///{var / 'catalog.db'}",
+            "CELERY_BROKER_URL": "filesystem://",
+            "IMAGEPIPE_HOST": "127.0.0.1",
+            "IMAGEPIPE_PORT": str(port),
+        }
+        | extra
+    )
+
+
+def worker_including(
+    stack: ExitStack, env: dict[str, str], logs: Path, *modules: str
+) -> subprocess.Popen[bytes]:
+    """Like worker(), with extra task modules loaded (`celery worker --include`)."""
+    args = python(
+        "-m",
+        "celery",
+        "-A",
+        "tasks.celery_app",
+        "worker",
+        "--loglevel",
+        "INFO",
+        "--concurrency",
+        "2",
+        "--hostname",
+        "e2e-hostile@%h",
+        "--include",
+        ",".join(modules),
+    )
+    proc = stack.enter_context(process(args, env, logs / "worker.log"))
+    wait_for(
+        lambda: True if "ready." in (logs / "worker.log").read_text() else _alive(proc, logs),
+        timeout=60,
+        what="the Celery worker",
+    )
+    return proc
+
+
+def children(pid: int) -> list[int]:
+    """The processes pid started (Linux /proc); [] once it is gone."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found += [int(k) for k in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return found
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below pid: its children first, then theirs."""
+    found: list[int] = []
+    level = children(pid)
+    while level:
+        found += level
+        level = [kid for parent in level for kid in children(parent)]
+    return found
+
+
+def status_mb(pid: int, field: str) -> float | None:
+    """A size from /proc/<pid>/status in MiB (VmRSS, VmHWM, VmSize...); None once it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def address_space_limit(pid: int) -> int | None:
+    """The soft RLIMIT_AS of a process in bytes; None when unlimited or gone."""
+    try:
+        for line in Path(f"/proc/{pid}/limits").read_text().splitlines():
+            if line.startswith("Max address space"):
+                soft = line.split()[3]
+                return None if soft == "unlimited" else int(soft)
+    except OSError:
+        return None
+    return None

@@ -21,9 +21,13 @@ from app.catalog import (
     mutate,
 )
 from app.catalog.sqlite import SQLiteCatalog
+from tests.conftest import moto_catalog
 
 Factory = Callable[[Path], ImageCatalog]
-ADAPTERS: dict[str, Factory] = {"sqlite": lambda tmp: SQLiteCatalog(tmp / "catalog.db")}
+ADAPTERS: dict[str, Factory] = {
+    "sqlite": lambda tmp: SQLiteCatalog(tmp / "catalog.db"),
+    "dynamodb": lambda tmp: moto_catalog(),
+}
 
 
 @pytest.fixture(params=sorted(ADAPTERS))

@@ -10,9 +10,13 @@ import pytest
 
 from app.storage import BlobNotFound, BlobStore, InvalidKey
 from app.storage.filesystem import FileBlobStore
+from tests.conftest import moto_blob_store
 
 Factory = Callable[[Path], BlobStore]
-ADAPTERS: dict[str, Factory] = {"file": lambda tmp: FileBlobStore(tmp / "blobs")}
+ADAPTERS: dict[str, Factory] = {
+    "file": lambda tmp: FileBlobStore(tmp / "blobs"),
+    "s3": lambda tmp: moto_blob_store(),
+}
 
 
 @pytest.fixture(params=sorted(ADAPTERS))

@@ -1,0 +1,273 @@
+"""ImageCatalog on one DynamoDB table, selected by `dynamodb://table`.
+
+The table is the architecture paper's: partition key `image_id`, and the record's fields as
+plain attributes, so it reads well in the console. Two global secondary indexes:
+
+- `by_user` (`user_id`, `upload_time` as a Number): a user's images newest first, one Query per
+  page; the page's last key is the opaque cursor.
+- `by_open_status` (`open_status`, `updated_at`): sparse; only records still `pending` or
+  `processing` carry `open_status`, so the reconciler's query reads only unfinished work.
+
+Every write is conditional: `add` on the ID being free, `save` on the stored version.
+"""
+
+from __future__ import annotations
+
+import heapq
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import BotoCoreError, ClientError
+
+from app import aws
+from app.catalog.base import (
+    AlreadyExists,
+    CatalogError,
+    CatalogUnavailable,
+    InvalidCursor,
+    RecordNotFound,
+    VersionConflict,
+    decode_cursor,
+    encode_cursor,
+)
+from app.catalog.records import ImageRecord, Page, Status
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+BY_USER = "by_user"
+BY_OPEN_STATUS = "by_open_status"
+OPEN_STATUSES = (Status.PENDING, Status.PROCESSING)
+_FLOAT_FIELDS = frozenset({"upload_time", "updated_at"})
+_UNAVAILABLE = frozenset(
+    {
+        "ResourceNotFoundException",
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "ServiceUnavailable",
+        "AccessDeniedException",
+        "UnrecognizedClientException",
+    }
+)
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+class DynamoDBCatalog:
+    def __init__(self, client: DynamoDBClient, table: str) -> None:
+        self.client = client
+        self.table = table
+
+    @classmethod
+    def from_url(cls, url: str, *, location: aws.AwsLocation | None = None) -> DynamoDBCatalog:
+        return cls(aws.dynamodb_client(location), aws.dynamodb_table_name(url))
+
+    def add(self, record: ImageRecord) -> ImageRecord:
+        stored = record.evolve(version=1, updated_at=_now())
+        try:
+            with _errors(record.image_id):
+                self.client.put_item(
+                    TableName=self.table,
+                    Item=to_item(stored),
+                    ConditionExpression="attribute_not_exists(image_id)",
+                )
+        except _ConditionFailed:
+            raise AlreadyExists(record.image_id) from None
+        return stored
+
+    def get(self, image_id: str) -> ImageRecord:
+        with _errors(image_id):
+            response = self.client.get_item(
+                TableName=self.table, Key={"image_id": {"S": image_id}}, ConsistentRead=True
+            )
+        if "Item" not in response:
+            raise RecordNotFound(image_id)
+        return from_item(response["Item"])
+
+    def save(self, record: ImageRecord) -> ImageRecord:
+        stored = record.evolve(version=record.version + 1, updated_at=_now())
+        try:
+            with _errors(record.image_id):
+                self.client.put_item(
+                    TableName=self.table,
+                    Item=to_item(stored),
+                    ConditionExpression="version = :expected",
+                    ExpressionAttributeValues={":expected": {"N": str(record.version)}},
+                )
+        except _ConditionFailed:
+            self.get(record.image_id)  # RecordNotFound when it is gone rather than newer
+            raise VersionConflict(
+                f"{record.image_id} is no longer at version {record.version}"
+            ) from None
+        return stored
+
+    def list_by_user(self, user_id: str, *, limit: int, cursor: str | None = None) -> Page:
+        query: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": BY_USER,
+            "KeyConditionExpression": "user_id = :u",
+            "ExpressionAttributeValues": {":u": {"S": user_id}},
+            "ScanIndexForward": False,
+            # One more than asked: a next page is promised only when it has something in it.
+            "Limit": limit + 1,
+        }
+        if cursor:
+            query["ExclusiveStartKey"] = _start_key(cursor, user_id)
+        with _errors(user_id):
+            response = self.client.query(**query)
+        items = [from_item(i) for i in response.get("Items", [])]
+        if len(items) > limit:
+            items = items[:limit]
+            last = items[-1]
+            next_cursor: str | None = _cursor(last.image_id, user_id, last.upload_time)
+        elif "LastEvaluatedKey" in response:  # the 1 MB page limit cut the query short
+            key = response["LastEvaluatedKey"]
+            next_cursor = _cursor(key["image_id"]["S"], user_id, key["upload_time"]["N"])
+        else:
+            next_cursor = None
+        return Page(items=items, next_cursor=next_cursor)
+
+    def list_stale(
+        self, statuses: Sequence[Status], *, updated_before: float, limit: int
+    ) -> list[ImageRecord]:
+        closed = [s.value for s in statuses if s not in OPEN_STATUSES]
+        if closed:
+            raise ValueError(
+                f"list_stale reads the sparse {BY_OPEN_STATUS} index, which holds only "
+                f"{', '.join(s.value for s in OPEN_STATUSES)}; not {', '.join(closed)}"
+            )
+        found: list[ImageRecord] = []
+        for status in statuses:
+            found += self._stale(status, updated_before, limit)
+        return heapq.nsmallest(limit, found, key=lambda r: r.updated_at)
+
+    def _stale(self, status: Status, updated_before: float, limit: int) -> list[ImageRecord]:
+        query: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": BY_OPEN_STATUS,
+            "KeyConditionExpression": "open_status = :s AND updated_at < :t",
+            "ExpressionAttributeValues": {
+                ":s": {"S": status.value},
+                ":t": {"N": _number(updated_before)},
+            },
+            "Limit": limit,
+        }
+        records: list[ImageRecord] = []
+        with _errors(status.value):
+            while len(records) < limit:
+                response = self.client.query(**query)
+                # The index is eventually consistent: keep only what is still true.
+                records += [
+                    r
+                    for r in map(from_item, response.get("Items", []))
+                    if r.status is status and r.updated_at < updated_before
+                ]
+                if "LastEvaluatedKey" not in response:
+                    break
+                query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return records[:limit]
+
+    def delete(self, image_id: str) -> bool:
+        with _errors(image_id):
+            response = self.client.delete_item(
+                TableName=self.table,
+                Key={"image_id": {"S": image_id}},
+                ReturnValues="ALL_OLD",
+            )
+        return "Attributes" in response
+
+    def ping(self) -> None:
+        with _errors(self.table):
+            self.client.describe_table(TableName=self.table)
+
+
+def to_item(record: ImageRecord) -> dict[str, Any]:
+    """The record as DynamoDB attributes: None left out, floats as Decimal."""
+    data = record.to_dict()
+    if record.status in OPEN_STATUSES:
+        data["open_status"] = record.status.value
+    return {k: _serializer.serialize(_to_dynamo(v)) for k, v in data.items() if v is not None}
+
+
+def from_item(item: Mapping[str, Any]) -> ImageRecord:
+    data = {k: _from_dynamo(_deserializer.deserialize(v)) for k, v in item.items()}
+    for name in _FLOAT_FIELDS & data.keys():
+        data[name] = float(data[name])
+    data.pop("open_status", None)
+    return ImageRecord.from_dict(data)
+
+
+def _to_dynamo(value: Any) -> Any:
+    if isinstance(value, float):
+        return Decimal(_number(value))
+    if isinstance(value, dict):
+        return {k: _to_dynamo(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list | tuple):
+        return [_to_dynamo(v) for v in value]
+    return value
+
+
+def _from_dynamo(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _from_dynamo(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_from_dynamo(v) for v in value]
+    return value
+
+
+def _number(value: float) -> str:
+    # repr() is the shortest text that reads back as the same float.
+    return repr(float(value))
+
+
+def _now() -> float:
+    return time.time()
+
+
+def _cursor(image_id: str, user_id: str, upload_time: float | str) -> str:
+    t = upload_time if isinstance(upload_time, str) else _number(upload_time)
+    return encode_cursor({"id": image_id, "u": user_id, "t": t})
+
+
+def _start_key(cursor: str, user_id: str) -> dict[str, Any]:
+    position = decode_cursor(cursor)
+    try:
+        image_id, owner, upload_time = str(position["id"]), str(position["u"]), position["t"]
+        Decimal(upload_time)
+    except (KeyError, TypeError, ArithmeticError):
+        raise InvalidCursor("cursor is not one this API issued") from None
+    if owner != user_id or not image_id:
+        raise InvalidCursor("cursor is not one this API issued")
+    return {
+        "image_id": {"S": image_id},
+        "user_id": {"S": user_id},
+        "upload_time": {"N": str(upload_time)},
+    }
+
+
+class _ConditionFailed(Exception):
+    pass
+
+
+@contextmanager
+def _errors(subject: str) -> Iterator[None]:
+    """botocore's errors, as the ImageCatalog Protocol's domain errors."""
+    try:
+        yield
+    except ClientError as exc:
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        if code == "ConditionalCheckFailedException":
+            raise _ConditionFailed(subject) from None
+        if code in _UNAVAILABLE:
+            raise CatalogUnavailable(f"{subject}: {code}: {exc}") from exc
+        raise CatalogError(f"{subject}: {code}: {exc}") from exc
+    except BotoCoreError as exc:  # connection refused, timeouts, credentials missing, ...
+        raise CatalogUnavailable(f"{subject}: {exc}") from exc

@@ -1,0 +1,429 @@
+"""The AWS path end to end over real HTTP, against moto's server: S3, SQS, SNS and DynamoDB.
+
+The API (gunicorn), the ingest process, a Celery worker and Flower run as separate processes,
+configured only by environment URLs (s3://, sqs://, dynamodb://, AWS_ENDPOINT_URL) and dummy
+credentials. The resources are made by the project's own set-up code (`imagepipe provision`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import signal
+import subprocess
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, quote_plus, urlsplit
+
+import pytest
+import requests
+from PIL import Image
+
+from app.aws import AwsLocation, dynamodb_client, s3_client, sqs_client
+from tests.conftest import jpeg_bytes, photo
+from tests.e2e.processes import (
+    ROOT,
+    aws_env,
+    flower,
+    free_port,
+    ingest,
+    moto_server,
+    python,
+    wait_for,
+    web,
+    worker,
+)
+
+pytestmark = pytest.mark.e2e
+
+ORIGINALS_BUCKET, ORIGINALS_PREFIX = "e2e-originals", "originals"
+VARIANTS_BUCKET, VARIANTS_PREFIX = "e2e-variants", "variants"
+TABLE = "e2e-images"
+STAGES = ("ingest", "resize", "compress", "encode", "record")
+
+
+@dataclass
+class AwsPlatform:
+    base: str
+    flower: str
+    token: str
+    env: dict[str, str]
+    logs: Path
+    stack: ExitStack
+    worker: subprocess.Popen[bytes]
+    ingest: subprocess.Popen[bytes]
+    ingest_log: Path
+    location: AwsLocation
+
+    def api(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        headers = {"Authorization": f"Bearer {self.token}"}
+        return requests.request(method, f"{self.base}{path}", headers=headers, timeout=30, **kwargs)
+
+    def queue(self, name: str) -> str:
+        return sqs_client(self.location).get_queue_url(QueueName=name)["QueueUrl"]
+
+    def log(self, name: str) -> str:
+        return (self.logs / f"{name}.log").read_text()
+
+
+@pytest.fixture(scope="module")
+def aws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AwsPlatform]:
+    var = tmp_path_factory.mktemp("var")
+    port, flower_port = free_port(), free_port()
+    plain = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("IMAGEPIPE_", "CELERY_", "FLOWER_"))
+    }
+    with moto_server() as endpoint, ExitStack() as stack, pytest.MonkeyPatch.context() as patch:
+        # This process's own clients (the test's checks) use the same dummy credentials.
+        patch.setenv("AWS_ACCESS_KEY_ID", "testing")
+        patch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        env = aws_env(plain, endpoint) | {
+            "IMAGEPIPE_DATA_DIR": str(var),
+            "IMAGEPIPE_ORIGINALS_URL": f"s3://{ORIGINALS_BUCKET}/{ORIGINALS_PREFIX}",
+            "IMAGEPIPE_VARIANTS_URL": f"s3://{VARIANTS_BUCKET}/{VARIANTS_PREFIX}",
+            "IMAGEPIPE_CATALOG_URL": f"dynamodb://{TABLE}",
+            "IMAGEPIPE_SECRET_KEY": "e2e-aws-secret-key-0123456789abcdef",
+            "IMAGEPIPE_HOST": "127.0.0.1",
+            "IMAGEPIPE_PORT": str(port),
+            "FLOWER_PORT": str(flower_port),
+            "FLOWER_UNAUTHENTICATED_API": "true",
+            # Short long-polls: processes stop within a second or two of SIGTERM.
+            "IMAGEPIPE_SQS_WAIT_SECONDS": "1",
+            # Low enough for a 6.5 MB photo to go up in two parts (the default is 15 MB).
+            "IMAGEPIPE_MULTIPART_THRESHOLD_BYTES": "5000000",
+            "IMAGEPIPE_MULTIPART_PART_BYTES": str(5 * 1024 * 1024),
+        }
+        provisioned = cli(env, "provision").splitlines()
+        assert f"table = {TABLE}" in provisioned
+        assert f"uploads_dlq_url = {endpoint}/123456789012/uploads-dlq" in provisioned
+        assert cli(env, "provision").splitlines() == provisioned  # idempotent
+        web(stack, env, var)
+        ingest_proc = ingest(stack, env, var)
+        worker_proc = worker(stack, env, var)
+        flower(stack, env, var)
+        # Events reach only the queues subscribed when they are sent: wait until Flower's is.
+        wait_for(
+            lambda: flower_workers(f"http://127.0.0.1:{flower_port}"),
+            timeout=60,
+            what="Flower to hear the worker's heartbeat",
+        )
+        platform = AwsPlatform(
+            base=f"http://127.0.0.1:{port}",
+            flower=f"http://127.0.0.1:{flower_port}",
+            token=cli(env, "token", "alice").strip(),
+            env=env,
+            logs=var,
+            stack=stack,
+            worker=worker_proc,
+            ingest=ingest_proc,
+            ingest_log=var / "ingest.log",
+            location=AwsLocation(region="us-east-1", endpoint_url=endpoint),
+        )
+        yield platform
+        assert platform.worker.poll() is None, "the worker died during the tests"
+        assert platform.ingest.poll() is None, "the ingest process died during the tests"
+
+
+def cli(env: dict[str, str], *args: str) -> str:
+    done = subprocess.run(
+        python("-m", "app.cli", *args),
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def upload(aws: AwsPlatform, data: bytes, filename: str, content_type: str) -> str:
+    """The client's part: ask for a presigned POST, then post the bytes straight to S3."""
+    ticket = aws.api(
+        "POST",
+        "/upload",
+        json={"filename": filename, "content_type": content_type, "size": len(data)},
+    )
+    assert ticket.status_code == 201, ticket.text
+    body = ticket.json()
+    form = body["upload"]
+    assert form["url"].startswith(aws.location.endpoint_url or "?")
+    posted = requests.post(
+        form["url"], data=form["fields"], files={"file": (filename, data, content_type)}, timeout=60
+    )
+    assert posted.status_code == 204, posted.text
+    image_id: str = body["image_id"]
+    return image_id
+
+
+def settled(aws: AwsPlatform, image_id: str) -> dict[str, Any]:
+    def probe() -> dict[str, Any] | None:
+        if aws.worker.poll() is not None:
+            raise RuntimeError("the worker exited")
+        record: dict[str, Any] = aws.api("GET", f"/image/{image_id}").json()
+        return record if record["status"] in ("ready", "failed") else None
+
+    return wait_for(probe, timeout=180, what=f"image {image_id} to settle", interval=0.25)
+
+
+def variant_objects(aws: AwsPlatform, image_id: str) -> dict[str, tuple[str, Any]]:
+    """Every object under the image's variants prefix: name -> (ETag, LastModified)."""
+    listing = s3_client(aws.location).list_objects_v2(
+        Bucket=VARIANTS_BUCKET, Prefix=f"{VARIANTS_PREFIX}/{image_id}/"
+    )
+    return {
+        o["Key"].rsplit("/", 1)[-1]: (o["ETag"], o["LastModified"])
+        for o in listing.get("Contents", [])
+    }
+
+
+def catalog_item(aws: AwsPlatform, image_id: str) -> dict[str, Any]:
+    item: dict[str, Any] = dynamodb_client(aws.location).get_item(
+        TableName=TABLE, Key={"image_id": {"S": image_id}}, ConsistentRead=True
+    )["Item"]
+    return item
+
+
+def s3_event(image_id: str, etag: str) -> str:
+    """An ObjectCreated notification as S3 sends it: the key URL-encoded."""
+    key = f"{ORIGINALS_PREFIX}/{image_id}"
+    return json.dumps(
+        {
+            "Records": [
+                {
+                    "eventVersion": "2.1",
+                    "eventSource": "aws:s3",
+                    "eventName": "ObjectCreated:Post",
+                    "s3": {
+                        "bucket": {"name": ORIGINALS_BUCKET},
+                        "object": {"key": quote_plus(key), "eTag": etag},
+                    },
+                }
+            ]
+        }
+    )
+
+
+def flower_workers(flower_url: str) -> dict[str, Any] | None:
+    """The live workers Flower's dashboard lists (from events), once it lists ours."""
+    listed = requests.get(f"{flower_url}/workers?json=1", timeout=10).json()["data"]
+    alive = {w["hostname"]: w for w in listed if w.get("status")}
+    return alive if any(h.startswith("e2e@") for h in alive) else None
+
+
+def queue_is_empty(aws: AwsPlatform, name: str) -> bool | None:
+    counts = sqs_client(aws.location).get_queue_attributes(
+        QueueUrl=aws.queue(name),
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return True if not any(int(v) for v in counts.values()) else None
+
+
+@pytest.fixture(scope="module")
+def storm(aws: AwsPlatform) -> str:
+    """A real photo, uploaded once and processed; its image ID."""
+    image_id = upload(aws, photo("mate_Storm.jpg").read_bytes(), "storm.jpg", "image/jpeg")
+    assert settled(aws, image_id)["status"] == "ready"
+    return image_id
+
+
+def test_a_photo_passes_every_hop(aws: AwsPlatform, storm: str) -> None:
+    s3 = s3_client(aws.location)
+    # 1. The bytes are in the originals bucket, typed as the policy demanded, and encrypted
+    #    (S3 enforces the policy's header; moto applies the bucket's default, set by provision).
+    original = s3.head_object(Bucket=ORIGINALS_BUCKET, Key=f"{ORIGINALS_PREFIX}/{storm}")
+    assert original["ContentLength"] == photo("mate_Storm.jpg").stat().st_size
+    assert original["ContentType"] == "image/jpeg"
+    assert original["ServerSideEncryption"] == "AES256"
+    # 2. S3's event reached the uploads queue and the ingest process handed it to Celery.
+    etag = original["ETag"].strip('"')
+    assert f"started {storm} (event {etag})" in aws.log("ingest")
+    # 3. The chain ran on SQS, one task per stage.
+    worker_log = aws.log("worker")
+    for stage in STAGES:
+        assert f"Task imagepipe.{stage}[" in worker_log, stage
+    # 4. Variants are in the variants bucket: encrypted, typed, cached for good; no master left.
+    record = aws.api("GET", f"/image/{storm}").json()
+    stored = variant_objects(aws, storm)
+    assert set(stored) == {v["name"] for v in record["variants"]}
+    assert {"640.webp", "1280.avif", "320.jpg", "160-lq.webp"} <= set(stored)
+    head = s3.head_object(Bucket=VARIANTS_BUCKET, Key=f"{VARIANTS_PREFIX}/{storm}/640.webp")
+    assert head["ContentType"] == "image/webp"
+    assert head["ServerSideEncryption"] == "AES256"
+    assert "immutable" in head["CacheControl"]
+    work = s3.list_objects_v2(Bucket=VARIANTS_BUCKET, Prefix=f"{VARIANTS_PREFIX}/_work/{storm}/")
+    assert work["KeyCount"] == 0
+    # 5. The DynamoDB record is ready, stored as readable attributes, out of the open index.
+    item = catalog_item(aws, storm)
+    assert item["status"] == {"S": "ready"}
+    assert item["user_id"] == {"S": "alice"}
+    assert "N" in item["upload_time"] and "L" in item["variants"]
+    assert "open_status" not in item
+    # 6. The API serves it: the record, a variant, and the user's list.
+    assert record["status"] == "ready"
+    assert (record["width"], record["height"]) == (1920, 1280)
+    variant = next(v for v in record["variants"] if v["name"] == "640.webp")
+    fetched = requests.get(variant["url"], timeout=30)
+    assert fetched.status_code == 200
+    assert Image.open(io.BytesIO(fetched.content)).size == (variant["width"], variant["height"])
+    listed = aws.api("GET", "/images?user_id=alice").json()
+    assert storm in [i["image_id"] for i in listed["images"]]
+
+
+def test_a_replayed_event_changes_nothing(aws: AwsPlatform, storm: str) -> None:
+    before_item = catalog_item(aws, storm)
+    before_objects = variant_objects(aws, storm)
+    original = s3_client(aws.location).head_object(
+        Bucket=ORIGINALS_BUCKET, Key=f"{ORIGINALS_PREFIX}/{storm}"
+    )
+    etag = original["ETag"].strip('"')
+    uploads = aws.queue("uploads")
+    sqs = sqs_client(aws.location)
+    # The same event twice: the ingest process has just handed it over, and says so.
+    for _ in range(2):
+        sqs.send_message(QueueUrl=uploads, MessageBody=s3_event(storm, etag))
+    duplicate = f"duplicate event for {ORIGINALS_PREFIX}/{storm} ({etag}) ignored"
+    wait_for(
+        lambda: True if aws.log("ingest").count(duplicate) >= 2 else None,
+        timeout=30,
+        what="the ingest process to drop both replays",
+    )
+    # After a restart (SIGTERM: a clean stop) the process has forgotten it; the catalog has not.
+    os.killpg(aws.ingest.pid, signal.SIGTERM)
+    assert aws.ingest.wait(timeout=20) == 0
+    assert "ingest stopped" in aws.log("ingest")
+    aws.ingest = ingest(aws.stack, aws.env, aws.logs, name="ingest-restarted")
+    sqs.send_message(QueueUrl=uploads, MessageBody=s3_event(storm, etag))
+    wait_for(
+        lambda: True if f"started {storm}" in aws.log("ingest-restarted") else None,
+        timeout=30,
+        what="the restarted ingest process to hand the replay over",
+    )
+    wait_for(
+        lambda: True if f"image {storm} already claimed or finished" in aws.log("worker") else None,
+        timeout=30,
+        what="the ingest task to find the image finished",
+    )
+    assert catalog_item(aws, storm) == before_item  # same version, same everything
+    assert variant_objects(aws, storm) == before_objects  # nothing rewritten
+    listed = aws.api("GET", "/images?user_id=alice&limit=100").json()["images"]
+    assert [i["image_id"] for i in listed].count(storm) == 1
+
+
+def test_malformed_events_go_to_the_dead_letter_queue(aws: AwsPlatform) -> None:
+    sqs = sqs_client(aws.location)
+    bad = ["{not json", "[]", json.dumps({"Records": [{"eventName": "ObjectCreated:Put"}]})]
+    for body in bad:
+        sqs.send_message(QueueUrl=aws.queue("uploads"), MessageBody=body)
+    dead: dict[str, str] = {}
+
+    def all_dead() -> bool | None:
+        got = sqs.receive_message(
+            QueueUrl=aws.queue("uploads-dlq"),
+            MaxNumberOfMessages=10,
+            MessageAttributeNames=["All"],
+            WaitTimeSeconds=1,
+        )
+        for message in got.get("Messages", []):
+            dead[message["Body"]] = message["MessageAttributes"]["imagepipe-error"]["StringValue"]
+        return True if set(bad) <= set(dead) else None
+
+    wait_for(all_dead, timeout=30, what="the malformed messages in the dead-letter queue")
+    assert dead["{not json"] == "the body is not JSON"
+    wait_for(lambda: queue_is_empty(aws, "uploads"), timeout=30, what="the uploads queue to drain")
+    assert aws.ingest.poll() is None, "a malformed message must not stop the ingest process"
+
+
+def test_a_pdf_named_jpg_fails_once_with_a_reason(aws: AwsPlatform) -> None:
+    pdf = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+    image_id = upload(aws, pdf, "holiday.jpg", "image/jpeg")
+    record = settled(aws, image_id)
+    assert record["status"] == "failed"
+    assert record["failure_reason"] == "unsupported_format"
+    assert record["variants"] == []
+    # It does not loop: the task queue drains, nothing was dead-lettered, one attempt was made.
+    wait_for(lambda: queue_is_empty(aws, "imagepipe"), timeout=60, what="the task queue to drain")
+    assert queue_is_empty(aws, "imagepipe-dlq")
+    assert catalog_item(aws, image_id)["attempts"] == {"N": "1"}
+
+
+def test_a_large_photo_goes_up_in_parts_and_a_broken_part_is_retried(aws: AwsPlatform) -> None:
+    with Image.open(photo("lomiri16_Dragonfly_by_Bolly.jpg")) as img:
+        data = jpeg_bytes(img.convert("RGB"), quality=100, subsampling=0)
+    assert len(data) > 5_000_000
+    ticket = aws.api(
+        "POST",
+        "/upload",
+        json={"filename": "big.jpg", "content_type": "image/jpeg", "size": len(data)},
+    )
+    assert ticket.status_code == 201, ticket.text
+    body = ticket.json()
+    image_id, multipart = body["image_id"], body["upload"]["multipart"]
+    assert body["upload"]["fields"]["key"] == f"{ORIGINALS_PREFIX}/{image_id}"  # the POST, too
+    parts = multipart["parts"]
+    assert [p["size"] for p in parts] == [5 * 1024 * 1024, len(data) - 5 * 1024 * 1024]
+    signed = parse_qs(urlsplit(parts[0]["url"]).query)["X-Amz-SignedHeaders"][0]
+    assert "content-length" in signed.split(";")  # S3 refuses a part of another size
+    etags: dict[int, str] = {}
+    offset = 0
+    for part in parts:
+        chunk = data[offset : offset + part["size"]]
+        offset += part["size"]
+        if part["part_number"] == 1:  # the first try arrives damaged ...
+            damaged = requests.put(part["url"], data=b"\0" * len(chunk), timeout=60)
+            assert damaged.status_code == 200
+            etags[0] = damaged.headers["ETag"]
+        put = requests.put(part["url"], data=chunk, timeout=60)  # ... and is simply sent again
+        assert put.status_code == 200, put.text
+        etags[part["part_number"]] = put.headers["ETag"]
+    complete = multipart["complete_url"]
+    assert complete == f"{aws.base}/upload/{image_id}/complete"
+    stale = [{"part_number": 1, "etag": etags[0]}, {"part_number": 2, "etag": etags[2]}]
+    path, upload_id = urlsplit(complete).path, multipart["upload_id"]
+    refused = aws.api("POST", path, json={"upload_id": upload_id, "parts": stale})
+    assert refused.status_code == 400, refused.text
+    good = [{"part_number": n, "etag": etags[n]} for n in (1, 2)]
+    done = aws.api("POST", path, json={"upload_id": upload_id, "parts": good})
+    assert done.status_code == 204, done.text
+    stored = s3_client(aws.location).get_object(
+        Bucket=ORIGINALS_BUCKET, Key=f"{ORIGINALS_PREFIX}/{image_id}"
+    )
+    assert hashlib.sha256(stored["Body"].read()).digest() == hashlib.sha256(data).digest()
+    assert stored["ServerSideEncryption"] == "AES256"
+    record = settled(aws, image_id)
+    assert record["status"] == "ready", record
+    assert (record["width"], record["height"]) == (4224, 3168)
+
+
+def test_flower_lists_the_worker_and_the_chain(aws: AwsPlatform, storm: str) -> None:
+    """Celery events reach Flower through SNS (tasks/sqs_transport.py)."""
+
+    alive = wait_for(lambda: flower_workers(aws.flower), timeout=60, what="Flower's workers")
+    status = requests.get(f"{aws.flower}/api/workers?status=1", timeout=10).json()
+    assert any(name.startswith("e2e@") and up for name, up in status.items()), status
+    assert any(w["task-succeeded"] >= len(STAGES) for w in alive.values())
+
+    def chain() -> dict[str, set[str]] | None:
+        tasks = requests.get(f"{aws.flower}/api/tasks", timeout=10).json()
+        seen: dict[str, set[str]] = {}
+        for task in tasks.values():
+            if storm in (task.get("args") or ""):
+                seen.setdefault(task["name"], set()).add(task["state"])
+        wanted = {f"imagepipe.{stage}" for stage in STAGES}
+        return seen if wanted <= set(seen) else None
+
+    seen = wait_for(chain, timeout=60, what="Flower to list the chain's tasks")
+    assert all("SUCCESS" in states for states in seen.values()), seen
+
+
+def test_health_reaches_every_aws_backend(aws: AwsPlatform) -> None:
+    body = requests.get(f"{aws.base}/health", timeout=10).json()
+    assert body["status"] == "ok", body
+    assert {"originals", "variants", "catalog", "broker"} <= set(body["backends"])
