@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from app.catalog import ImageCatalog, open_catalog
+from app.delivery.signing import UrlSigner, signer_from_settings
 from app.imaging.encode import EncodeSettings
 from app.imaging.limits import Limits
 from app.settings import Settings
@@ -33,14 +35,22 @@ class Services:
         return EncodeSettings(background=rgb)
 
     def delivery_url(self, image_id: str, name: str | None = None) -> str:
+        """The canonical, unsigned URL (what the catalog stores); sign it with ``signer``."""
         base = f"{self.settings.public_base_url}/i/{image_id}"
         return f"{base}/{name}" if name else base
 
+    @cached_property
+    def signer(self) -> UrlSigner:
+        """Grants and checks delivery URLs: public, HMAC, or CloudFront, per the settings."""
+        return signer_from_settings(self.settings)
+
 
 def build_services(settings: Settings) -> Services:
-    return Services(
+    services = Services(
         settings=settings,
         originals=open_blob_store(settings.originals_url),
         variants=open_blob_store(settings.variants_url),
         catalog=open_catalog(settings.catalog_url),
     )
+    _ = services.signer  # a bad signing key stops start-up, not the first request
+    return services

@@ -48,26 +48,59 @@ function card(file) {
   return li;
 }
 
+// What the page's grid gives each card (style.css): a third of 60rem, half, or the full width.
+const CARD_SIZES = "(min-width: 60rem) 20rem, (min-width: 34rem) 50vw, 100vw";
+
 function show(li, image) {
   const status = li.querySelector(".status");
   status.textContent = image.status + (image.failure_reason ? ` — ${image.failure_reason}: ${image.failure_detail}` : "");
   status.classList.toggle("failed", image.status === "failed");
   li.dataset.status = image.status;
   const media = li.querySelector(".media");
-  if (image.placeholder && !media.firstChild) {
+  const delivery = image.delivery;
+  let picture = media.querySelector("picture");
+  if (!picture && image.placeholder) {
+    // Step 1: the inline placeholder, painted at once (no request) at the final aspect ratio.
+    const box = delivery || image;
     const img = document.createElement("img");
     img.alt = image.filename;
+    img.decoding = "async";
+    img.width = box.width;
+    img.height = box.height;
     img.src = image.placeholder.data_uri;
-    img.width = image.width; img.height = image.height;
-    img.style.background = image.placeholder.dominant_color;
-    media.append(img);
+    // Also as the background, so nothing but the placeholder shows while a variant decodes.
+    img.style.background = `${image.placeholder.dominant_color} url("${image.placeholder.data_uri}") center / cover no-repeat`;
+    picture = document.createElement("picture");
+    picture.append(img);
+    media.append(picture);
   }
-  const jpgs = image.variants.filter((v) => v.tier === "standard" && v.format === "webp");
-  const img = media.querySelector("img");
-  if (img && jpgs.length) {
-    img.srcset = jpgs.map((v) => `${v.url} ${v.width}w`).join(", ");
-    img.sizes = "(min-width: 60rem) 20rem, 100vw";
+  // Step 2: the right variant, picked by the browser from the manifest's <picture> sources.
+  if (picture && delivery) useSources(picture, delivery);
+}
+
+const shownSources = new WeakMap(); // <picture> -> the manifest picture it shows
+
+// Puts the manifest's sources on the card's one <picture>. The browser keeps showing what it
+// shows (the placeholder, or WebP before AVIF arrived) until the newly chosen image has loaded.
+// Only redone when the sources change: AVIF arriving after WebP and JPEG, or URLs signed anew.
+function useSources(picture, delivery) {
+  const key = JSON.stringify(delivery.picture);
+  if (shownSources.get(picture) === key) return;
+  shownSources.set(picture, key);
+  const img = picture.querySelector("img");
+  picture.querySelectorAll("source").forEach((old) => old.remove());
+  for (const s of delivery.picture.sources) {
+    const source = document.createElement("source");
+    source.type = s.type;
+    source.srcset = s.srcset;
+    source.sizes = CARD_SIZES; // this page knows its layout better than the suggested sizes
+    picture.insertBefore(source, img);
   }
+  img.width = delivery.picture.img.width;
+  img.height = delivery.picture.img.height;
+  img.sizes = CARD_SIZES;
+  img.srcset = delivery.picture.img.srcset;
+  img.src = delivery.picture.img.src;
 }
 
 async function uploadOne(file) {

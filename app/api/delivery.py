@@ -1,6 +1,13 @@
-"""GET /i/{id} and /i/{id}/{name}: the embedded CDN, running the same edge/ code as CloudFront."""
+"""GET /i/{id} and /i/{id}/{name}: the embedded CDN, running the same edge/ code as CloudFront.
+
+Private images (IMAGEPIPE_PRIVATE_IMAGES) are served only on a valid signed URL, checked
+first, before anything about the image is looked up: an unsigned, expired or tampered URL
+gets 403 with ``Cache-Control: no-store``, as CloudFront answers before its cache.
+"""
 
 from __future__ import annotations
+
+from urllib.parse import unquote_plus, urlencode
 
 from flask import Blueprint, Response, redirect, request
 from werkzeug.wrappers import Response as BaseResponse
@@ -8,6 +15,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from app.api.context import platform
 from app.api.errors import ApiError
 from app.catalog import ImageRecord, RecordNotFound, VariantRecord
+from app.delivery.signing import SIGNATURE_PARAMS, InvalidSignature
 from app.storage import BlobNotFound
 from edge.negotiate import negotiate
 from edge.origin_response import fallback_name, response_headers
@@ -18,7 +26,8 @@ blueprint = Blueprint("delivery", __name__)
 
 @blueprint.get("/i/<image_id>")
 def auto(image_id: str) -> Response:
-    query = request.args.to_dict()
+    signature = _authorize(image_id)
+    query = _options()
     query.pop("mw", None)
     record = _record(image_id)
     available = [_edge_variant(v) for v in record.variants]
@@ -30,13 +39,14 @@ def auto(image_id: str) -> Response:
         raise ApiError(400, "invalid_parameter", str(exc)) from None
     response = _serve(record, choice.variant)
     response.headers["X-Imagepipe-Variant"] = choice.cache_key()
-    response.headers["Content-Location"] = f"/i/{image_id}/{choice.variant.name}"
+    response.headers["Content-Location"] = f"/i/{image_id}/{choice.variant.name}{signature}"
     return response
 
 
 @blueprint.get("/i/<image_id>/<name>")
 def named(image_id: str, name: str) -> BaseResponse:
-    if set(request.args) - {"mw"}:
+    signature = _authorize(image_id)
+    if set(_options()) - {"mw"}:
         raise ApiError(400, "unknown_parameter", "a named variant takes no query parameters")
     wanted = parse_name(name)
     if wanted is None:
@@ -47,10 +57,51 @@ def named(image_id: str, name: str) -> BaseResponse:
         fallback = fallback_name(wanted)
         if fallback is None:
             raise ApiError(404, "not_found", f"image {image_id!r} has no variant {name!r}")
-        response = redirect(f"/i/{image_id}/{fallback}", code=302)
+        # The signature covers every URL of the image, so the redirect carries it along.
+        response = redirect(f"/i/{image_id}/{fallback}{signature}", code=302)
         response.headers["Cache-Control"] = "no-store"
         return response
     return _serve(record, wanted)
+
+
+def _authorize(image_id: str) -> str:
+    """Check the request's signature (if images are private); return it as a query suffix.
+
+    The suffix (``?exp=..&kid=..&sig=..``, or ``""``) is what a redirect or
+    ``Content-Location`` must carry to stay valid.
+    """
+    services = platform().services
+    signed = [(k, v) for k, v in request.args.items(multi=True) if k in SIGNATURE_PARAMS]
+    params = dict(signed)
+    if len(params) != len(signed) and services.settings.private_images:
+        raise ApiError(403, "forbidden", "a signature parameter is given twice")
+    # The URL as the viewer asked for it, minus the signature (what CloudFront matches).
+    others = [raw for raw, key in _raw_fields() if key not in SIGNATURE_PARAMS]
+    url = f"{services.settings.public_base_url}{request.path}"
+    url += f"?{'&'.join(others)}" if others else ""
+    try:
+        services.signer.verify(image_id, url, params)
+    except InvalidSignature as exc:
+        raise ApiError(403, "forbidden", str(exc)) from None
+    return f"?{urlencode(signed)}" if signed else ""
+
+
+def _raw_fields() -> list[tuple[str, str]]:
+    """``(raw "key=value" text, decoded key)`` for each query field, in request order."""
+    text = request.query_string.decode("latin-1")
+    return [(raw, unquote_plus(raw.partition("=")[0])) for raw in text.split("&") if raw]
+
+
+def _options() -> dict[str, str]:
+    """The non-signature query fields; one given twice is a 400, as at the edge."""
+    options: dict[str, str] = {}
+    for key, value in request.args.items(multi=True):
+        if key in SIGNATURE_PARAMS:
+            continue
+        if key in options:
+            raise ApiError(400, "invalid_parameter", f"option {key[:32]!r} given twice")
+        options[key] = value
+    return options
 
 
 def _record(image_id: str) -> ImageRecord:

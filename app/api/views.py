@@ -6,6 +6,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from app.catalog import ImageRecord
+from app.delivery.manifest import delivery_block
+from app.delivery.signing import Grant
 from app.services import Services
 
 
@@ -17,6 +19,9 @@ def iso(epoch: float) -> str:
 
 def image_view(record: ImageRecord, services: Services) -> dict[str, Any]:
     placeholder = record.placeholder
+    # One grant per view: every URL of the image carries the same signature (if private).
+    grant = services.signer.grant(record.image_id) if record.variants else Grant()
+    processed = record.processed_url
     return {
         "image_id": record.image_id,
         "user_id": record.user_id,
@@ -29,7 +34,7 @@ def image_view(record: ImageRecord, services: Services) -> dict[str, Any]:
         "updated_at": iso(record.updated_at),
         "version": record.version,
         "original_url": record.original_url,
-        "processed_url": record.processed_url,
+        "processed_url": None if processed is None else grant.apply(processed),
         "format": record.format,
         "size": record.size,
         "width": record.width,
@@ -49,8 +54,9 @@ def image_view(record: ImageRecord, services: Services) -> dict[str, Any]:
                 "height": v.height,
                 "bytes": v.bytes,
                 "tier": v.tier,
-                "url": services.delivery_url(record.image_id, v.name),
+                "url": grant.apply(services.delivery_url(record.image_id, v.name)),
             }
             for v in record.variants
         ],
+        "delivery": delivery_block(record, services.delivery_url, grant),
     }

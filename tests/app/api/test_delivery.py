@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import pytest
 from flask.testing import FlaskClient
@@ -10,8 +11,16 @@ from PIL import Image
 
 from app import processing
 from app.services import Services
+from app.settings import Settings
 from tests.app.test_processing import run_chain, upload
-from tests.conftest import photo
+from tests.conftest import make_settings, photo
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    # Public images: these tests are about negotiation and caching. Signed URLs for private
+    # images (the default) are tested in tests/app/delivery/.
+    return make_settings(tmp_path, private_images=False)
 
 
 @pytest.fixture

@@ -1,0 +1,189 @@
+"""Signed, expiring delivery URLs: one grant per image covers all of its URLs.
+
+A grant is a few query parameters that the API appends to every URL of one image:
+``/i/{id}`` (negotiated) and ``/i/{id}/{name}`` (each variant). It is scoped to the image,
+not to one exact URL, because the edge and the embedded route answer a missing variant
+with a 302 to a more basic one (``1280.avif`` -> ``1280.jpg`` -> ``640.jpg``), carrying the
+signature along: a signature tied to the exact first URL would fail on the redirect.
+
+Three adapters of one :class:`UrlSigner` Protocol, chosen from the settings by
+:func:`signer_from_settings`:
+
+* :class:`PublicImages` -- images are public: no parameters, every request passes.
+* :class:`HmacSigner` -- embedded mode: ``exp``, ``kid``, ``sig`` where ``sig`` is
+  HMAC-SHA256 of ``(version, /i/{id}, exp)`` under key ``kid``; several keys are accepted
+  so that keys can be rotated without breaking URLs already handed out.
+* ``app.delivery.cloudfront.CloudFrontSigner`` -- AWS: a CloudFront custom policy for
+  ``{base}/i/{id}*`` signed with the key group's RSA key (imported only when configured).
+
+Expiry times are rounded up to a step (:func:`expiry`), so every manifest served within
+that step hands out the same URLs and browsers and CDNs keep hitting their caches.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Final, Protocol
+from urllib.parse import urlencode
+
+from app.settings import Settings, SettingsError
+from edge.viewer_request import PUBLIC_PREFIX, SIGNING_KEYS
+
+Clock = Callable[[], float]
+
+HMAC_PARAMS: Final = ("exp", "kid", "sig")
+# Every query parameter that belongs to a signature, in either scheme: the delivery route
+# keeps them out of the negotiation options, whichever signer is configured.
+SIGNATURE_PARAMS: Final = frozenset(HMAC_PARAMS) | SIGNING_KEYS
+EXPIRY_STEP_SECONDS: Final = 300
+DERIVED_KEY_ID: Final = "k0"
+
+_VERSION: Final = "imagepipe-url-v1"
+_DERIVATION_LABEL: Final = b"imagepipe/delivery-url-signing/v1"
+_MAX_EXPIRES_DIGITS: Final = 12
+
+
+class InvalidSignature(Exception):
+    """A delivery URL that does not grant access; the message says why (safe to show)."""
+
+
+@dataclass(frozen=True)
+class Grant:
+    """The signature parameters for every URL of one image (none for a public image)."""
+
+    params: tuple[tuple[str, str], ...] = ()
+    expires: int | None = None  # epoch seconds; None when the grant never expires
+
+    def apply(self, url: str) -> str:
+        """``url`` with the grant's parameters appended (after any query it already has)."""
+        if not self.params:
+            return url
+        return f"{url}{'&' if '?' in url else '?'}{urlencode(self.params)}"
+
+
+class UrlSigner(Protocol):
+    def grant(self, image_id: str) -> Grant:
+        """Parameters that let the holder fetch every URL of ``image_id`` until they expire."""
+        ...
+
+    def verify(self, image_id: str, url: str, params: Mapping[str, str]) -> None:
+        """Raise :class:`InvalidSignature` unless ``params`` grant access to ``url``.
+
+        ``url`` is the public URL as requested (``{public base}{path}[?query]``) without
+        the signature parameters; ``params`` are the request's signature parameters.
+        """
+        ...
+
+
+def expiry(now: float, ttl_seconds: int, step: int = EXPIRY_STEP_SECONDS) -> int:
+    """``now + ttl`` rounded up to a multiple of ``step`` (or of ``ttl`` when shorter).
+
+    A URL is therefore valid for at least ``ttl`` and at most ``ttl + step`` seconds, and
+    identical for every request within one step.
+    """
+    step = max(1, min(step, ttl_seconds))
+    return int(math.ceil((now + ttl_seconds) / step) * step)
+
+
+def image_scope(image_id: str) -> str:
+    """The path a grant covers: ``/i/{id}``, the prefix of every URL of the image."""
+    return f"{PUBLIC_PREFIX}{image_id}"
+
+
+class PublicImages:
+    """Null adapter: images are public, URLs carry nothing and every request passes."""
+
+    def grant(self, image_id: str) -> Grant:
+        return Grant()
+
+    def verify(self, image_id: str, url: str, params: Mapping[str, str]) -> None:
+        return None
+
+
+class HmacSigner:
+    """Embedded-mode signatures: HMAC-SHA256 over (scope, expiry), with key rotation.
+
+    ``keys`` are ``(key id, secret)``, newest first: the first signs, every one verifies,
+    so a new key is added at the front and an old one removed once its URLs have expired.
+    """
+
+    def __init__(
+        self,
+        keys: Sequence[tuple[str, bytes]],
+        ttl_seconds: int,
+        clock: Clock = time.time,
+    ) -> None:
+        if not keys:
+            raise ValueError("HmacSigner needs at least one key")
+        self._signing_id = keys[0][0]
+        self._keys = dict(keys)
+        self._ttl = ttl_seconds
+        self._clock = clock
+
+    def grant(self, image_id: str) -> Grant:
+        return self.sign(image_id, expiry(self._clock(), self._ttl))
+
+    def sign(self, image_id: str, expires: int, key_id: str | None = None) -> Grant:
+        """The grant for ``image_id`` until ``expires``, under ``key_id`` (default: newest)."""
+        key_id = key_id or self._signing_id
+        signature = _mac(self._keys[key_id], image_scope(image_id), expires)
+        return Grant((("exp", str(expires)), ("kid", key_id), ("sig", signature)), expires)
+
+    def verify(self, image_id: str, url: str, params: Mapping[str, str]) -> None:
+        missing = [name for name in HMAC_PARAMS if not params.get(name)]
+        if missing:
+            raise InvalidSignature("this image needs a signed URL (exp, kid, sig)")
+        raw_expires, key_id, signature = (params[name] for name in HMAC_PARAMS)
+        if not raw_expires.isascii() or not raw_expires.isdigit():
+            raise InvalidSignature("malformed expiry")
+        if len(raw_expires) > _MAX_EXPIRES_DIGITS:
+            raise InvalidSignature("malformed expiry")
+        key = self._keys.get(key_id)
+        if key is None:
+            raise InvalidSignature("unknown signing key")
+        expected = _mac(key, image_scope(image_id), int(raw_expires))
+        # Constant time, on bytes: a non-ASCII signature is just a wrong one.
+        if not hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace")):
+            raise InvalidSignature("bad signature")
+        if int(raw_expires) <= self._clock():
+            raise InvalidSignature("the URL has expired")
+
+
+def _mac(key: bytes, scope: str, expires: int) -> str:
+    message = f"{_VERSION}\n{scope}\n{expires}".encode()
+    digest = hmac.new(key, message, hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def derived_key(secret_key: str) -> bytes:
+    """The URL-signing key derived from IMAGEPIPE_SECRET_KEY when no keys are configured.
+
+    Derived, not reused: a delivery signature can never double as a token or upload form.
+    """
+    return hmac.new(secret_key.encode(), _DERIVATION_LABEL, hashlib.sha256).digest()
+
+
+def signer_from_settings(settings: Settings, clock: Clock = time.time) -> UrlSigner:
+    """The configured signer. Raises SettingsError (naming the variable) on a bad key."""
+    if not settings.private_images:
+        return PublicImages()
+    key_id, key_path = settings.cloudfront_key_id, settings.cloudfront_private_key_path
+    if bool(key_id) != bool(key_path):
+        raise SettingsError(
+            "IMAGEPIPE_CLOUDFRONT_KEY_ID and IMAGEPIPE_CLOUDFRONT_PRIVATE_KEY_PATH "
+            "must be set together"
+        )
+    if key_id:
+        from app.delivery.cloudfront import CloudFrontSigner
+
+        return CloudFrontSigner.from_settings(settings, clock)
+    keys = [(kid, secret.encode()) for kid, secret in settings.url_signing_keys.keys]
+    if not keys:
+        keys = [(DERIVED_KEY_ID, derived_key(settings.secret_key))]
+    return HmacSigner(keys, settings.signed_url_ttl_seconds, clock)

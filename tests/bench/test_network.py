@@ -1,0 +1,152 @@
+"""The network benchmark's pure parts: the transfer model, the phone, the choice, the report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from app.imaging.encode import EncodeSettings
+from app.imaging.plan import plan_variants
+from bench.network import (
+    DOCS_END,
+    DOCS_START,
+    NETWORKS,
+    Network,
+    Row,
+    choose,
+    gallery,
+    phone_headers,
+    prepare,
+    reduction,
+    similarity,
+    table,
+    targets,
+    transfer_seconds,
+    update_docs,
+)
+from tests.conftest import photo
+
+BY_NAME = {n.name: n for n in NETWORKS}
+BIG_PHOTO = [spec.name for spec in plan_variants(4000)]  # every slot, every format
+
+
+def test_network_classes_are_chromiums_typical_values() -> None:
+    assert [(n.name, n.rtt_ms, n.downlink_mbps) for n in NETWORKS] == [
+        ("slow-2g", 3600.0, 0.040),
+        ("2g", 1800.0, 0.075),
+        ("3g", 450.0, 0.400),
+        ("4g", 175.0, 1.600),
+    ]
+
+
+def test_transfer_time_is_round_trips_plus_bytes_over_the_downlink() -> None:
+    net = Network("test", rtt_ms=100.0, downlink_mbps=1.0)
+    assert transfer_seconds(0, net) == pytest.approx(0.3)  # TCP + TLS + request
+    assert transfer_seconds(125_000, net) == pytest.approx(0.3 + 1.0)  # 1 Mbit at 1 Mbps
+    assert transfer_seconds(125_000, net, handshake_rtts=0) == pytest.approx(1.1)
+    assert transfer_seconds(400_000, BY_NAME["3g"]) == pytest.approx(1.35 + 8.0)
+    with pytest.raises(ValueError, match="negative"):
+        transfer_seconds(-1, net)
+
+
+def test_the_phone_sends_chrome_android_hints() -> None:
+    headers = phone_headers(BY_NAME["2g"])
+    assert headers["Accept"].startswith("image/avif,image/webp,")
+    assert headers["Sec-CH-DPR"] == "2"
+    assert headers["Sec-CH-Viewport-Width"] == "360"
+    assert headers["ECT"] == "2g"
+    assert "Android" in headers["User-Agent"]
+
+
+@pytest.mark.parametrize(
+    ("network", "expected"),
+    [
+        ("4g", "1280.avif"),  # 720 device px snaps up to the 1280 slot
+        ("3g", "640.avif"),  # one slot smaller
+        ("2g", "320.avif"),  # two rungs smaller
+        ("slow-2g", "160-lq.avif"),  # three rungs: the low-quality tier
+    ],
+)
+def test_the_edge_choice_for_the_phone(network: str, expected: str) -> None:
+    assert choose(BIG_PHOTO, phone_headers(BY_NAME[network])) == expected
+
+
+def test_the_choice_is_only_ever_a_stored_variant() -> None:
+    fast_only = [name for name in BIG_PHOTO if not name.endswith(".avif")]
+    assert choose(fast_only, phone_headers(BY_NAME["3g"])) == "640.webp"
+    small = [spec.name for spec in plan_variants(500)]  # slots 320 and 640 (500 px)
+    assert choose(small, phone_headers(BY_NAME["4g"])) == "640.avif"
+
+
+def test_reduction() -> None:
+    assert reduction(100, 1000) == pytest.approx((10.0, 0.9))
+    assert reduction(70, 100)[1] == pytest.approx(0.30)
+    with pytest.raises(ValueError, match="positive"):
+        reduction(0, 100)
+
+
+def row(**changes: object) -> Row:
+    values: dict[str, object] = {
+        "network": "3g",
+        "rtt_ms": 450.0,
+        "downlink_mbps": 0.4,
+        "served": {"640.avif": 12},
+        "edge_bytes": 300_000,
+        "edge_seconds": 7.35,
+        "original_bytes": 20_000_000,
+        "original_seconds": 401.35,
+        "fixed_bytes": 450_000,
+        "fixed_seconds": 10.35,
+        "times_fewer_than_originals": 20_000_000 / 300_000,
+        "fraction_fewer_than_fixed": 1 - 300_000 / 450_000,
+        "ssim_mean": 0.96,
+        "ssim_min": 0.94,
+    }
+    return Row(**(values | changes))  # type: ignore[arg-type]
+
+
+def test_targets_are_judged_on_the_3g_row_and_the_placeholders() -> None:
+    met = [ok for _, ok, _ in targets(row(), placeholder_total=2200)]
+    assert met == [True, True, True, True]
+    missed = targets(row(fraction_fewer_than_fixed=0.282, ssim_min=0.91), placeholder_total=8000)
+    assert [ok for _, ok, _ in missed] == [True, False, False, False]
+    assert missed[1][2] == "28.2% fewer"
+
+
+def test_table_has_one_line_per_class() -> None:
+    text = table([row(), row(network="4g", served={"1280.avif": 11, "1280.jpg": 1})])
+    lines = text.splitlines()
+    assert len(lines) == 4
+    assert lines[0].count("|") == lines[1].count("|") == lines[2].count("|")
+    assert "12× 640.avif" in lines[2]
+    assert "11× 1280.avif, 1× 1280.jpg" in lines[3]
+
+
+def test_update_docs_replaces_only_the_marked_section(tmp_path: Path) -> None:
+    docs = tmp_path / "delivery.md"
+    docs.write_text(f"# Delivery\n\n{DOCS_START}\nold\n{DOCS_END}\n\nAfter.\n")
+    assert update_docs("new table", docs)
+    assert docs.read_text() == f"# Delivery\n\n{DOCS_START}\nnew table\n{DOCS_END}\n\nAfter.\n"
+    (tmp_path / "bare.md").write_text("no markers")
+    assert not update_docs("x", tmp_path / "bare.md")
+
+
+def test_the_gallery_has_twelve_real_photos() -> None:
+    paths, source = gallery()
+    assert len(paths) == 12
+    assert all(p.exists() for p in paths)
+    assert source.startswith(("corpus:", "fixtures:"))
+
+
+def test_prepare_makes_caches_and_scores_a_photo(tmp_path: Path) -> None:
+    settings = EncodeSettings()
+    first = prepare(photo("skimage_coffee.png"), settings, cache=tmp_path)
+    assert set(first.variant_bytes) == {spec.name for spec in plan_variants(600)}
+    assert first.fixed_bytes > 0
+    assert 0 < first.placeholder_bytes < 700
+    again = prepare(photo("skimage_coffee.png"), settings, cache=tmp_path)
+    assert again == first  # read back from the cache
+    # The 600 px photo is stored at 600 px under the 640 slot; compared at 600 px (its 720 ref).
+    assert similarity(first, "640.avif") > 0.9
+    assert similarity(first, "160-lq.jpg") < similarity(first, "640.jpg")
