@@ -14,9 +14,10 @@ from app.auth.tokens import InvalidUserId, LocalTokens
 from app.imaging.encode import EncodeSettings
 from app.imaging.errors import ImageRejected
 from app.imaging.limits import Limits
-from app.imaging.pipeline import load_master, render
+from app.imaging.pipeline import render
 from app.imaging.placeholder import make_placeholder
 from app.imaging.plan import FAST_FORMATS, SLOW_FORMATS, plan_variants
+from app.imaging.sandbox import load_master
 from app.settings import Settings, SettingsError
 
 
@@ -37,6 +38,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     urls.add_argument("--user", default="demo", help="user the page's token is for")
 
     commands.add_parser("check-config", help="validate the settings and print them")
+    commands.add_parser(
+        "provision",
+        help="create or update the AWS buckets, queues, notification and table the settings name",
+    )
 
     args = parser.parse_args(argv)
     try:
@@ -45,6 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"imagepipe: configuration error: {exc}", file=sys.stderr)
         return 2
     handler = {"token": _token, "process": _process, "urls": _urls, "check-config": _check}
+    handler["provision"] = _provision
     return handler[args.command](settings, args)
 
 
@@ -75,6 +81,17 @@ def _check(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _provision(settings: Settings, args: argparse.Namespace) -> int:
+    if settings.embedded:
+        print("imagepipe: every backend is embedded; nothing to provision", file=sys.stderr)
+        return 2
+    from app.provision import provision
+
+    for line in provision(settings).lines():
+        print(line)
+    return 0
+
+
 def _process(settings: Settings, args: argparse.Namespace) -> int:
     limits = Limits(settings.max_upload_bytes, settings.max_pixels, settings.max_total_pixels)
     formats = FAST_FORMATS + (() if args.no_avif else SLOW_FORMATS)
@@ -94,7 +111,11 @@ def _process(settings: Settings, args: argparse.Namespace) -> int:
 def process_file(
     path: Path, out: Path, limits: Limits, formats: tuple[str, ...], settings: EncodeSettings
 ) -> dict[str, Any]:
-    """The worker's pipeline on one local file; writes variants and manifest.json under out."""
+    """The worker's pipeline on one local file; writes variants and manifest.json under out.
+
+    Decoding runs in a child process under the limits' time and memory budget, so one hostile
+    file in a batch ends `failed` with a reason and the batch goes on.
+    """
     out.mkdir(parents=True, exist_ok=True)
     manifest: dict[str, Any] = {"source": str(path)}
     try:

@@ -82,6 +82,65 @@ def _text(name: str, raw: str) -> str:
     return raw
 
 
+_KEY_ID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
+_MIN_SIGNING_SECRET = 16
+
+
+@dataclass(frozen=True, repr=False)
+class UrlSigningKeys:
+    """``(key id, secret)`` pairs for delivery URLs: the first signs, every one verifies.
+
+    Printing it shows the key ids only, so ``imagepipe check-config`` never leaks a secret.
+    Empty means "derive one key from IMAGEPIPE_SECRET_KEY".
+    """
+
+    keys: tuple[tuple[str, str], ...] = ()
+
+    def __repr__(self) -> str:
+        return f"UrlSigningKeys(ids={[key_id for key_id, _ in self.keys]})"
+
+    __str__ = __repr__
+
+
+def _signing_keys(name: str, raw: str) -> UrlSigningKeys:
+    keys: list[tuple[str, str]] = []
+    for item in raw.split(","):
+        key_id, sep, secret = item.strip().partition(":")
+        if not sep or not key_id or not set(key_id) <= _KEY_ID_CHARS or len(key_id) > 32:
+            raise SettingsError(
+                f"{name} must be a comma list of KEY_ID:SECRET (ids of letters, digits, _ or -)"
+            )
+        if len(secret) < _MIN_SIGNING_SECRET:
+            raise SettingsError(
+                f"{name}: the secret of key {key_id!r} must be at least "
+                f"{_MIN_SIGNING_SECRET} characters"
+            )
+        if key_id in {k for k, _ in keys}:
+            raise SettingsError(f"{name}: key id {key_id!r} is given twice")
+        keys.append((key_id, secret))
+    return UrlSigningKeys(tuple(keys))
+
+
+def _cloudfront_key_id(name: str, raw: str) -> str:
+    value = raw.strip()
+    if not value.isascii() or not value.isalnum() or len(value) > 64:
+        raise SettingsError(f"{name} must be a CloudFront public key ID such as K2JCJMDEHXQW5F")
+    return value
+
+
+def _int_range(low: int, high: int) -> Callable[[str, str], int]:
+    def parse(name: str, raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise SettingsError(f"{name} must be a whole number, got {raw!r}") from None
+        if not low <= value <= high:
+            raise SettingsError(f"{name} must be between {low} and {high}, got {value}")
+        return value
+
+    return parse
+
+
 # (environment variable, settings field, parser, default). Defaults are the embedded mode.
 _TABLE: tuple[tuple[str, str, Callable[[str, str], Any], str | None], ...] = (
     ("IMAGEPIPE_DATA_DIR", "data_dir", _text, "./var"),
@@ -109,6 +168,32 @@ _TABLE: tuple[tuple[str, str, Callable[[str, str], Any], str | None], ...] = (
     ("IMAGEPIPE_STUCK_AFTER_SECONDS", "stuck_after_seconds", _positive_int, "600"),
     ("IMAGEPIPE_JPEG_BACKGROUND", "jpeg_background", _text, "#ffffff"),
     ("IMAGEPIPE_AVIF", "avif", _bool, "true"),
+    ("IMAGEPIPE_PRIVATE_IMAGES", "private_images", _bool, "true"),
+    ("IMAGEPIPE_URL_SIGNING_KEYS", "url_signing_keys", _signing_keys, None),
+    ("IMAGEPIPE_SIGNED_URL_TTL_SECONDS", "signed_url_ttl_seconds", _positive_int, "3600"),
+    ("IMAGEPIPE_CLOUDFRONT_KEY_ID", "cloudfront_key_id", _cloudfront_key_id, None),
+    ("IMAGEPIPE_CLOUDFRONT_PRIVATE_KEY_PATH", "cloudfront_private_key_path", _text, None),
+    # AWS (docs/aws.md). Region and endpoint default to boto3's own configuration chain.
+    ("AWS_REGION", "aws_region", _text, None),
+    ("AWS_ENDPOINT_URL", "aws_endpoint_url", _http_base, None),
+    ("IMAGEPIPE_UPLOADS_QUEUE", "uploads_queue", _text, "uploads"),
+    ("IMAGEPIPE_TASK_QUEUE", "task_queue", _text, "imagepipe"),
+    ("IMAGEPIPE_TASK_QUEUE_URL", "task_queue_url", _http_base, None),
+    ("IMAGEPIPE_SQS_WAIT_SECONDS", "sqs_wait_seconds", _int_range(0, 20), "10"),
+    ("IMAGEPIPE_SQS_MAX_RECEIVES", "sqs_max_receives", _int_range(1, 1000), "5"),
+    ("IMAGEPIPE_EVENTS_FANOUT", "events_fanout", _bool, "true"),
+    (
+        "IMAGEPIPE_MULTIPART_THRESHOLD_BYTES",
+        "multipart_threshold_bytes",
+        _positive_int,
+        str(15 * 1000 * 1000),
+    ),
+    (
+        "IMAGEPIPE_MULTIPART_PART_BYTES",
+        "multipart_part_bytes",
+        _int_range(5 * 1024 * 1024, 5 * 1024**3),
+        str(8 * 1024 * 1024),
+    ),
 )
 
 
@@ -134,6 +219,23 @@ class Settings:
     stuck_after_seconds: int = 600
     jpeg_background: str = "#ffffff"
     avif: bool = True
+    # Delivery: private images need a signed, expiring URL (docs/delivery.md).
+    private_images: bool = True
+    url_signing_keys: UrlSigningKeys = UrlSigningKeys()
+    signed_url_ttl_seconds: int = 3600
+    cloudfront_key_id: str = ""  # set (with the key path) to sign CloudFront URLs instead
+    cloudfront_private_key_path: str = ""
+    # AWS: endpoint/region (None: boto3's own chain), the queues, and multipart uploads.
+    aws_region: str | None = None
+    aws_endpoint_url: str | None = None
+    uploads_queue: str = "uploads"  # S3 ObjectCreated events: a queue name or URL
+    task_queue: str = "imagepipe"  # Celery's queue
+    task_queue_url: str | None = None  # set: Celery uses only this predefined SQS queue
+    sqs_wait_seconds: int = 10
+    sqs_max_receives: int = 5  # then SQS moves a message to the queue's DLQ
+    events_fanout: bool = True  # Celery events over SNS on SQS, so Flower sees workers
+    multipart_threshold_bytes: int = 15 * 1000 * 1000
+    multipart_part_bytes: int = 8 * 1024 * 1024
 
     @property
     def embedded(self) -> bool:
