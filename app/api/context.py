@@ -8,6 +8,7 @@ from flask import current_app, request
 
 from app.api.errors import ApiError
 from app.auth.tokens import InvalidToken, TokenVerifier
+from app.catalog import ImageRecord, RecordNotFound
 from app.jobs import JobQueue
 from app.services import Services
 from app.uploads.policy import LocalUploadSigner, UploadSigner
@@ -36,3 +37,14 @@ def caller() -> str:
         return platform().tokens.verify(token.strip())
     except InvalidToken as exc:
         raise ApiError(401, "invalid_token", str(exc)) from None
+
+
+def owned_record(image_id: str, user_id: str) -> ImageRecord:
+    """The caller's own record; another user's image is "not found" too, so none leaks."""
+    try:
+        record = platform().services.catalog.get(image_id)
+    except RecordNotFound:
+        record = None
+    if record is None or record.user_id != user_id:
+        raise ApiError(404, "not_found", f"no image {image_id!r}")
+    return record

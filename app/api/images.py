@@ -6,11 +6,11 @@ from typing import Any
 
 from flask import Blueprint, request
 
-from app.api.context import caller, platform
+from app.api.context import caller, owned_record, platform
 from app.api.errors import ApiError
 from app.api.params import bounded_int, parse, text
 from app.api.views import image_view
-from app.catalog import InvalidCursor, RecordNotFound
+from app.catalog import InvalidCursor
 
 blueprint = Blueprint("images", __name__)
 
@@ -19,14 +19,7 @@ blueprint = Blueprint("images", __name__)
 def get_image(image_id: str) -> dict[str, Any]:
     user_id = caller()
     services = platform().services
-    try:
-        record = services.catalog.get(image_id)
-    except RecordNotFound:
-        record = None
-    # Another user's image is "not found" too: its existence is not ours to reveal.
-    if record is None or record.user_id != user_id:
-        raise ApiError(404, "not_found", f"no image {image_id!r}")
-    return image_view(record, services)
+    return image_view(owned_record(image_id, user_id), services)
 
 
 @blueprint.get("/images")

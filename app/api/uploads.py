@@ -10,7 +10,7 @@ from typing import Any, Protocol, runtime_checkable
 from flask import Blueprint, Response, request
 from werkzeug.datastructures import FileStorage
 
-from app.api.context import caller, platform
+from app.api.context import caller, owned_record, platform
 from app.api.errors import ApiError
 from app.api.params import bounded_int, parse, text
 from app.catalog import ImageRecord, RecordNotFound, Status
@@ -110,13 +110,7 @@ def complete_upload(image_id: str) -> Response:
     if not isinstance(body, dict):
         raise ApiError(400, "invalid_json", "send a JSON object {upload_id, parts}")
     fields = parse(body, {"upload_id": (text(1024), True), "parts": (_parts, True)})
-    services = platform().services
-    try:
-        record = services.catalog.get(image_id)
-    except RecordNotFound:
-        record = None
-    if record is None or record.user_id != user_id:
-        raise ApiError(404, "not_found", f"no image {image_id!r}")
+    record = owned_record(image_id, user_id)
     if record.status is not Status.PENDING:
         raise ApiError(409, "already_uploaded", "this image has been uploaded already")
     try:
