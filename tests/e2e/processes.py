@@ -72,7 +72,14 @@ def web(stack: ExitStack, env: dict[str, str], logs: Path) -> subprocess.Popen[b
     return proc
 
 
-def worker(stack: ExitStack, env: dict[str, str], logs: Path) -> subprocess.Popen[bytes]:
+def worker(
+    stack: ExitStack,
+    env: dict[str, str],
+    logs: Path,
+    *,
+    hostname: str = "e2e@%h",
+    include: tuple[str, ...] = (),
+) -> subprocess.Popen[bytes]:
     args = python(
         "-m",
         "celery",
@@ -84,9 +91,11 @@ def worker(stack: ExitStack, env: dict[str, str], logs: Path) -> subprocess.Pope
         "--concurrency",
         "2",
         "--hostname",
-        "e2e@%h",
+        hostname,
         "-E",
     )
+    if include:
+        args += ["--include", ",".join(include)]
     proc = stack.enter_context(process(args, env, logs / "worker.log"))
     wait_for(
         lambda: True if "ready." in (logs / "worker.log").read_text() else _alive(proc, logs),
@@ -205,28 +214,7 @@ def worker_including(
     stack: ExitStack, env: dict[str, str], logs: Path, *modules: str
 ) -> subprocess.Popen[bytes]:
     """Like worker(), with extra task modules loaded (`celery worker --include`)."""
-    args = python(
-        "-m",
-        "celery",
-        "-A",
-        "tasks.celery_app",
-        "worker",
-        "--loglevel",
-        "INFO",
-        "--concurrency",
-        "2",
-        "--hostname",
-        "e2e-hostile@%h",
-        "--include",
-        ",".join(modules),
-    )
-    proc = stack.enter_context(process(args, env, logs / "worker.log"))
-    wait_for(
-        lambda: True if "ready." in (logs / "worker.log").read_text() else _alive(proc, logs),
-        timeout=60,
-        what="the Celery worker",
-    )
-    return proc
+    return worker(stack, env, logs, hostname="e2e-hostile@%h", include=modules)
 
 
 def children(pid: int) -> list[int]:
