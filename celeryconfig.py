@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
+from kombu.pidbox import Mailbox
+
 from app.settings import Settings
 
 _settings = Settings.from_env()
@@ -27,7 +29,7 @@ def _filesystem_options() -> dict[str, Any]:
 
 
 def _sqs_options() -> dict[str, Any]:
-    """kombu[sqs]: long polls, a visibility timeout above the longest task, SNS for events."""
+    """kombu[sqs]: long polls, a visibility timeout above the longest task, SNS for broadcasts."""
     from app.aws import task_visibility_timeout
 
     options: dict[str, Any] = {
@@ -37,9 +39,11 @@ def _sqs_options() -> dict[str, Any]:
         "polling_interval": 0 if _settings.sqs_wait_seconds else 1,
     }
     if _settings.events_fanout:
-        # Celery's events (what Flower shows) through an SNS topic: tasks/sqs_transport.py.
+        # Celery's events and remote-control commands (what Flower shows and does) through SNS
+        # topics, and the replies to the asking client's queue: tasks/sqs_transport.py.
         options["supports_fanout"] = True
-        options["fanout_exchanges"] = [event_exchange]
+        options["fanout_exchanges"] = [event_exchange, Mailbox.exchange_fmt % control_exchange]
+        options["reply_exchanges"] = [Mailbox.reply_exchange_fmt % control_exchange]
     if _settings.aws_region:
         options["region"] = _settings.aws_region
     if _settings.task_queue_url:
@@ -51,6 +55,7 @@ def _sqs_options() -> dict[str, Any]:
 broker_url = _settings.broker_url
 broker_connection_retry_on_startup = True
 event_exchange = "celeryev"
+control_exchange = "celery"  # Celery's default, named here for the transport's exchange names
 _transport_options = {"filesystem": _filesystem_options, "sqs": _sqs_options}.get(_scheme)
 broker_transport_options: dict[str, Any] = _transport_options() if _transport_options else {}
 if _scheme == "sqs":

@@ -15,7 +15,8 @@ from app.settings import Settings
 
 log = logging.getLogger(__name__)
 
-celery_app = Celery("imagepipe")
+# One remote-control reply queue per thread, not per call: tasks/remote_control.py.
+celery_app = Celery("imagepipe", control="tasks.remote_control:Control")
 celery_app.config_from_object("celeryconfig")
 
 

@@ -405,10 +405,15 @@ def test_a_large_photo_goes_up_in_parts_and_a_broken_part_is_retried(aws: AwsPla
 def test_flower_lists_the_worker_and_the_chain(aws: AwsPlatform, storm: str) -> None:
     """Celery events reach Flower through SNS (tasks/sqs_transport.py)."""
 
-    alive = wait_for(lambda: flower_workers(aws.flower), timeout=60, what="Flower's workers")
+    def counted() -> dict[str, Any] | None:
+        # The record is written before the last task-succeeded event reaches Flower.
+        alive = flower_workers(aws.flower) or {}
+        done = any(w.get("task-succeeded", 0) >= len(STAGES) for w in alive.values())
+        return alive if done else None
+
+    wait_for(counted, timeout=60, what="Flower to count the chain's successes")
     status = requests.get(f"{aws.flower}/api/workers?status=1", timeout=10).json()
     assert any(name.startswith("e2e@") and up for name, up in status.items()), status
-    assert any(w["task-succeeded"] >= len(STAGES) for w in alive.values())
 
     def chain() -> dict[str, set[str]] | None:
         tasks = requests.get(f"{aws.flower}/api/tasks", timeout=10).json()
@@ -421,6 +426,78 @@ def test_flower_lists_the_worker_and_the_chain(aws: AwsPlatform, storm: str) -> 
 
     seen = wait_for(chain, timeout=60, what="Flower to list the chain's tasks")
     assert all("SUCCESS" in states for states in seen.values()), seen
+
+
+def flower_inspected(flower_url: str, query: str = "") -> tuple[str, dict[str, Any]] | None:
+    """Our worker as Flower's remote-control inspection sees it, once it answered stats."""
+    workers = requests.get(f"{flower_url}/api/workers?refresh=1{query}", timeout=30).json()
+    for name, info in workers.items():
+        if name.startswith("e2e@") and "stats" in info and "registered" in info:
+            return name, info
+    return None
+
+
+def temporary_queues(aws: AwsPlatform) -> set[str]:
+    """Event receivers' and remote-control clients' queues (tasks/sqs_transport.py)."""
+    urls = sqs_client(aws.location).list_queues().get("QueueUrls", [])
+    names = {url.rsplit("/", 1)[-1] for url in urls}
+    return {n for n in names if n.startswith("celeryev-") or n.endswith("-reply-celery-pidbox")}
+
+
+def test_flower_inspects_and_controls_the_worker(aws: AwsPlatform) -> None:
+    """Remote control through SNS, with replies to Flower's queue (tasks/sqs_transport.py)."""
+    name, info = wait_for(
+        lambda: flower_inspected(aws.flower), timeout=60, what="Flower to inspect the worker"
+    )
+    stats = info["stats"]
+    assert stats["pid"] == aws.worker.pid
+    assert stats["pool"]["max-concurrency"] == 2
+    assert stats["broker"]["transport"] == "tasks.sqs_transport:Transport"
+    assert {f"imagepipe.{stage}" for stage in STAGES} <= set(info["registered"])
+    assert [q["name"] for q in info["active_queues"]] == ["imagepipe"]
+
+    def pool_size(wanted: int) -> bool | None:
+        found = flower_inspected(aws.flower, f"&workername={name}")
+        processes = found[1]["stats"]["pool"]["processes"] if found else []
+        return True if len(processes) == wanted else None
+
+    grown = requests.post(f"{aws.flower}/api/worker/pool/grow/{name}?n=1", timeout=30)
+    assert grown.status_code == 200, grown.text
+    assert grown.json() == {"message": f"Growing '{name}' worker's pool by 1"}
+    wait_for(lambda: pool_size(3), timeout=60, what="a third pool process")
+    shrunk = requests.post(f"{aws.flower}/api/worker/pool/shrink/{name}?n=1", timeout=30)
+    assert shrunk.status_code == 200, shrunk.text
+    wait_for(lambda: pool_size(2), timeout=60, what="the pool back at two processes")
+
+
+def test_celery_inspect_from_another_process_reaches_the_worker(aws: AwsPlatform) -> None:
+    name = next(n for n in wait_for(lambda: flower_workers(aws.flower), timeout=60, what="Flower"))
+    before = temporary_queues(aws)
+    ping = ("inspect", "ping", "--json", "--timeout", "10", "--destination", name)
+    done = subprocess.run(
+        python("-m", "celery", "-A", "tasks.celery_app", *ping),
+        env=aws.env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == {name: {"ok": "pong"}}
+    assert temporary_queues(aws) == before  # its reply queue went when it exited
+
+
+def test_flowers_queues_go_when_it_stops(aws: AwsPlatform, tmp_path: Path) -> None:
+    before = temporary_queues(aws)
+    url = f"http://127.0.0.1:{free_port()}"
+    with ExitStack() as stack:
+        flower(stack, aws.env | {"FLOWER_PORT": url.rsplit(":", 1)[-1]}, tmp_path)
+        wait_for(lambda: flower_inspected(url), timeout=60, what="the second Flower's inspection")
+        made = temporary_queues(aws) - before
+        assert any(n.startswith("celeryev-") for n in made), made
+        assert any(n.endswith("-reply-celery-pidbox") for n in made), made
+    assert temporary_queues(aws) == before, (tmp_path / "flower.log").read_text()[-3000:]
 
 
 def test_health_reaches_every_aws_backend(aws: AwsPlatform) -> None:
