@@ -18,6 +18,7 @@ from app.imaging.pipeline import render
 from app.imaging.placeholder import make_placeholder
 from app.imaging.plan import FAST_FORMATS, SLOW_FORMATS, plan_variants
 from app.imaging.sandbox import load_master
+from app.services import limits_from
 from app.settings import Settings, SettingsError
 
 
@@ -93,7 +94,7 @@ def _provision(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _process(settings: Settings, args: argparse.Namespace) -> int:
-    limits = Limits(settings.max_upload_bytes, settings.max_pixels, settings.max_total_pixels)
+    limits = limits_from(settings)
     formats = FAST_FORMATS + (() if args.no_avif else SLOW_FORMATS)
     failed = 0
     for number, path in enumerate(args.files, start=1):

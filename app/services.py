@@ -13,6 +13,21 @@ from app.settings import Settings
 from app.storage import BlobStore, open_blob_store
 
 
+def limits_from(settings: Settings) -> Limits:
+    """The decode limits the settings ask for (the rest keep app/imaging/limits.py's defaults)."""
+    return Limits(
+        max_bytes=settings.max_upload_bytes,
+        max_pixels=settings.max_pixels,
+        max_total_pixels=settings.max_total_pixels,
+        max_frames=settings.max_frames,
+        max_scans=settings.max_jpeg_scans,
+        max_metadata_bytes=settings.max_metadata_bytes,
+        max_exif_bytes=settings.max_exif_bytes,
+        decode_seconds=float(settings.decode_seconds),
+        decode_memory_bytes=settings.decode_memory_mb * 1024 * 1024,
+    )
+
+
 @dataclass(frozen=True)
 class Services:
     settings: Settings
@@ -22,11 +37,7 @@ class Services:
 
     @property
     def limits(self) -> Limits:
-        return Limits(
-            max_bytes=self.settings.max_upload_bytes,
-            max_pixels=self.settings.max_pixels,
-            max_total_pixels=self.settings.max_total_pixels,
-        )
+        return limits_from(self.settings)
 
     @property
     def encode_settings(self) -> EncodeSettings:

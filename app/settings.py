@@ -163,6 +163,12 @@ _TABLE: tuple[tuple[str, str, Callable[[str, str], Any], str | None], ...] = (
     ("IMAGEPIPE_TOKEN_TTL_SECONDS", "token_ttl_seconds", _positive_int, "3600"),
     ("IMAGEPIPE_MAX_PIXELS", "max_pixels", _positive_int, str(50_000_000)),
     ("IMAGEPIPE_MAX_TOTAL_PIXELS", "max_total_pixels", _positive_int, str(200_000_000)),
+    ("IMAGEPIPE_MAX_FRAMES", "max_frames", _positive_int, "1000"),
+    ("IMAGEPIPE_MAX_JPEG_SCANS", "max_jpeg_scans", _positive_int, "100"),
+    ("IMAGEPIPE_MAX_METADATA_BYTES", "max_metadata_bytes", _positive_int, str(8 * 1024 * 1024)),
+    ("IMAGEPIPE_MAX_EXIF_BYTES", "max_exif_bytes", _positive_int, str(1024 * 1024)),
+    ("IMAGEPIPE_DECODE_SECONDS", "decode_seconds", _positive_int, "30"),
+    ("IMAGEPIPE_DECODE_MEMORY_MB", "decode_memory_mb", _positive_int, "1024"),
     ("IMAGEPIPE_TASK_TIME_LIMIT", "task_time_limit", _positive_int, "120"),
     ("IMAGEPIPE_WORKER_MEMORY_MB", "worker_memory_mb", _positive_int, "1536"),
     ("IMAGEPIPE_STUCK_AFTER_SECONDS", "stuck_after_seconds", _positive_int, "600"),
@@ -214,6 +220,13 @@ class Settings:
     token_ttl_seconds: int = 3600
     max_pixels: int = 50_000_000
     max_total_pixels: int = 200_000_000
+    # Bomb guards and the decode sandbox (docs/robustness.md gives the reason for each default).
+    max_frames: int = 1000
+    max_jpeg_scans: int = 100
+    max_metadata_bytes: int = 8 * 1024 * 1024
+    max_exif_bytes: int = 1024 * 1024
+    decode_seconds: int = 30  # probe + decode + master resize, in a child process
+    decode_memory_mb: int = 1024  # address space that child may add
     task_time_limit: int = 120
     worker_memory_mb: int = 1536
     stuck_after_seconds: int = 600
@@ -260,7 +273,14 @@ class Settings:
         if "secret_key" not in values:
             values["secret_key"] = _embedded_secret(values)
         _check_colour("IMAGEPIPE_JPEG_BACKGROUND", values["jpeg_background"])
-        return cls(**values)
+        settings = cls(**values)
+        if settings.decode_seconds >= settings.task_time_limit:
+            # The sandbox must stop a slow decode before Celery kills the whole task.
+            raise SettingsError(
+                f"IMAGEPIPE_DECODE_SECONDS ({settings.decode_seconds}) must be below "
+                f"IMAGEPIPE_TASK_TIME_LIMIT ({settings.task_time_limit})"
+            )
+        return settings
 
     def data_path(self, *parts: str) -> Path:
         return Path(self.data_dir).joinpath(*parts)

@@ -4,7 +4,11 @@ from pathlib import Path
 
 import pytest
 
+from app.imaging.errors import ImageRejected, Reason
+from app.imaging.probe import probe
+from app.services import limits_from
 from app.settings import Settings, SettingsError, file_url_path
+from tests.conftest import photo
 
 
 def test_defaults_are_the_embedded_mode(tmp_path: Path) -> None:
@@ -47,11 +51,36 @@ def test_aws_mode_requires_a_secret_key(tmp_path: Path) -> None:
         ("IMAGEPIPE_PUBLIC_BASE_URL", "images.example.com"),
         ("IMAGEPIPE_AVIF", "maybe"),
         ("IMAGEPIPE_JPEG_BACKGROUND", "white"),
+        ("IMAGEPIPE_MAX_JPEG_SCANS", "0"),
+        ("IMAGEPIPE_DECODE_MEMORY_MB", "lots"),
+        ("IMAGEPIPE_DECODE_SECONDS", "120"),  # not below the task time limit (120)
     ],
 )
 def test_a_bad_value_names_its_variable(tmp_path: Path, variable: str, value: str) -> None:
     with pytest.raises(SettingsError, match=variable):
         Settings.from_env({"IMAGEPIPE_DATA_DIR": str(tmp_path), variable: value})
+
+
+def test_every_decode_limit_comes_from_the_environment(tmp_path: Path) -> None:
+    env = {
+        "IMAGEPIPE_DATA_DIR": str(tmp_path),
+        "IMAGEPIPE_MAX_FRAMES": "7",
+        "IMAGEPIPE_MAX_JPEG_SCANS": "5",
+        "IMAGEPIPE_MAX_METADATA_BYTES": "4096",
+        "IMAGEPIPE_MAX_EXIF_BYTES": "2048",
+        "IMAGEPIPE_DECODE_SECONDS": "9",
+        "IMAGEPIPE_DECODE_MEMORY_MB": "256",
+    }
+    limits = limits_from(Settings.from_env(env))
+    assert (limits.max_frames, limits.max_scans) == (7, 5)
+    assert (limits.max_metadata_bytes, limits.max_exif_bytes) == (4096, 2048)
+    assert (limits.decode_seconds, limits.decode_memory_bytes) == (9.0, 256 * 1024 * 1024)
+    # And they bite: a progressive JPEG (about 10 scans) is refused under a 5-scan limit.
+    progressive = photo("lomiri16_Dragonfly_by_Bolly.jpg")
+    with pytest.raises(ImageRejected) as refused:
+        probe(progressive, limits)
+    assert refused.value.reason is Reason.TOO_MANY_SCANS
+    assert probe(progressive, limits_from(Settings.from_env({"IMAGEPIPE_DATA_DIR": str(tmp_path)})))
 
 
 def test_settings_are_frozen(tmp_path: Path) -> None:
@@ -71,3 +100,18 @@ def test_settings_are_frozen(tmp_path: Path) -> None:
 )
 def test_file_urls_name_local_paths(url: str, path: str) -> None:
     assert file_url_path(url) == Path(path)
+
+
+def test_readme_and_env_example_name_every_variable() -> None:
+    from app.settings import _TABLE
+
+    root = Path(__file__).resolve().parents[2]
+    readme = (root / "README.md").read_text()
+    example = (root / ".env.example").read_text()
+    missing = [
+        (var, where)
+        for var, *_ in _TABLE
+        for where, text in (("README.md", readme), (".env.example", example))
+        if var not in text
+    ]
+    assert not missing
