@@ -128,7 +128,9 @@ def process_file(
     else:
         hint = make_placeholder(master.image)
         variants = []
-        for item in render(master.image, plan_variants(master.width, formats), settings):
+        for item in render(
+            master.image, plan_variants(master.width, formats, height=master.height), settings
+        ):
             (out / item.spec.name).write_bytes(item.data)
             variants.append(
                 {

@@ -93,8 +93,14 @@ def resize(services: Services, image_id: str) -> bool:
         fail(services, image_id, Reason.CORRUPT.value, f"{type(exc).__name__}: {exc}")
         return False
     settings = services.encode_settings
-    sizes = pyramid(master.image, [s.width for s in plan_variants(master.width)])
-    first = [s for s in plan_variants(master.width, FAST_FORMATS) if s.name in FIRST_VARIANTS]
+    sizes = pyramid(
+        master.image, [s.width for s in plan_variants(master.width, height=master.height)]
+    )
+    first = [
+        s
+        for s in plan_variants(master.width, FAST_FORMATS, height=master.height)
+        if s.name in FIRST_VARIANTS
+    ]
     with ThreadPoolExecutor(2, thread_name_prefix="resize") as side:
         hint = side.submit(make_placeholder, _placeholder_source(sizes))
         saved = side.submit(
@@ -129,7 +135,11 @@ def compress(services: Services, image_id: str) -> bool:
     if record is None or record.width is None:
         return False
     sizes = rawimage.load_set(services.variants.get(master_key(image_id)))
-    specs = [s for s in plan_variants(record.width, FAST_FORMATS) if s.name not in FIRST_VARIANTS]
+    specs = [
+        s
+        for s in plan_variants(record.width, FAST_FORMATS, height=record.height)
+        if s.name not in FIRST_VARIANTS
+    ]
     stored = _store(services, image_id, render(sizes, specs, services.encode_settings))
     animated = _animated(services, record)
     _update(services, image_id, lambda r: _with_variants(r, stored).evolve(animated=animated))
@@ -142,7 +152,7 @@ def encode(services: Services, image_id: str) -> bool:
     if record is None or record.width is None or not services.settings.avif:
         return False
     sizes = rawimage.load_set(services.variants.get(master_key(image_id)))
-    specs: list[VariantSpec] = plan_variants(record.width, SLOW_FORMATS)
+    specs: list[VariantSpec] = plan_variants(record.width, SLOW_FORMATS, height=record.height)
     stored = _store(services, image_id, render(sizes, specs, services.encode_settings))
     _update(services, image_id, lambda r: _with_variants(r, stored))
     return True

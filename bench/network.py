@@ -188,6 +188,9 @@ class Prepared:
 def _cache_key(path: Path, settings: EncodeSettings) -> str:
     digest = hashlib.sha256(path.read_bytes())
     digest.update(repr(settings).encode())
+    for source in sorted((ROOT / "app" / "imaging").glob("*.py")):  # the code made them too
+        digest.update(source.read_bytes())
+    digest.update((ROOT / "edge" / "variants.py").read_bytes())
     digest.update(f"fixed-webp-q{FIXED_QUALITY}-{REFERENCE_WIDTH}".encode())
     return digest.hexdigest()[:16]
 

@@ -92,4 +92,4 @@ def _cost(spec: VariantSpec) -> float:
 
 
 def variants_for(master: Master, formats: tuple[str, ...]) -> list[VariantSpec]:
-    return plan_variants(master.width, formats)
+    return plan_variants(master.width, formats, height=master.height)

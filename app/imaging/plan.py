@@ -8,6 +8,9 @@ from edge.variants import FORMATS, LQ_WIDTH, SLOTS
 
 FAST_FORMATS = ("webp", "jpg")
 SLOW_FORMATS = ("avif",)
+# The longest side each container can hold; a variant over it is not made in that format, and
+# delivery serves the image's other formats for that width (edge.negotiate picks among what exists).
+MAX_SIDE = {"webp": 16383, "jpg": 65535, "avif": 65536}
 
 
 @dataclass(frozen=True)
@@ -28,14 +31,28 @@ def slot_widths(width: int) -> list[tuple[int, int]]:
     return pairs
 
 
-def plan_variants(width: int, formats: tuple[str, ...] = FORMATS) -> list[VariantSpec]:
-    """Low tier first, then standard slots smallest to largest, for every format asked."""
+def plan_variants(
+    width: int, formats: tuple[str, ...] = FORMATS, *, height: int | None = None
+) -> list[VariantSpec]:
+    """Low tier first, then standard slots smallest to largest, for every format asked.
+
+    With the image's height, a variant taller than a format can hold is left out of that format
+    (a 1x65500 strip gets JPEG and AVIF, never a WebP that libwebp would refuse).
+    """
     specs = [
         VariantSpec(f"{LQ_WIDTH}-lq.{fmt}", fmt, min(LQ_WIDTH, width), "low") for fmt in formats
     ]
     for slot, real in slot_widths(width):
         specs += [VariantSpec(f"{slot}.{fmt}", fmt, real, "standard") for fmt in formats]
-    return specs
+    if height is None:
+        return specs
+    return [
+        s for s in specs if max(s.width, _height_at(width, height, s.width)) <= MAX_SIDE[s.format]
+    ]
+
+
+def _height_at(width: int, height: int, real: int) -> int:
+    return max(1, round(height * real / width))  # as resize.target_size rounds it
 
 
 def master_width(width: int) -> int:

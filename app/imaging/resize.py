@@ -1,10 +1,24 @@
-"""Resizing: Lanczos, never upscaled, and a cascade so each width is made from the next one up."""
+"""Resizing: Lanczos3, never upscaled, and a cascade so each width is made from the next one up.
+
+The common modes (RGB, RGBA, L, CMYK) go through fast_image_resize (cykooz_resizer): the same
+Lanczos3 filter as Pillow's, in SIMD (AVX2/SSE4.1/Neon), 5-9x faster, and RGBA is resized with
+premultiplied alpha so transparent edges get no dark fringe. Its output differs from Pillow's by
+rounding only (SSIM 0.999, docs/imaging.md). Other modes (LA, wide modes) use Pillow.
+"""
 
 from __future__ import annotations
 
+import resource
+import threading
 from collections.abc import Iterable
+from pathlib import Path
 
+from cykooz_resizer import Resizer
 from PIL import Image
+
+_FAST_MODES = frozenset({"RGB", "RGBA", "L", "CMYK"})
+_SLACK = 64 * 1024 * 1024  # thread arenas and stacks the estimate leaves out
+_local = threading.local()  # a Resizer keeps scratch buffers: one per thread
 
 
 def target_size(width: int, height: int, max_width: int) -> tuple[int, int]:
@@ -20,8 +34,38 @@ def resize_to_width(img: Image.Image, max_width: int) -> Image.Image:
 def resize_to(img: Image.Image, size: tuple[int, int]) -> Image.Image:
     if size == img.size:
         return img
+    if img.mode in _FAST_MODES and _room_for_fast(img, size):
+        out = Image.new(img.mode, size)
+        _resizer().resize_pil(img, out)  # Lanczos3 is its default
+        return out
     # reducing_gap lets Pillow box-reduce first on large factors: same look, a fraction of the time.
     return img.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+
+
+def _room_for_fast(img: Image.Image, size: tuple[int, int]) -> bool:
+    """Whether fast_image_resize's buffers surely fit under the address-space limit.
+
+    Rust aborts the whole process when an allocation fails, where Pillow raises MemoryError
+    (which the sandbox reports as memory_limit); so under a limit (the decode sandbox, a
+    worker) an image too big for the headroom left goes through Pillow. Its buffers: the
+    first pass (new width x old height) and, for RGBA, a premultiplied copy of the source.
+    """
+    limit, _hard = resource.getrlimit(resource.RLIMIT_AS)
+    if limit == resource.RLIM_INFINITY:
+        return True
+    try:
+        used = int(Path("/proc/self/statm").read_text().split()[0]) * resource.getpagesize()
+    except (OSError, ValueError, IndexError):
+        return False
+    need = 4 * size[0] * img.height + (4 * img.width * img.height if img.mode == "RGBA" else 0)
+    return used + 2 * need + _SLACK < limit
+
+
+def _resizer() -> Resizer:
+    resizer: Resizer | None = getattr(_local, "resizer", None)
+    if resizer is None:
+        resizer = _local.resizer = Resizer()
+    return resizer
 
 
 def cascade(img: Image.Image, widths: Iterable[int]) -> dict[int, Image.Image]:

@@ -44,8 +44,7 @@ pytestmark = pytest.mark.e2e
 
 # Files whose outcome differs from the expectation because of a known bug outside the hostile-file
 # checks: (what happens today, why). The test fails when one of them changes, so the entry goes.
-_WEBP_SIDE = ("processing_error", "WebP cannot encode a side over 16383 px; plan.py must cap it")
-KNOWN_ISSUES = dict.fromkeys(("gen_tall_1x65500.jpg", "made_tall_1x65500.jpg"), _WEBP_SIDE)
+KNOWN_ISSUES: dict[str, tuple[str, str]] = {}
 
 # RSS any one worker process may reach over the whole set. The largest file allowed through is a
 # 49 MP RGBA PNG (196 MB decoded); docs/robustness.md gives the measured peak.

@@ -43,6 +43,23 @@ def test_plan_never_upscales_and_keeps_the_slot_holding_the_whole_image() -> Non
     assert max(s.width for s in plan_variants(100, ("jpg",))) == 100
 
 
+def test_plan_leaves_out_a_format_that_cannot_hold_the_variant() -> None:
+    """WebP stops at 16383 px a side: a tall strip keeps JPEG and AVIF at that width."""
+    strip = {s.name for s in plan_variants(1, height=65500)}
+    assert strip == {"160-lq.jpg", "160-lq.avif", "320.jpg", "320.avif"}
+    tall = {s.name for s in plan_variants(1080, height=20000)}
+    assert {"640.webp", "1280.jpg", "1280.avif"} <= tall  # 640x11852 fits WebP
+    assert "1280.webp" not in tall  # 1080x20000 does not
+    assert len(plan_variants(4000, height=3000)) == len(plan_variants(4000))
+
+
+def test_a_1x65500_strip_renders_in_every_format_it_is_planned_for() -> None:
+    strip = Image.new("RGB", (1, 65500), (90, 90, 200))
+    specs = plan_variants(1, height=65500)
+    rendered = {r.spec.name: (r.width, r.height) for r in render(strip, specs, SETTINGS)}
+    assert rendered == {s.name: (1, 65500) for s in specs}
+
+
 def test_every_variant_of_a_12_mp_photo() -> None:
     path = photo("lomiri16_Dragonfly_by_Bolly.jpg")
     master = load_master(path, LIMITS)
