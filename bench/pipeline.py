@@ -2,9 +2,9 @@
 
     python -m bench.pipeline [--repeat N] [--latency-runs N] [--no-write] [--quick]
 
-Workload: the standard variant set (160-lq, 320, 640, 1280, 1920 in AVIF, WebP and JPEG, plus
-the placeholder) for every JPEG of 8 MP or more in ../shared/corpus/photos (the fixture photo
-when the corpus is absent). The 160-lq tier is included for all three engines.
+Workload: the standard variant set (160-lq, 640-lq, 320, 640, 1280, 1920 in AVIF, WebP and
+JPEG, plus the placeholder) for every JPEG of 8 MP or more in ../shared/corpus/photos (the fixture photo
+when the corpus is absent). The low tiers (160-lq, 640-lq) are included for all three engines.
 
 Engines, with the same encoders, settings and widths (app.imaging.encode.EncodeSettings):
 - ours: app.imaging (one DCT-scaled decode, resize cascade, encode);
@@ -135,9 +135,7 @@ def run_naive(path: Path) -> ImageResult:
             full = ImageOps.exif_transpose(img.convert("RGB"))
         height = max(1, round(full.height * spec.width / full.width))
         frame = full.resize((spec.width, height), Image.Resampling.LANCZOS)
-        quality = (settings.low if spec.tier == "low" else settings.standard).for_format(
-            spec.format
-        )
+        quality = settings.quality_for(spec.tier).for_format(spec.format)
         outputs.append(Output(spec.name, encode(frame, spec.format, quality, settings)))
     with Image.open(path) as img:
         hint = make_placeholder(ImageOps.exif_transpose(img.convert("RGB")))
@@ -158,9 +156,7 @@ def run_libvips(path: Path) -> ImageResult:
     outputs = []
     for spec in _specs(path):
         thumb = pyvips.Image.thumbnail(str(path), spec.width, height=100_000, size="down")
-        quality = (settings.low if spec.tier == "low" else settings.standard).for_format(
-            spec.format
-        )
+        quality = settings.quality_for(spec.tier).for_format(spec.format)
         if spec.format == "jpg":
             data = thumb.write_to_buffer(
                 ".jpg",
@@ -524,8 +520,8 @@ def write_doc(
         f"- load average at the end: {load_average()} (other engineers' test runs share the two "
         "cores, so absolute times are noisy; compare the ratios within one run)",
         f"- photos: {len(paths)} JPEGs of 8 MP or more: " + ", ".join(p.name for p in paths),
-        "- variants: 160-lq, 320, 640, 1280, 1920 x AVIF, WebP, JPEG (15, the 160-lq tier "
-        "included for every engine), plus the placeholder",
+        "- variants: 160-lq, 640-lq, 320, 640, 1280, 1920 x AVIF, WebP, JPEG (18, both low "
+        "tiers included for every engine), plus the placeholder",
         "",
     ]
     for i, (runs, r, tiers) in enumerate(all_runs, 1):

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Final, Literal
 
-from edge.variants import FORMATS, LOW, STANDARD, Variant
+from edge.variants import FORMATS, LOW, LQ_WIDTH, STANDARD, Variant
 
 NetworkClass = Literal["slow-2g", "2g", "3g", "4g", "unknown"]
 
@@ -108,7 +108,7 @@ class Choice:
     def cache_key(self) -> str:
         """``{format}.{stem}.{class}``, e.g. ``avif.640.3g`` or ``webp.160-lq.2g``.
 
-        At most 3 formats x 5 rungs x 5 classes: a small fixed set that CloudFront
+        At most 3 formats x 6 stems x 5 classes: a small fixed set that CloudFront
         can use as its only header cache key, whatever the raw headers looked like.
         """
         return f"{self.variant.format}.{self.variant.stem}.{self.network_class}"
@@ -149,6 +149,9 @@ def negotiate(
     the layout needs <= 640 px, and slow-2g when it needs <= 1280 px. When every
     candidate's ``bytes`` is known, the step rule is replaced by: the largest rung at
     or below the snapped slot whose bytes fit the budget (else the lightest allowed).
+    On a weak network (3g, 2g, slow-2g) or with Save-Data, a standard slot that has a
+    weak-network rendition (``640-lq``: same width, lower quality) is served as that:
+    a phone on 3g gets ``640-lq``, not ``640``.
     ``ECT`` gives the class; without it, ``RTT``/``Downlink`` are classified with the
     spec thresholds above; with neither, the class is ``unknown``.
 
@@ -178,7 +181,10 @@ def negotiate(
         needed = _needed_width(lowered, layout_width)
         top = _snap(rungs, first_standard, DEFAULT_WIDTH if needed is None else needed)
         index = _lower_for_network(rungs, first_standard, top, _POLICIES[network], save_data)
-    return Choice(rungs[index], network, save_data)
+    chosen = rungs[index]
+    if want_width is None and (save_data or _POLICIES[network].steps_down > 0):
+        chosen = _weak_rendition(available, chosen)
+    return Choice(chosen, network, save_data)
 
 
 # --- explicit options -------------------------------------------------------------
@@ -297,12 +303,24 @@ def _network_class(headers: Mapping[str, str]) -> NetworkClass:
 def _ladder(available: Sequence[Variant], fmt: str) -> tuple[list[Variant], int]:
     """Rungs of one format, lightest first: the 160-lq variant (if any), then the
     standard slots by width. Also returns the index of the first standard rung."""
-    low = [v for v in available if v.format == fmt and v.tier == LOW][:1]
+    low = [v for v in available if v.format == fmt and v.tier == LOW and v.width == LQ_WIDTH][:1]
     standard = sorted(
         (v for v in available if v.format == fmt and v.tier == STANDARD),
         key=lambda v: v.width,
     )
     return [*low, *standard], len(low)
+
+
+def _weak_rendition(available: Sequence[Variant], chosen: Variant) -> Variant:
+    """The low-tier variant of the same slot and format (640-lq for 640), else ``chosen``."""
+    if chosen.tier != STANDARD:
+        return chosen
+    same = (
+        v
+        for v in available
+        if v.tier == LOW and v.format == chosen.format and v.width == chosen.width
+    )
+    return next(same, chosen)
 
 
 def _snap(rungs: Sequence[Variant], first_standard: int, needed: float) -> int:

@@ -19,7 +19,7 @@ from typing import Any, Final
 from urllib.parse import parse_qsl, urlencode
 
 from edge import CfHeaders, set_header, to_cf_headers
-from edge.variants import SLOTS, Variant, parse_name
+from edge.variants import LOW, SLOTS, Variant, parse_name
 from edge.viewer_request import IMAGE_ID, PUBLIC_PREFIX, SIGNING_KEYS
 
 IMMUTABLE: Final = "public, max-age=31536000, immutable"
@@ -54,8 +54,13 @@ def fallback_name(variant: Variant) -> str | None:
     """The variant to redirect to when ``variant`` is missing, or ``None`` (a 404).
 
     Each step is strictly "more basic" (format to JPEG, then a smaller slot), so the
-    redirect chain always ends: at worst avif -> jpg -> ... -> 320.jpg -> 404.
+    redirect chain always ends: at worst avif -> jpg -> ... -> 320.jpg -> 404 (a 640-lq
+    variant goes to the same format's 640 first: 640-lq.avif -> 640.avif -> 640.jpg).
     """
+    if variant.tier == LOW and variant.width in SLOTS:
+        # 640-lq.avif -> 640.avif: the same picture at the standard quality (an image made
+        # before the weak tier existed has it), one redirect on a weak network.
+        return f"{variant.width}.{variant.format}"
     if variant.format != "jpg":
         return f"{variant.stem}.jpg"
     # The 160-lq tier is below every slot, so its JPEG has nothing smaller to fall to.

@@ -3,7 +3,9 @@
 Every image is stored as ``{image_id}/{name}`` in the variants bucket, where ``name`` is
 
 * ``{slot}.{ext}`` (standard tier), ``slot`` in :data:`SLOTS`, ``ext`` in :data:`FORMATS`;
-* ``160-lq.{ext}`` (low tier, for weak networks).
+* ``{lq}-lq.{ext}`` (low tier, for weak networks), ``lq`` in :data:`LQ_WIDTHS`: ``160-lq`` is the
+  tiny first paint (2g, Save-Data); ``640-lq`` is the phone-width slot at a lower quality, what
+  3g gets instead of ``640``.
 
 Widths are never upscaled, but the smallest slot >= the original width always exists
 (encoded at the original width), so the standard slots of an image are a prefix of
@@ -17,7 +19,8 @@ from types import MappingProxyType
 from typing import Final
 
 SLOTS: Final = (320, 640, 1280, 1920)
-LQ_WIDTH: Final = 160
+LQ_WIDTH: Final = 160  # the tiny tier, below every slot
+LQ_WIDTHS: Final = (LQ_WIDTH, 640)  # 640-lq: the weak-network rendition of slot 640
 FORMATS: Final = ("avif", "webp", "jpg")
 CONTENT_TYPES: Final = MappingProxyType(
     {"avif": "image/avif", "webp": "image/webp", "jpg": "image/jpeg"}
@@ -58,12 +61,12 @@ def _standard(slot: int, fmt: str) -> Variant:
     return Variant(f"{slot}.{fmt}", fmt, slot, STANDARD)
 
 
-def _low(fmt: str) -> Variant:
-    return Variant(f"{LQ_WIDTH}{LQ_SUFFIX}.{fmt}", fmt, LQ_WIDTH, LOW)
+def _low(width: int, fmt: str) -> Variant:
+    return Variant(f"{width}{LQ_SUFFIX}.{fmt}", fmt, width, LOW)
 
 
 def _all_variants() -> tuple[Variant, ...]:
-    low = [_low(fmt) for fmt in FORMATS]
+    low = [_low(width, fmt) for width in LQ_WIDTHS for fmt in FORMATS]
     return (*low, *(_standard(slot, fmt) for slot in SLOTS for fmt in FORMATS))
 
 
@@ -84,10 +87,15 @@ def parse_name(name: str) -> Variant | None:
 def standard_set(max_slot: int) -> list[Variant]:
     """Every variant an image with largest slot ``max_slot`` has, bytes unknown.
 
-    That is the low tier in every format, then each slot <= ``max_slot`` in every
-    format (low tier first, slots smallest to largest, formats in :data:`FORMATS`
+    That is every low tier narrower than ``max_slot`` (``160-lq`` always, ``640-lq`` from
+    slot 1280 up: a 640-wide image's 3g choice is 320 anyway), then each slot <= ``max_slot``,
+    in every format (low tier first, slots smallest to largest, formats in :data:`FORMATS`
     order). Raises ``ValueError`` if ``max_slot`` is not one of :data:`SLOTS`.
     """
     if max_slot not in SLOTS:
         raise ValueError(f"max_slot must be one of {SLOTS}, got {max_slot!r}")
-    return [v for v in _BY_NAME.values() if v.tier == LOW or v.width <= max_slot]
+    return [
+        v
+        for v in _BY_NAME.values()
+        if v.width < max_slot or (v.tier != LOW and v.width == max_slot)
+    ]

@@ -8,9 +8,9 @@ size, each variant's byte size, the inline placeholder and the dominant colour. 
 carries the image's signature grant when images are private.
 
 Only what is stored is listed: while AVIF is still encoding, the block has WebP and JPEG.
-The 160-lq tier is not in any ``srcset`` (a browser would pick it for small layouts
-whatever the network); it is listed under ``low``, and the negotiated ``auto_url`` serves
-it to weak networks.
+The low tiers are not in any ``srcset`` (a browser would pick them for small layouts
+whatever the network): ``160-lq`` is listed under ``low`` and ``640-lq`` under ``weak``, and
+the negotiated ``auto_url`` serves them to weak networks.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from typing import Any, Final
 
 from app.catalog import ImageRecord, VariantRecord
 from app.delivery.signing import Grant
-from edge.variants import CONTENT_TYPES, FORMATS, LOW, STANDARD, parse_name
+from app.imaging.plan import LOW_TIER, WEAK_TIER
+from edge.variants import CONTENT_TYPES, FORMATS, STANDARD, parse_name
 
 # The <img> fallback's src for clients without srcset: the first slot at least this wide.
 FALLBACK_SLOT: Final = 640
@@ -71,7 +72,8 @@ def delivery_block(
         "picture": picture,
         "html": picture_html(picture, None if placeholder is None else placeholder.dominant_color),
         "bytes": {v.name: v.bytes for v in record.variants},
-        "low": {v.format: url(v.name) for v in record.variants if v.tier == LOW},
+        "low": {v.format: url(v.name) for v in record.variants if v.tier == LOW_TIER},
+        "weak": {v.format: url(v.name) for v in record.variants if v.tier == WEAK_TIER},
         "auto_url": url(None, f"?mw={max_slot}"),
         "placeholder": None
         if placeholder is None

@@ -7,6 +7,9 @@ Why these settings (measured on the corpus; docs/imaging.md has the figures):
   photo (plasma_Path, fine foliage) needs JPEG 90 (89 passes by 0.003), WebP 85 (84 passes by
   0.002 on the CMYK photo) and AVIF 72 (70 passes by 0.001); one step up keeps a margin.
 - Low tier (160-lq, for Save-Data and 2G): small on purpose (JPEG 45, WebP 40, AVIF 35).
+- Weak tier (640-lq, what a phone on 3g is served): AVIF 60, WebP 70, JPEG 65. Shown at 720
+  device px, every gallery photo keeps SSIM >= 0.92 against the 720 px reference (AVIF: lowest
+  0.942) for 35% fewer bytes than WebP q80 at 720 px (docs/delivery.md).
 - JPEG 4:2:0, progressive, optimized Huffman tables: progressive so a first scan paints early on
   slow links; optimize because it is ~5% smaller for little CPU.
 - WebP method 4: method 6 is 1.7x slower for ~4% fewer bytes; method 2 is 2.5x faster but ~4%
@@ -45,10 +48,15 @@ class Quality:
 class EncodeSettings:
     standard: Quality = Quality(jpg=90, webp=85, avif=72)
     low: Quality = Quality(jpg=45, webp=40, avif=35)
+    weak: Quality = Quality(jpg=65, webp=70, avif=60)
     webp_method: int = 4
     avif_speed: int = 8
     threads: int = 2  # encodes run side by side (Pillow releases the GIL while encoding)
     background: tuple[int, int, int] = (255, 255, 255)
+
+    def quality_for(self, tier: str) -> Quality:
+        """The qualities of a plan tier ("standard", "low" or "weak")."""
+        return {"low": self.low, "weak": self.weak}.get(tier, self.standard)
 
 
 def encode(img: Image.Image, fmt: str, quality: int, settings: EncodeSettings) -> bytes:

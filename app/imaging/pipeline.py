@@ -83,7 +83,7 @@ def render(
 
 
 def _render_one(frame: Image.Image, spec: VariantSpec, settings: EncodeSettings) -> Rendered:
-    quality = (settings.low if spec.tier == "low" else settings.standard).for_format(spec.format)
+    quality = settings.quality_for(spec.tier).for_format(spec.format)
     return Rendered(spec, encode(frame, spec.format, quality, settings), frame.width, frame.height)
 
 

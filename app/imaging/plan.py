@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from edge.variants import FORMATS, LQ_WIDTH, SLOTS
+from edge.variants import FORMATS, LQ_WIDTH, LQ_WIDTHS, SLOTS
 
+STANDARD_TIER = "standard"  # SSIM >= 0.95 against an exact downscale (docs/imaging.md)
+LOW_TIER = "low"  # 160-lq: the tiny first paint for 2g and Save-Data
+WEAK_TIER = "weak"  # 640-lq: the phone-width slot at a lower quality, what 3g is served
 FAST_FORMATS = ("webp", "jpg")
 SLOW_FORMATS = ("avif",)
 # The longest side each container can hold; a variant over it is not made in that format, and
@@ -18,7 +21,7 @@ class VariantSpec:
     name: str  # the delivery name, e.g. "640.webp" or "160-lq.jpg"
     format: str
     width: int  # the real pixel width
-    tier: str  # "standard" or "low"
+    tier: str  # the quality tier: STANDARD_TIER, LOW_TIER (160-lq) or WEAK_TIER (640-lq)
 
 
 def slot_widths(width: int) -> list[tuple[int, int]]:
@@ -39,11 +42,15 @@ def plan_variants(
     With the image's height, a variant taller than a format can hold is left out of that format
     (a 1x65500 strip gets JPEG and AVIF, never a WebP that libwebp would refuse).
     """
+    slots = slot_widths(width)
     specs = [
-        VariantSpec(f"{LQ_WIDTH}-lq.{fmt}", fmt, min(LQ_WIDTH, width), "low") for fmt in formats
+        VariantSpec(f"{LQ_WIDTH}-lq.{fmt}", fmt, min(LQ_WIDTH, width), LOW_TIER) for fmt in formats
     ]
-    for slot, real in slot_widths(width):
-        specs += [VariantSpec(f"{slot}.{fmt}", fmt, real, "standard") for fmt in formats]
+    for slot, real in slots:  # 640-lq, when a wider slot exists (else 3g gets 320 anyway)
+        if slot in LQ_WIDTHS and width > slot:
+            specs += [VariantSpec(f"{slot}-lq.{fmt}", fmt, real, WEAK_TIER) for fmt in formats]
+    for slot, real in slots:
+        specs += [VariantSpec(f"{slot}.{fmt}", fmt, real, STANDARD_TIER) for fmt in formats]
     if height is None:
         return specs
     return [

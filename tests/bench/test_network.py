@@ -63,7 +63,7 @@ def test_the_phone_sends_chrome_android_hints() -> None:
     ("network", "expected"),
     [
         ("4g", "1280.avif"),  # 720 device px snaps up to the 1280 slot
-        ("3g", "640.avif"),  # one slot smaller
+        ("3g", "640-lq.avif"),  # one slot smaller, at the weak-network quality
         ("2g", "320.avif"),  # two rungs smaller
         ("slow-2g", "160-lq.avif"),  # three rungs: the low-quality tier
     ],
@@ -74,7 +74,7 @@ def test_the_edge_choice_for_the_phone(network: str, expected: str) -> None:
 
 def test_the_choice_is_only_ever_a_stored_variant() -> None:
     fast_only = [name for name in BIG_PHOTO if not name.endswith(".avif")]
-    assert choose(fast_only, phone_headers(BY_NAME["3g"])) == "640.webp"
+    assert choose(fast_only, phone_headers(BY_NAME["3g"])) == "640-lq.webp"
     small = [spec.name for spec in plan_variants(500)]  # slots 320 and 640 (500 px)
     assert choose(small, phone_headers(BY_NAME["4g"])) == "640.avif"
 

@@ -18,6 +18,7 @@ from edge.variants import (
     CONTENT_TYPES,
     FORMATS,
     LQ_WIDTH,
+    LQ_WIDTHS,
     SLOTS,
     Variant,
     all_names,
@@ -123,24 +124,26 @@ BROWSERS = [
 class Network(NamedTuple):
     id: str
     headers: dict[str, str]
-    stem: str  # the rung chosen when the layout needs 1280 device px
+    stem: str  # the variant chosen when the layout needs 1280 device px
     network_class: str
     save_data: bool = False
 
 
-# Every row also carries DPR 2 x viewport 640 CSS px = 1280 device px.
+# Every row also carries DPR 2 x viewport 640 CSS px = 1280 device px. A weak network or
+# Save-Data that lands on slot 640 is served its weak-network rendition, 640-lq.
 LAYOUT_1280 = {"Sec-CH-DPR": "2", "Sec-CH-Viewport-Width": "640"}
 NETWORKS = [
     Network("no-network-hints", {}, "1280", "unknown"),
     Network("ect-4g", {"ECT": "4g"}, "1280", "4g"),
-    Network("ect-3g", {"ECT": "3g"}, "640", "3g"),
+    Network("ect-3g", {"ECT": "3g"}, "640-lq", "3g"),
     Network("ect-2g", {"ECT": "2g"}, "320", "2g"),
     Network("ect-slow-2g", {"ECT": "slow-2g"}, "160-lq", "slow-2g"),
     Network("rtt-downlink-fast", {"RTT": "50", "Downlink": "10"}, "1280", "4g"),
-    Network("rtt-300", {"RTT": "300"}, "640", "3g"),
+    Network("rtt-300", {"RTT": "300"}, "640-lq", "3g"),
     Network("downlink-0.06", {"Downlink": "0.06"}, "320", "2g"),
     Network("rtt-2100", {"RTT": "2100", "Downlink": "1.5"}, "160-lq", "slow-2g"),
-    Network("save-data-4g", {"Save-Data": "on", "ECT": "4g"}, "640", "4g", True),
+    Network("save-data-4g", {"Save-Data": "on", "ECT": "4g"}, "640-lq", "4g", True),
+    Network("save-data-no-network-hints", {"Save-Data": "on"}, "640-lq", "unknown", True),
     Network("save-data-2g", {"Save-Data": "on", "ECT": "2g"}, "320", "2g", True),
 ]
 
@@ -435,7 +438,7 @@ def test_ect_wins_over_rtt_and_downlink() -> None:
         (1920, "3g", "1280"),
         (640, "3g", "320"),
         (320, "3g", "320"),  # 3g never reaches the lq tier
-        (1920, "2g", "640"),
+        (1920, "2g", "640-lq"),  # two slots down lands on 640: its weak rendition
         (640, "2g", "160-lq"),  # 2g reaches lq only when the layout is small
         (1280, "2g", "320"),
         (1920, "slow-2g", "320"),
@@ -458,7 +461,7 @@ def test_step_down_stays_within_a_small_image() -> None:
 
 @pytest.mark.parametrize(
     ("device_px", "expected"),
-    [(1920, "1280"), (1280, "640"), (640, "320"), (320, "160-lq"), (100, "160-lq")],
+    [(1920, "1280"), (1280, "640-lq"), (640, "320"), (320, "160-lq"), (100, "160-lq")],
 )
 def test_save_data_takes_one_rung_below_the_layout(device_px: int, expected: str) -> None:
     headers = chrome(Sec_CH_Width=str(device_px), Save_Data="on")
@@ -492,11 +495,14 @@ SIZES = {"160-lq": 4_000, "320": 15_000, "640": 60_000, "1280": 150_000, "1920":
 
 def test_known_bytes_replace_the_step_rule() -> None:
     headers = chrome(Sec_CH_Width="1280", ECT="3g")
-    # Unknown sizes: one slot down. Known and within the 3g budget: the full slot.
-    assert stem(negotiate(headers, FULL)) == "640"
+    # Unknown sizes: one slot down (640, served as its 640-lq rendition). Known and within
+    # the 3g budget: the full slot.
+    assert stem(negotiate(headers, FULL)) == "640-lq"
     assert stem(negotiate(headers, with_bytes(SIZES))) == "1280"
     heavy = SIZES | {"1280": 400_000}
+    # with_bytes keeps only the stems of SIZES: without a 640-lq, 640 itself.
     assert stem(negotiate(headers, with_bytes(heavy))) == "640"
+    assert stem(negotiate(headers, with_bytes(heavy | {"640-lq": 30_000}))) == "640-lq"
 
 
 def test_budget_on_2g_and_4g() -> None:
@@ -512,6 +518,127 @@ def test_budget_on_2g_and_4g() -> None:
 def test_partly_unknown_bytes_fall_back_to_slot_order() -> None:
     partial = [v if v.stem != "640" else replace(v, bytes=None) for v in with_bytes(SIZES)]
     assert stem(negotiate(chrome(Sec_CH_Width="1280", ECT="3g"), partial)) == "640"
+
+
+# --- the weak-network rendition (640-lq) ---------------------------------------------------
+
+WITHOUT_640_LQ = [v for v in FULL if v.stem != "640-lq"]
+ONLY_JPG_640_LQ = [v for v in FULL if v.name not in {"640-lq.avif", "640-lq.webp"}]
+# 640 fits the slow-2g budget (12.5 kB), 1280 does not.
+SLOW_SIZES = {"160-lq": 2_000, "320": 5_000, "640": 12_000, "1280": 50_000, "1920": 90_000}
+
+
+class Weak(NamedTuple):
+    id: str
+    hints: dict[str, str]  # on top of Chrome's User-Agent and Accept
+    expected: str  # the variant name served
+    network_class: str
+    available: list[Variant] = FULL
+    explicit: dict[str, str] | None = None
+
+
+PHONE = {"Sec-CH-DPR": "2", "Sec-CH-Viewport-Width": "360"}  # 720 device px -> slot 1280
+WEAK = [
+    # Substituted: a weak class or Save-Data lands on 640, and the image has 640-lq.
+    Weak("phone-ect-3g", PHONE | {"ECT": "3g"}, "640-lq.avif", "3g"),
+    Weak("phone-rtt-3g", PHONE | {"RTT": "300"}, "640-lq.avif", "3g"),
+    Weak("phone-downlink-3g", PHONE | {"Downlink": "0.5"}, "640-lq.avif", "3g"),
+    Weak("1920-ect-2g", {"Sec-CH-Width": "1920", "ECT": "2g"}, "640-lq.avif", "2g"),
+    Weak(
+        "1280-slow-2g-known-bytes",
+        {"Sec-CH-Width": "1280", "ECT": "slow-2g"},
+        "640-lq.avif",
+        "slow-2g",
+        with_bytes(SLOW_SIZES | {"640-lq": 8_000}),
+    ),
+    Weak("phone-save-data", PHONE | {"Save-Data": "on"}, "640-lq.avif", "unknown"),
+    Weak("phone-save-data-4g", PHONE | {"Save-Data": "on", "ECT": "4g"}, "640-lq.avif", "4g"),
+    Weak("phone-3g-explicit-f", PHONE | {"ECT": "3g"}, "640-lq.jpg", "3g", FULL, {"f": "jpg"}),
+    Weak(
+        "phone-3g-only-jpg-lq",
+        PHONE | {"ECT": "3g"},
+        "640-lq.jpg",
+        "3g",
+        ONLY_JPG_640_LQ,
+        {"f": "jpg"},
+    ),
+    # Not substituted: no 640-lq (in that format), an explicit w, 4g/unknown, or not 640.
+    Weak("phone-3g-no-640-lq", PHONE | {"ECT": "3g"}, "640.avif", "3g", WITHOUT_640_LQ),
+    Weak("phone-3g-640-lq-only-in-jpg", PHONE | {"ECT": "3g"}, "640.avif", "3g", ONLY_JPG_640_LQ),
+    Weak(
+        "phone-save-data-no-640-lq",
+        PHONE | {"Save-Data": "on"},
+        "640.avif",
+        "unknown",
+        WITHOUT_640_LQ,
+    ),
+    Weak(
+        "slow-2g-known-bytes-no-640-lq",
+        {"Sec-CH-Width": "1280", "ECT": "slow-2g"},
+        "640.avif",
+        "slow-2g",
+        with_bytes(SLOW_SIZES),
+    ),
+    Weak("phone-3g-explicit-w-640", PHONE | {"ECT": "3g"}, "640.avif", "3g", FULL, {"w": "640"}),
+    Weak("phone-3g-explicit-w-500", PHONE | {"ECT": "3g"}, "640.avif", "3g", FULL, {"w": "500"}),
+    Weak(
+        "save-data-2g-explicit-w",
+        PHONE | {"ECT": "2g", "Save-Data": "on"},
+        "640.webp",
+        "2g",
+        FULL,
+        {"w": "640", "f": "webp"},
+    ),
+    Weak("640-ect-4g", {"Sec-CH-Width": "640", "ECT": "4g"}, "640.avif", "4g"),
+    Weak("640-no-network-hints", {"Sec-CH-Width": "640"}, "640.avif", "unknown"),
+    Weak("640-rtt-4g", {"Sec-CH-Width": "640", "RTT": "50"}, "640.avif", "4g"),
+    Weak("1920-ect-3g", {"Sec-CH-Width": "1920", "ECT": "3g"}, "1280.avif", "3g"),
+    Weak("640-ect-3g", {"Sec-CH-Width": "640", "ECT": "3g"}, "320.avif", "3g"),
+    Weak("640-ect-2g", {"Sec-CH-Width": "640", "ECT": "2g"}, "160-lq.avif", "2g"),
+]
+
+
+@pytest.mark.parametrize("case", WEAK, ids=lambda c: c.id)
+def test_weak_networks_and_save_data_get_the_640_lq_rendition(case: Weak) -> None:
+    choice = negotiate(chrome() | case.hints, case.available, case.explicit)
+    assert (choice.variant.name, choice.network_class) == (case.expected, case.network_class)
+    assert choice.variant in case.available
+    # The order of ``available`` does not matter (640-lq listed first is no lower rung).
+    assert negotiate(chrome() | case.hints, case.available[::-1], case.explicit) == choice
+    assert choice.cache_key() == (
+        f"{choice.format}.{case.expected.rsplit('.', 1)[0]}.{case.network_class}"
+    )
+
+
+@pytest.mark.parametrize("max_slot", SLOTS)
+@pytest.mark.parametrize(
+    ("network", "weak"),
+    [
+        ({}, False),
+        ({"ECT": "4g"}, False),
+        ({"RTT": "50", "Downlink": "10"}, False),
+        ({"ECT": "3g"}, True),
+        ({"ECT": "2g"}, True),
+        ({"ECT": "slow-2g"}, True),
+        ({"Save-Data": "on"}, True),
+        ({"Save-Data": "on", "ECT": "4g"}, True),
+    ],
+)
+def test_640_lq_replaces_640_exactly_for_weak_networks_or_save_data(
+    max_slot: int, network: dict[str, str], weak: bool
+) -> None:
+    available = standard_set(max_slot)
+    served = set()
+    for device_px in range(1, 4001, 37):
+        headers = chrome(Sec_CH_Width=str(device_px)) | network
+        served.add(negotiate(headers, available).variant.stem)
+        # An explicit w always names a standard slot, whatever the network.
+        explicit = negotiate(headers, available, {"w": str(device_px)})
+        assert explicit.variant.tier == "standard"
+    if weak:
+        assert "640" not in served  # every 640 the ladder picks is served as 640-lq
+    else:
+        assert served <= {"320", "640", "1280", "1920"}  # 4g/unknown: never a low tier
 
 
 # --- explicit choice ---------------------------------------------------------------------
@@ -623,13 +750,15 @@ def test_cache_key_set_stays_small() -> None:
     assert inputs > 5000
     assert all(
         re.fullmatch(
-            r"(avif|webp|jpg)\.(160-lq|320|640|1280|1920)\."
+            r"(avif|webp|jpg)\.(160-lq|640-lq|320|640|1280|1920)\."
             r"(slow-2g|2g|3g|4g|unknown)",
             k,
         )
         for k in keys
     )
-    assert len(keys) <= len(FORMATS) * (len(SLOTS) + 1) * 5
+    # 640-lq is a sixth stem: the set grows, but stays fixed and small.
+    assert any(".640-lq." in k for k in keys)
+    assert len(keys) <= len(FORMATS) * (len(SLOTS) + len(LQ_WIDTHS)) * 5
 
 
 def test_choice_is_frozen_and_exposes_its_variant() -> None:
@@ -642,16 +771,27 @@ def test_choice_is_frozen_and_exposes_its_variant() -> None:
 # --- the fixed variant set -----------------------------------------------------------------
 
 
-def test_standard_set_is_lq_plus_a_prefix_of_the_slots() -> None:
-    for max_slot in SLOTS:
-        available = standard_set(max_slot)
-        slots = sorted({v.width for v in available if v.tier == "standard"})
-        assert slots == [s for s in SLOTS if s <= max_slot]
-        assert {v.name for v in available if v.tier == "low"} == {
-            f"{LQ_WIDTH}-lq.{f}" for f in FORMATS
-        }
-        assert len(available) == len(FORMATS) * (len(slots) + 1)
-        assert all(v.bytes is None for v in available)
+@pytest.mark.parametrize(
+    ("max_slot", "low_stems", "slots"),
+    [
+        (320, ["160-lq"], [320]),  # 640-lq is wider than the image's largest slot
+        (640, ["160-lq"], [320, 640]),  # a 640-wide image's 3g choice is 320: no 640-lq
+        (1280, ["160-lq", "640-lq"], [320, 640, 1280]),
+        (1920, ["160-lq", "640-lq"], [320, 640, 1280, 1920]),
+    ],
+)
+def test_standard_set_is_the_low_tiers_plus_a_prefix_of_the_slots(
+    max_slot: int, low_stems: list[str], slots: list[int]
+) -> None:
+    available = standard_set(max_slot)
+    # Low tiers first, then the slots smallest to largest, each in FORMATS order.
+    expected = [f"{s}.{f}" for s in low_stems for f in FORMATS]
+    expected += [f"{slot}.{f}" for slot in slots for f in FORMATS]
+    assert [v.name for v in available] == expected
+    assert all(v.tier == "low" for v in available[: len(low_stems) * len(FORMATS)])
+    assert all(v.width <= max_slot for v in available)
+    assert all(v.bytes is None for v in available)
+    assert all(parse_name(v.name) == v for v in available)
 
 
 @pytest.mark.parametrize("max_slot", [0, 160, 1000, 2560, -320])
@@ -666,11 +806,15 @@ def test_standard_set_rejects_a_max_slot_outside_the_set(max_slot: int) -> None:
         ("640.webp", Variant("640.webp", "webp", 640, "standard")),
         ("1920.avif", Variant("1920.avif", "avif", 1920, "standard")),
         ("160-lq.jpg", Variant("160-lq.jpg", "jpg", 160, "low")),
+        ("640-lq.avif", Variant("640-lq.avif", "avif", 640, "low")),
+        ("640-lq.jpg", Variant("640-lq.jpg", "jpg", 640, "low")),
         ("641.webp", None),
         ("640.png", None),
         ("640.jpeg", None),
         ("160.jpg", None),
         ("320-lq.jpg", None),
+        ("1280-lq.webp", None),
+        ("640-lq.jpeg", None),
         ("0640.webp", None),
         ("640.WEBP", None),
         ("640.webp/", None),
@@ -684,7 +828,11 @@ def test_parse_name(name: str, expected: Variant | None) -> None:
 
 def test_every_name_round_trips_and_has_a_content_type() -> None:
     names = all_names()
-    assert len(names) == len(FORMATS) * (len(SLOTS) + 1)
+    assert len(names) == len(FORMATS) * (len(SLOTS) + len(LQ_WIDTHS))
+    # Low tiers first (160-lq, then 640-lq), then the slots smallest to largest.
+    lows = [f"{w}-lq.{f}" for w in (LQ_WIDTH, 640) for f in FORMATS]
+    assert list(names[: len(lows)]) == lows
+    assert list(names[len(lows) :]) == [f"{s}.{f}" for s in SLOTS for f in FORMATS]
     for name in names:
         variant = parse_name(name)
         assert variant is not None

@@ -41,6 +41,9 @@ def comma_list(value: str | None) -> list[str]:
         ("320.jpg", "image/jpeg"),
         ("160-lq.avif", "image/avif"),
         ("160-lq.jpg", "image/jpeg"),
+        ("640-lq.avif", "image/avif"),
+        ("640-lq.webp", "image/webp"),
+        ("640-lq.jpg", "image/jpeg"),
     ],
 )
 def test_200_gets_immutable_caching_and_the_type_of_its_extension(
@@ -135,9 +138,14 @@ def test_200_for_a_key_outside_the_fixed_set_is_left_alone() -> None:
         ("160-lq.webp", "160-lq.jpg"),
         ("1920.jpg", "1280.jpg"),  # the width itself is missing
         ("640.jpg", "320.jpg"),
+        ("640-lq.avif", "640.avif"),  # the same format at its slot's standard quality
+        ("640-lq.webp", "640.webp"),
+        ("640-lq.jpg", "640.jpg"),  # its slot's standard JPEG, not a smaller slot
     ],
 )
-def test_missing_variant_redirects_to_a_jpeg(status: int, name: str, location: str) -> None:
+def test_missing_variant_redirects_to_a_more_basic_one(
+    status: int, name: str, location: str
+) -> None:
     response = run(f"/{ID}/{name}", status)
     assert response["status"] == "302"
     assert response["statusDescription"] == "Found"
@@ -175,7 +183,48 @@ def test_redirect_carries_signed_url_parameters_only() -> None:
     )
 
 
-def test_fallback_chain_always_ends_in_a_few_jpeg_steps() -> None:
+def chain(name: str) -> list[str]:
+    """The fallback names after ``name``, following fallback_name until it gives up."""
+    names: list[str] = []
+    variant = parse_name(name)
+    while variant is not None and (nxt := fallback_name(variant)) is not None:
+        assert nxt not in [name, *names], f"cycle {[name, *names, nxt]}"
+        names.append(nxt)
+        variant = parse_name(nxt)
+    return names
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("640-lq.avif", ["640.avif", "640.jpg", "320.jpg"]),
+        ("640-lq.webp", ["640.webp", "640.jpg", "320.jpg"]),
+        ("640-lq.jpg", ["640.jpg", "320.jpg"]),
+        ("160-lq.avif", ["160-lq.jpg"]),
+        ("160-lq.jpg", []),
+        ("640.avif", ["640.jpg", "320.jpg"]),
+        ("1920.webp", ["1920.jpg", "1280.jpg", "640.jpg", "320.jpg"]),
+    ],
+)
+def test_fallback_chains(name: str, expected: list[str]) -> None:
+    assert chain(name) == expected
+
+
+def test_redirects_follow_the_640_lq_chain_with_the_signature() -> None:
+    query = "Expires=1767225600&Signature=a~b_c&Key-Pair-Id=K2JCJMDEHXQW5F"
+    uri, seen = f"/{ID}/640-lq.avif", []
+    while (response := run(uri, 404, query))["status"] == "302":
+        location = header(response, "location")
+        assert location is not None
+        path, _, carried = location.partition("?")
+        assert carried == query
+        seen.append(path)
+        uri = path.removeprefix("/i")
+    assert seen == [f"/i/{ID}/640.avif", f"/i/{ID}/640.jpg", f"/i/{ID}/320.jpg"]
+    assert response["status"] == "404"
+
+
+def test_fallback_chain_always_ends_in_a_few_basic_steps() -> None:
     for name in all_names():
         seen = [name]
         while (variant := parse_name(seen[-1])) is not None and (
@@ -184,8 +233,10 @@ def test_fallback_chain_always_ends_in_a_few_jpeg_steps() -> None:
             assert nxt not in seen, f"cycle {[*seen, nxt]}"
             assert parse_name(nxt) is not None
             seen.append(nxt)
-        assert len(seen) <= len(SLOTS) + 1
-        assert all(n.endswith(".jpg") for n in seen[1:])
+        assert len(seen) <= len(SLOTS) + 2
+        # Every step is more basic: to the standard tier (same format), or to JPEG.
+        assert all(n.endswith(".jpg") or "-lq" not in n for n in seen[1:])
+        assert all(n.endswith(".jpg") for n in seen[2:])
         assert seen[-1] in {"320.jpg", "160-lq.jpg"}
 
 

@@ -49,6 +49,37 @@ def test_auto_url_is_rewritten_to_the_negotiated_key() -> None:
     assert request["headers"]["x-imagepipe-variant"][0]["key"] == "X-Imagepipe-Variant"
 
 
+# A phone: 360 CSS px at DPR 2 = 720 device px, snapped to slot 1280.
+PHONE = {"Sec-CH-DPR": "2", "Sec-CH-Viewport-Width": "360"}
+
+
+@pytest.mark.parametrize(
+    ("headers", "querystring", "name", "cache_key"),
+    [
+        # A weak network or Save-Data steps 1280 down to 640, served as its 640-lq rendition.
+        (CHROME | PHONE | {"ECT": "3g"}, "", "640-lq.avif", "avif.640-lq.3g"),
+        (CHROME | PHONE | {"RTT": "300"}, "", "640-lq.avif", "avif.640-lq.3g"),
+        (CHROME | PHONE | {"Save-Data": "on"}, "", "640-lq.avif", "avif.640-lq.unknown"),
+        (SAFARI_16_2 | PHONE | {"ECT": "3g"}, "", "640-lq.webp", "webp.640-lq.3g"),
+        (PHONE | {"ECT": "3g"}, "mw=1280", "640-lq.jpg", "jpg.640-lq.3g"),  # curl
+        (CHROME | PHONE | {"ECT": "3g"}, "f=webp", "640-lq.webp", "webp.640-lq.3g"),
+        # Not on 4g; not with an explicit w; not when the image has no 640-lq (mw=320).
+        (CHROME | PHONE | {"ECT": "4g"}, "", "1280.avif", "avif.1280.4g"),
+        (CHROME | PHONE | {"ECT": "3g"}, "w=640", "640.avif", "avif.640.3g"),
+        (CHROME | PHONE | {"ECT": "3g"}, "mw=320", "320.avif", "avif.320.3g"),
+    ],
+)
+def test_phone_on_a_weak_network_gets_the_640_lq_key(
+    headers: dict[str, str], querystring: str, name: str, cache_key: str
+) -> None:
+    request = run(f"/i/{ID}", querystring, headers)
+    assert request["uri"] == f"/{ID}/{name}"
+    assert request["headers"]["x-imagepipe-variant"] == [
+        {"key": "X-Imagepipe-Variant", "value": cache_key}
+    ]
+    assert request["querystring"] == querystring
+
+
 def test_nothing_else_in_the_request_is_removed() -> None:
     event = viewer_request_event(f"/i/{ID}", "mw=1280&w=640", CHROME | {"Save-Data": "on"})
     before = copy.deepcopy(event["Records"][0]["cf"]["request"])
@@ -92,6 +123,9 @@ def test_explicit_name_is_served_as_is() -> None:
     request = run(f"/i/{ID}/160-lq.webp", "", CHROME | {"ECT": "4g", "Sec-CH-Width": "1900"})
     assert request["uri"] == f"/{ID}/160-lq.webp"
     assert header_value(request["headers"], "x-imagepipe-variant") == "webp.160-lq.unknown"
+    request = run(f"/i/{ID}/640-lq.jpg", "", CHROME | {"ECT": "4g"})
+    assert request["uri"] == f"/{ID}/640-lq.jpg"
+    assert header_value(request["headers"], "x-imagepipe-variant") == "jpg.640-lq.unknown"
     # mw is allowed (the API may always write it) and does not change a named variant.
     assert run(f"/i/{ID}/1920.jpg", "mw=640")["uri"] == f"/{ID}/1920.jpg"
 
@@ -178,7 +212,19 @@ def test_unknown_key_is_a_400_even_with_a_name() -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["641.webp", "640.png", "640.jpeg", "160.jpg", "2560.avif", "original", "640"]
+    "name",
+    [
+        "641.webp",
+        "640.png",
+        "640.jpeg",
+        "160.jpg",
+        "2560.avif",
+        "original",
+        "640",
+        "320-lq.webp",
+        "1280-lq.avif",
+        "640-LQ.avif",
+    ],
 )
 def test_unknown_variant_names_get_a_404(name: str) -> None:
     assert_edge_error(run(f"/i/{ID}/{name}"), "404")

@@ -56,6 +56,27 @@ def test_auto_route_negotiates_like_the_edge(client: FlaskClient, ready: str) ->
     assert forced.headers["Content-Location"] == f"/i/{ready}/320.webp"
 
 
+def test_a_phone_on_3g_gets_the_weak_network_tier(client: FlaskClient, services: Services) -> None:
+    """640-lq where 640 would be served: the 3g target of docs/delivery.md, on a laptop too."""
+    image_id = upload(services, photo("lomiri16_Dragonfly_by_Bolly.jpg"), "dragonfly")
+    processing.claim(services, image_id)
+    run_chain(services, image_id)
+    phone = {
+        "Accept": "image/avif,image/webp,image/apng,image/*,*/*;q=0.8",
+        "Sec-CH-DPR": "2",
+        "Sec-CH-Viewport-Width": "360",
+    }
+    served = {
+        ect: client.get(f"/i/{image_id}", headers=phone | {"ECT": ect}) for ect in ("3g", "4g")
+    }
+    assert served["3g"].headers["Content-Location"] == f"/i/{image_id}/640-lq.avif"
+    assert served["4g"].headers["Content-Location"] == f"/i/{image_id}/1280.avif"
+    weak, standard = (Image.open(io.BytesIO(served[e].data)) for e in ("3g", "4g"))
+    assert weak.size == (640, 480) and standard.size == (1280, 960)
+    lighter = client.get(f"/i/{image_id}/640.avif").data
+    assert len(served["3g"].data) < 0.8 * len(lighter)  # same width, fewer bytes
+
+
 def test_missing_variant_falls_back_to_a_more_basic_one(client: FlaskClient, ready: str) -> None:
     # The 600 px original has no 1280 slot: 1280.avif -> 1280.jpg -> 640.jpg (as the edge does).
     first = client.get(f"/i/{ready}/1280.avif")

@@ -78,13 +78,18 @@ def test_manifest_of_a_1000_px_photo(
     assert delivery["bytes"] == {v.name: v.bytes for v in record.variants}
     assert set(delivery["bytes"]) == {
         f"{stem}.{fmt}"
-        for stem in ("160-lq", "320", "640", "1280")
+        for stem in ("160-lq", "640-lq", "320", "640", "1280")
         for fmt in ("avif", "webp", "jpg")
     }
     for v in record.variants:
         assert services.variants.stat(v.key).size == delivery["bytes"][v.name]
     assert set(delivery["low"]) == {"avif", "webp", "jpg"}
     assert VARIANT_URL.match(delivery["low"]["webp"])["name"] == "160-lq.webp"  # type: ignore[index]
+    # The weak-network rendition of slot 640 (what 3g is served), listed apart, not in srcset.
+    assert {f: VARIANT_URL.match(u)["name"] for f, u in delivery["weak"].items()} == {  # type: ignore[index]
+        fmt: f"640-lq.{fmt}" for fmt in ("avif", "webp", "jpg")
+    }
+    assert "640-lq" not in " ".join(delivery["srcset"].values())
     # The negotiated URL names the largest slot, so the edge knows the set without a lookup.
     auto = urlsplit(delivery["auto_url"])
     assert auto.path == f"/i/{wide_1000}"

@@ -39,8 +39,24 @@ def decoded(data: bytes) -> Image.Image:
 
 def test_plan_never_upscales_and_keeps_the_slot_holding_the_whole_image() -> None:
     names = {s.name: s.width for s in plan_variants(1000, ("webp",))}
-    assert names == {"160-lq.webp": 160, "320.webp": 320, "640.webp": 640, "1280.webp": 1000}
+    assert names == {
+        "160-lq.webp": 160,
+        "640-lq.webp": 640,  # the weak-network rendition of slot 640
+        "320.webp": 320,
+        "640.webp": 640,
+        "1280.webp": 1000,
+    }
     assert max(s.width for s in plan_variants(100, ("jpg",))) == 100
+    # No 640-lq when 640 is the largest slot: a weak network gets 320 then (edge.negotiate).
+    assert {s.name for s in plan_variants(640, ("jpg",))} == {"160-lq.jpg", "320.jpg", "640.jpg"}
+    tiers = {s.name: s.tier for s in plan_variants(1000, ("avif",))}
+    assert tiers == {
+        "160-lq.avif": "low",
+        "640-lq.avif": "weak",
+        "320.avif": "standard",
+        "640.avif": "standard",
+        "1280.avif": "standard",
+    }
 
 
 def test_plan_leaves_out_a_format_that_cannot_hold_the_variant() -> None:
@@ -66,7 +82,7 @@ def test_every_variant_of_a_12_mp_photo() -> None:
     assert (master.width, master.height) == (4224, 3168)
     assert master.image.width == 1920  # decoded once, small: DCT scaling then Lanczos
     rendered = list(render(master.image, plan_variants(master.width), SETTINGS))
-    assert len(rendered) == 15
+    assert len(rendered) == 18  # 160-lq, 640-lq and 4 slots, in 3 formats
     for item in rendered:
         img = decoded(item.data)
         assert img.format == {"jpg": "JPEG", "webp": "WEBP", "avif": "AVIF"}[item.spec.format]
