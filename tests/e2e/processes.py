@@ -116,8 +116,8 @@ def _ok(url: str, proc: subprocess.Popen[bytes], log: Path) -> bool | None:
             f"{url}: server exited with {proc.returncode}:\n{log.read_text()[-3000:]}"
         )
     try:
-        return True if requests.get(url, timeout=2).status_code == 200 else None
-    except requests.ConnectionError:
+        return True if requests.get(url, timeout=5).status_code == 200 else None
+    except (requests.ConnectionError, requests.Timeout):  # not up yet, or slow on a busy machine
         return None
 
 
@@ -183,8 +183,8 @@ def flower(stack: ExitStack, env: dict[str, str], logs: Path) -> subprocess.Pope
 
 def _answers(url: str) -> bool | None:
     try:
-        requests.get(url, timeout=2)
-    except requests.ConnectionError:
+        requests.get(url, timeout=5)
+    except (requests.ConnectionError, requests.Timeout):
         return None
     return True
 
