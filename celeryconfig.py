@@ -23,8 +23,10 @@ def _filesystem_options() -> dict[str, Any]:
         "data_folder_out": str(queue),
         "control_folder": str(control),
         "store_processed": False,
-        # The default 1 s poll would add seconds to a four-step chain.
-        "polling_interval": 0.05,
+        # Each hop of the chain waits for a poll: kombu's default 1 s would add seconds, 50 ms
+        # kept the first usable variant over 300 ms; 10 ms costs an idle worker ~3% of a core
+        # (bench/worker_latency.py, docs/benchmarks.md).
+        "polling_interval": 0.01,
     }
 
 

@@ -3,8 +3,8 @@
     python -m bench.pipeline [--repeat N] [--latency-runs N] [--no-write] [--quick]
 
 Workload: the standard variant set (160-lq, 640-lq, 320, 640, 1280, 1920 in AVIF, WebP and
-JPEG, plus the placeholder) for every JPEG of 8 MP or more in ../shared/corpus/photos (the fixture photo
-when the corpus is absent). The low tiers (160-lq, 640-lq) are included for all three engines.
+JPEG, plus the placeholder) for every JPEG of 8 MP or more in ../shared/corpus/photos (the
+fixture photo when the corpus is absent). The low tiers are included for all three engines.
 
 Engines, with the same encoders, settings and widths (app.imaging.encode.EncodeSettings):
 - ours: app.imaging (one DCT-scaled decode, resize cascade, encode);
@@ -13,7 +13,8 @@ Engines, with the same encoders, settings and widths (app.imaging.encode.EncodeS
   `write_to_buffer` for every variant, metadata stripped.
 
 Throughput runs two worker processes (spawned, one image at a time each), so both cores are busy.
-Latency runs app.processing's four stages in-process on embedded backends (file://, sqlite).
+Latency runs app.processing's four stages in-process on embedded backends (file://, sqlite), and
+through a real Celery worker process on the embedded default (bench/worker_latency.py).
 Speed is noisy on a shared 2-core machine: compare ratios from one run, and repeat.
 """
 
@@ -478,6 +479,14 @@ def main(argv: list[str] | None = None) -> int:
         f"{statistics.median(lat['fast']) * 1000:.0f} ms, all variants "
         f"{statistics.median(lat['all']) * 1000:.0f} ms"
     )
+    from bench.worker_latency import measure
+
+    real = measure(latency_photo, args.latency_runs)
+    print(
+        f"through a Celery worker: first usable median "
+        f"{statistics.median(real['first']) * 1000:.0f} ms, all variants "
+        f"{statistics.median(real['all']) * 1000:.0f} ms"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         big = Path(tmp, "50mp.jpg")
         size = _in_child(_make_child, str(big))
@@ -489,6 +498,7 @@ def main(argv: list[str] | None = None) -> int:
             paths=paths,
             all_runs=all_runs,
             lat=lat,
+            real=real,
             latency_photo=latency_photo,
             rss=(rss_before, rss_peak, size),
         )
@@ -506,6 +516,7 @@ def write_doc(
     paths: list[Path],
     all_runs: list[tuple[dict[str, EngineRun], dict[str, float], dict[str, dict[str, float]]]],
     lat: dict[str, list[float]],
+    real: dict[str, list[float]],
     latency_photo: Path,
     rss: tuple[float, float, tuple[int, int]],
 ) -> None:
@@ -533,6 +544,20 @@ def write_doc(
         ]
         lines.append("")
     lines += [
+        "## Latency through a real Celery worker (the embedded default)",
+        "",
+        f"{latency_photo.name}, {len(real['first'])} runs after a warm-up, medians "
+        "(bench/worker_latency.py: a `celery worker` process, prefork, concurrency 2, on the "
+        "filesystem broker, folders and SQLite; the clock starts at the ObjectCreated event):",
+        "",
+        f"- upload event to first usable variant (placeholder + 640.webp stored and recorded): "
+        f"{statistics.median(real['first']) * 1000:.0f} ms (all: "
+        + ", ".join(f"{v * 1000:.0f}" for v in real["first"])
+        + ")",
+        f"- to all variants and `ready`: {statistics.median(real['all']) * 1000:.0f} ms (all: "
+        + ", ".join(f"{v * 1000:.0f}" for v in real["all"])
+        + ")",
+        "",
         "## Latency (app.processing stages in-process, embedded backends)",
         "",
         f"{latency_photo.name}, {len(lat['first'])} runs after a warm-up, medians:",
