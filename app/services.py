@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from functools import cached_property
 
-from app.catalog import ImageCatalog, open_catalog
+from app.catalog import ImageCatalog, ImageRecord, open_catalog
 from app.delivery.signing import UrlSigner, signer_from_settings
 from app.imaging.encode import EncodeSettings
 from app.imaging.limits import Limits
@@ -44,6 +45,20 @@ class Services:
         hex_ = self.settings.jpeg_background.lstrip("#")
         rgb = (int(hex_[0:2], 16), int(hex_[2:4], 16), int(hex_[4:6], 16))
         return EncodeSettings(background=rgb)
+
+    def new_record(
+        self, image_id: str, user_id: str, content_type: str, filename: str
+    ) -> ImageRecord:
+        """The pending record of an upload, its original stored under the image ID."""
+        return ImageRecord(
+            image_id=image_id,
+            user_id=user_id,
+            upload_time=time.time(),
+            original_url=self.originals.url_for(image_id),
+            original_key=image_id,
+            content_type=content_type,
+            filename=filename,
+        )
 
     def delivery_url(self, image_id: str, name: str | None = None) -> str:
         """The canonical, unsigned URL (what the catalog stores); sign it with ``signer``."""

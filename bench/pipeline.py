@@ -286,7 +286,7 @@ def _latency_child(path: str, runs: int, queue: Any) -> None:
 
 def latency(path: Path, runs: int) -> dict[str, list[float]]:
     from app import processing
-    from app.catalog import ImageRecord, Status
+    from app.catalog import Status
     from app.services import build_services
     from app.settings import Settings
 
@@ -308,17 +308,7 @@ def latency(path: Path, runs: int) -> dict[str, list[float]]:
             image_id = f"bench{i}"
             with path.open("rb") as handle:
                 services.originals.put(image_id, handle, content_type="image/jpeg")
-            services.catalog.add(
-                ImageRecord(
-                    image_id=image_id,
-                    user_id="bench",
-                    upload_time=time.time(),
-                    original_url=services.originals.url_for(image_id),
-                    original_key=image_id,
-                    content_type="image/jpeg",
-                    filename=path.name,
-                )
-            )
+            services.catalog.add(services.new_record(image_id, "bench", "image/jpeg", path.name))
             start = time.perf_counter()  # the upload event arrives
             processing.claim(services, image_id)
             processing.resize(services, image_id)

@@ -30,7 +30,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from app.catalog import ImageCatalog, ImageRecord, Status
+from app.catalog import ImageCatalog, Status
 
 ROOT = Path(__file__).resolve().parents[1]
 POLL_SECONDS = 0.002
@@ -112,17 +112,7 @@ def _runs(
         image_id = uuid.uuid4().hex
         with photo.open("rb") as handle:
             services.originals.put(image_id, handle, content_type="image/jpeg")
-        services.catalog.add(
-            ImageRecord(
-                image_id=image_id,
-                user_id="bench",
-                upload_time=time.time(),
-                original_url=services.originals.url_for(image_id),
-                original_key=image_id,
-                content_type="image/jpeg",
-                filename=photo.name,
-            )
-        )
+        services.catalog.add(services.new_record(image_id, "bench", "image/jpeg", photo.name))
         start = time.perf_counter()
         jobs.object_created(image_id)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
@@ -13,7 +12,7 @@ from werkzeug.datastructures import FileStorage
 from app.api.context import caller, owned_record, platform
 from app.api.errors import ApiError
 from app.api.params import bounded_int, parse, text
-from app.catalog import ImageRecord, RecordNotFound, Status
+from app.catalog import RecordNotFound, Status
 from app.imaging.formats import ACCEPTED_CONTENT_TYPES
 from app.storage import StorageError
 from app.uploads.policy import UploadRejected, check_length
@@ -50,17 +49,7 @@ def create_upload() -> tuple[dict[str, Any], int]:
         )
     image_id = uuid.uuid4().hex
     ticket = platform().uploads.presign(image_id, content_type, fields["size"])
-    services.catalog.add(
-        ImageRecord(
-            image_id=image_id,
-            user_id=user_id,
-            upload_time=time.time(),
-            original_url=services.originals.url_for(image_id),
-            original_key=image_id,
-            content_type=content_type,
-            filename=fields["filename"],
-        )
-    )
+    services.catalog.add(services.new_record(image_id, user_id, content_type, fields["filename"]))
     return {"image_id": image_id, "upload": ticket.to_dict()}, 201
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from PIL import Image
 
 from app import processing
-from app.catalog import ImageRecord, Status
+from app.catalog import Status
 from app.services import Services
 from tests.conftest import photo
 
@@ -16,17 +16,7 @@ from tests.conftest import photo
 def upload(services: Services, source: Path, image_id: str = "img1") -> str:
     with source.open("rb") as handle:
         services.originals.put(image_id, handle, content_type="image/jpeg")
-    services.catalog.add(
-        ImageRecord(
-            image_id=image_id,
-            user_id="alice",
-            upload_time=time.time(),
-            original_url=services.originals.url_for(image_id),
-            original_key=image_id,
-            content_type="image/jpeg",
-            filename=source.name,
-        )
-    )
+    services.catalog.add(services.new_record(image_id, "alice", "image/jpeg", source.name))
     return image_id
 
 
