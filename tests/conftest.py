@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -176,5 +177,31 @@ def moto_catalog(table: str = "images") -> ImageCatalog:
     from app.provision import ensure_table
 
     client = dynamodb_client(in_process_aws())
+    _atomic_moto_writes()
     ensure_table(client, table)
     return DynamoDBCatalog(client, table)
+
+
+def _atomic_moto_writes() -> None:
+    """Make moto's conditional writes atomic, as DynamoDB's are, until the test ends.
+
+    moto evaluates a ConditionExpression and then writes, unlocked: two threads can both pass
+    `version = :expected` and one update is lost (seen in the contract suite's concurrency
+    test). One lock around each write restores the service's guarantee; an adapter that wrote
+    without a condition would still lose updates, so the test keeps its teeth.
+    """
+    from unittest import mock
+
+    from moto.dynamodb.models import DynamoDBBackend
+
+    lock = threading.Lock()
+    for name in ("put_item", "update_item", "delete_item"):
+        original = getattr(DynamoDBBackend, name)
+
+        def locked(*args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            with lock:
+                return _original(*args, **kwargs)
+
+        patcher = mock.patch.object(DynamoDBBackend, name, locked)
+        patcher.start()
+        _IN_PROCESS_AWS.append(patcher)

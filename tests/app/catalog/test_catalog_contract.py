@@ -87,9 +87,20 @@ def test_save_is_conditional_on_version(catalog: ImageCatalog) -> None:
 def test_concurrent_mutations_lose_nothing(catalog: ImageCatalog) -> None:
     catalog.add(record("a"))
 
+    # Every thread's first change waits until all four have read the same version, so their
+    # first writes surely collide: only a conditional save keeps every increment.
+    barrier = threading.Barrier(4)
+
     def bump() -> None:
+        waiting = [True]
+
+        def increment(r: ImageRecord) -> ImageRecord:
+            if waiting and waiting.pop():
+                barrier.wait(timeout=30)
+            return r.evolve(attempts=r.attempts + 1)
+
         for _ in range(10):
-            mutate(catalog, "a", lambda r: r.evolve(attempts=r.attempts + 1), attempts=100)
+            mutate(catalog, "a", increment, attempts=100)
 
     threads = [threading.Thread(target=bump) for _ in range(4)]
     for t in threads:
