@@ -192,6 +192,24 @@ def _answers(url: str) -> bool | None:
 # --- An embedded platform's worker, its processes and their memory (test_hostile_worker.py) ---
 
 
+def presigned_upload(
+    api: Callable[..., requests.Response], data: bytes, filename: str, content_type: str
+) -> tuple[str, str]:
+    """Ask POST /upload for a form, post the bytes to it; return (image ID, form URL)."""
+    size = len(data)
+    ticket = api(
+        "POST", "/upload", json={"filename": filename, "content_type": content_type, "size": size}
+    )
+    assert ticket.status_code == 201, ticket.text
+    body = ticket.json()
+    form = body["upload"]
+    posted = requests.post(
+        form["url"], data=form["fields"], files={"file": (filename, data, content_type)}, timeout=60
+    )
+    assert posted.status_code == 204, posted.text
+    return str(body["image_id"]), str(form["url"])
+
+
 def embedded_env(var: Path, port: int, **extra: str) -> dict[str, str]:
     """The environment of a platform with every backend under var (no services)."""
     base = {k: v for k, v in os.environ.items() if not k.startswith(("IMAGEPIPE_", "CELERY_"))}

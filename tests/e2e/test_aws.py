@@ -33,6 +33,7 @@ from tests.e2e.processes import (
     free_port,
     ingest,
     moto_server,
+    presigned_upload,
     python,
     wait_for,
     web,
@@ -146,20 +147,8 @@ def cli(env: dict[str, str], *args: str) -> str:
 
 def upload(aws: AwsPlatform, data: bytes, filename: str, content_type: str) -> str:
     """The client's part: ask for a presigned POST, then post the bytes straight to S3."""
-    ticket = aws.api(
-        "POST",
-        "/upload",
-        json={"filename": filename, "content_type": content_type, "size": len(data)},
-    )
-    assert ticket.status_code == 201, ticket.text
-    body = ticket.json()
-    form = body["upload"]
-    assert form["url"].startswith(aws.location.endpoint_url or "?")
-    posted = requests.post(
-        form["url"], data=form["fields"], files={"file": (filename, data, content_type)}, timeout=60
-    )
-    assert posted.status_code == 204, posted.text
-    image_id: str = body["image_id"]
+    image_id, form_url = presigned_upload(aws.api, data, filename, content_type)
+    assert form_url.startswith(aws.location.endpoint_url or "?")
     return image_id
 
 

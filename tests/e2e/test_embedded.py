@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import os
 import subprocess
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -16,7 +15,17 @@ import requests
 from PIL import Image
 
 from tests.conftest import jpeg_bytes, photo
-from tests.e2e.processes import ROOT, free_port, process, python, wait_for, web, worker
+from tests.e2e.processes import (
+    ROOT,
+    embedded_env,
+    flower,
+    free_port,
+    presigned_upload,
+    python,
+    wait_for,
+    web,
+    worker,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -38,28 +47,9 @@ class Platform:
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     var = tmp_path_factory.mktemp("var")
     port, flower_port = free_port(), free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("IMAGEPIPE_", "CELERY_"))} | {
-        "IMAGEPIPE_DATA_DIR": str(var),
-        "IMAGEPIPE_ORIGINALS_URL": (var / "originals").as_uri(),
-        "IMAGEPIPE_VARIANTS_URL": (var / "variants").as_uri(),
-        "IMAGEPIPE_CATALOG_URL": f"sqlite:///{var / 'catalog.db'}",
-        "CELERY_BROKER_URL": "filesystem://",
-        "IMAGEPIPE_HOST": "127.0.0.1",
-        "IMAGEPIPE_PORT": str(port),
-        "FLOWER_PORT": str(flower_port),
-        "FLOWER_UNAUTHENTICATED_API": "true",
-    }
+    env = embedded_env(var, port, FLOWER_PORT=str(flower_port), FLOWER_UNAUTHENTICATED_API="true")
     with ExitStack() as stack:
-        flower = python(
-            "-m",
-            "celery",
-            "-A",
-            "tasks.celery_app",
-            "flower",
-            "--address=127.0.0.1",
-            f"--port={flower_port}",
-        )
-        stack.enter_context(process(flower, env, var / "flower.log"))
+        flower(stack, env, var)
         web(stack, env, var)
         proc = worker(stack, env, var)
         token = subprocess.run(
@@ -77,23 +67,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
 
 
 def upload(platform: Platform, data: bytes, filename: str, content_type: str) -> str:
-    ticket = platform.api(
-        "POST",
-        "/upload",
-        json={"filename": filename, "content_type": content_type, "size": len(data)},
-    )
-    assert ticket.status_code == 201, ticket.text
-    body = ticket.json()
-    form = body["upload"]
-    posted = requests.post(
-        form["url"],
-        data=form["fields"],
-        files={"file": (filename, data, content_type)},
-        timeout=60,
-    )
-    assert posted.status_code == 204, posted.text
-    image_id: str = body["image_id"]
-    return image_id
+    return presigned_upload(platform.api, data, filename, content_type)[0]
 
 
 def settled(platform: Platform, image_id: str) -> dict[str, Any]:
