@@ -10,6 +10,7 @@ from app.catalog import ImageCatalog, ImageRecord, open_catalog
 from app.delivery.signing import UrlSigner, signer_from_settings
 from app.imaging.encode import EncodeSettings
 from app.imaging.limits import Limits
+from app.retrying import retrying
 from app.settings import Settings
 from app.storage import BlobStore, open_blob_store
 
@@ -72,11 +73,12 @@ class Services:
 
 
 def build_services(settings: Settings) -> Services:
+    # Passing backend errors are retried call by call (app/retrying.py), in every process.
     services = Services(
         settings=settings,
-        originals=open_blob_store(settings.originals_url),
-        variants=open_blob_store(settings.variants_url),
-        catalog=open_catalog(settings.catalog_url),
+        originals=retrying(open_blob_store(settings.originals_url)),
+        variants=retrying(open_blob_store(settings.variants_url)),
+        catalog=retrying(open_catalog(settings.catalog_url)),
     )
     _ = services.signer  # a bad signing key stops start-up, not the first request
     return services

@@ -12,6 +12,7 @@ from app.catalog.base import (
     InvalidCursor,
     RecordNotFound,
     VersionConflict,
+    change_once,
     mutate,
 )
 from app.catalog.records import ImageRecord, Page, Placeholder, Status, VariantRecord
@@ -30,6 +31,7 @@ __all__ = [
     "Status",
     "VariantRecord",
     "VersionConflict",
+    "change_once",
     "mutate",
     "open_catalog",
 ]

@@ -54,6 +54,10 @@ class ImageCatalog(Protocol):
         """The user's images, newest first; next_cursor is opaque."""
         ...
 
+    def count_open(self, user_id: str, *, uploaded_since: float) -> int:
+        """How many of the user's images uploaded since then are pending or processing."""
+        ...
+
     def list_stale(
         self, statuses: Sequence[Status], *, updated_before: float, limit: int
     ) -> list[ImageRecord]:
@@ -83,6 +87,26 @@ def mutate(
         except VersionConflict:
             continue
     raise VersionConflict(f"{image_id}: gave up after {attempts} conflicting writes")
+
+
+def change_once(
+    catalog: ImageCatalog, image_id: str, change: Callable[[ImageRecord], ImageRecord | None]
+) -> ImageRecord | None:
+    """Like `mutate`, but says whether this call wrote: the saved record, or None if it did not.
+
+    Comparing versions before and after would be wrong: another writer in between also moves
+    the version.
+    """
+    wrote = False
+
+    def decide(record: ImageRecord) -> ImageRecord | None:
+        nonlocal wrote
+        updated = change(record)
+        wrote = updated is not None  # the last decision is the one that was saved, or not
+        return updated
+
+    result = mutate(catalog, image_id, decide)
+    return result if wrote else None
 
 
 def encode_cursor(position: dict[str, Any]) -> str:

@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 BY_USER = "by_user"
 BY_OPEN_STATUS = "by_open_status"
 OPEN_STATUSES = (Status.PENDING, Status.PROCESSING)
-_FLOAT_FIELDS = frozenset({"upload_time", "updated_at"})
+_FLOAT_FIELDS = frozenset({"upload_time", "updated_at", "received_at"})
 _UNAVAILABLE = frozenset(
     {
         "ResourceNotFoundException",
@@ -132,6 +132,30 @@ class DynamoDBCatalog:
         else:
             next_cursor = None
         return Page(items=items, next_cursor=next_cursor)
+
+    def count_open(self, user_id: str, *, uploaded_since: float) -> int:
+        query: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": BY_USER,
+            "KeyConditionExpression": "user_id = :u AND upload_time >= :t",
+            "FilterExpression": "#s IN (:pending, :processing)",
+            "ExpressionAttributeNames": {"#s": "status"},
+            "ExpressionAttributeValues": {
+                ":u": {"S": user_id},
+                ":t": {"N": _number(uploaded_since)},
+                ":pending": {"S": Status.PENDING.value},
+                ":processing": {"S": Status.PROCESSING.value},
+            },
+            "Select": "COUNT",
+        }
+        count = 0
+        with _errors(user_id):
+            while True:
+                response = self.client.query(**query)
+                count += response.get("Count", 0)
+                if "LastEvaluatedKey" not in response:
+                    return count
+                query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
     def list_stale(
         self, statuses: Sequence[Status], *, updated_before: float, limit: int

@@ -53,6 +53,9 @@ class ImageRecord:
     failure_reason: str | None = None
     failure_detail: str | None = None
     attempts: int = 0
+    # When the embedded receiver took the upload's bytes (one use per form); None on S3 uploads,
+    # whose bucket enforces nothing of the kind and raises the event itself.
+    received_at: float | None = None
     variants: tuple[VariantRecord, ...] = ()
     placeholder: Placeholder | None = None
     # The animated WebP of an animated GIF/WebP original; kept apart from `variants`, whose names

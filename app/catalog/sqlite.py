@@ -6,7 +6,8 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from app.catalog.base import (
@@ -39,6 +40,23 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
 )
 
 
+def _transient(exc: sqlite3.OperationalError) -> bool:
+    """Locked, busy or I/O trouble passes; a missing table or bad SQL does not."""
+    text = str(exc).lower()
+    return any(word in text for word in ("locked", "busy", "disk i/o", "unable to open"))
+
+
+@contextmanager
+def _errors(path: Path) -> Iterator[None]:
+    """SQLite's passing errors become CatalogUnavailable, which callers retry."""
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        if _transient(exc):
+            raise CatalogUnavailable(f"{path}: {exc}") from exc
+        raise
+
+
 class SQLiteCatalog:
     def __init__(self, path: Path, *, clock: Callable[[], float] = time.time) -> None:
         self.path = path
@@ -57,6 +75,10 @@ class SQLiteCatalog:
             self._local.db = db
         return db
 
+    def _execute(self, sql: str, params: Sequence[object] = ()) -> sqlite3.Cursor:
+        with _errors(self.path):
+            return self._db().execute(sql, params)
+
     def _migrate(self) -> None:
         db = self._db()
         db.execute("BEGIN IMMEDIATE")
@@ -74,7 +96,7 @@ class SQLiteCatalog:
     def add(self, record: ImageRecord) -> ImageRecord:
         stored = record.evolve(version=1, updated_at=self._clock())
         try:
-            self._db().execute(
+            self._execute(
                 "INSERT INTO images VALUES (?, ?, ?, ?, ?, ?, ?)",
                 _row(stored),
             )
@@ -83,9 +105,7 @@ class SQLiteCatalog:
         return stored
 
     def get(self, image_id: str) -> ImageRecord:
-        row = (
-            self._db().execute("SELECT doc FROM images WHERE image_id = ?", (image_id,)).fetchone()
-        )
+        row = self._execute("SELECT doc FROM images WHERE image_id = ?", (image_id,)).fetchone()
         if row is None:
             raise RecordNotFound(image_id)
         return ImageRecord.from_dict(json.loads(row[0]))
@@ -93,7 +113,7 @@ class SQLiteCatalog:
     def save(self, record: ImageRecord) -> ImageRecord:
         stored = record.evolve(version=record.version + 1, updated_at=self._clock())
         image_id, _user, _t, status, version, updated_at, doc = _row(stored)
-        cursor = self._db().execute(
+        cursor = self._execute(
             "UPDATE images SET status = ?, version = ?, updated_at = ?, doc = ?"
             " WHERE image_id = ? AND version = ?",
             (status, version, updated_at, doc, image_id, record.version),
@@ -114,15 +134,11 @@ class SQLiteCatalog:
                 raise InvalidCursor("cursor is not one this API issued") from None
             where += " AND (upload_time < ? OR (upload_time = ? AND image_id < ?))"
             params += [after_time, after_time, after_id]
-        rows = (
-            self._db()
-            .execute(
-                f"SELECT doc FROM images WHERE {where}"  # noqa: S608 - only placeholders interpolated
-                " ORDER BY upload_time DESC, image_id DESC LIMIT ?",
-                (*params, limit + 1),
-            )
-            .fetchall()
-        )
+        rows = self._execute(
+            f"SELECT doc FROM images WHERE {where}"  # noqa: S608 - only placeholders interpolated
+            " ORDER BY upload_time DESC, image_id DESC LIMIT ?",
+            (*params, limit + 1),
+        ).fetchall()
         items = [ImageRecord.from_dict(json.loads(doc)) for (doc,) in rows[:limit]]
         next_cursor = None
         if len(rows) > limit:
@@ -130,28 +146,32 @@ class SQLiteCatalog:
             next_cursor = encode_cursor({"t": last.upload_time, "id": last.image_id})
         return Page(items=items, next_cursor=next_cursor)
 
+    def count_open(self, user_id: str, *, uploaded_since: float) -> int:
+        (count,) = self._execute(
+            "SELECT COUNT(*) FROM images WHERE user_id = ? AND upload_time >= ?"
+            " AND status IN (?, ?)",
+            (user_id, uploaded_since, Status.PENDING.value, Status.PROCESSING.value),
+        ).fetchone()
+        return int(count)
+
     def list_stale(
         self, statuses: Sequence[Status], *, updated_before: float, limit: int
     ) -> list[ImageRecord]:
         marks = ",".join("?" for _ in statuses)
-        rows = (
-            self._db()
-            .execute(
-                f"SELECT doc FROM images WHERE status IN ({marks}) AND updated_at < ?"  # noqa: S608
-                " ORDER BY updated_at LIMIT ?",
-                (*[s.value for s in statuses], updated_before, limit),
-            )
-            .fetchall()
-        )
+        rows = self._execute(
+            f"SELECT doc FROM images WHERE status IN ({marks}) AND updated_at < ?"  # noqa: S608
+            " ORDER BY updated_at LIMIT ?",
+            (*[s.value for s in statuses], updated_before, limit),
+        ).fetchall()
         return [ImageRecord.from_dict(json.loads(doc)) for (doc,) in rows]
 
     def delete(self, image_id: str) -> bool:
-        cursor = self._db().execute("DELETE FROM images WHERE image_id = ?", (image_id,))
+        cursor = self._execute("DELETE FROM images WHERE image_id = ?", (image_id,))
         return cursor.rowcount == 1
 
     def ping(self) -> None:
         try:
-            self._db().execute("SELECT 1 FROM images LIMIT 1").fetchall()
+            self._execute("SELECT 1 FROM images LIMIT 1").fetchall()
         except sqlite3.Error as exc:
             raise CatalogUnavailable(f"{self.path}: {exc}") from exc
 

@@ -156,3 +156,16 @@ def test_delete(catalog: ImageCatalog) -> None:
     with pytest.raises(RecordNotFound):
         catalog.get("a")
     catalog.ping()
+
+
+def test_count_open_counts_a_users_recent_unfinished_images(catalog: ImageCatalog) -> None:
+    catalog.add(record("old", t=100.0))
+    catalog.add(record("new-pending", t=2000.0))
+    working = catalog.add(record("new-processing", t=2001.0))
+    catalog.save(working.evolve(status=Status.PROCESSING))
+    done = catalog.add(record("new-ready", t=2002.0))
+    catalog.save(done.evolve(status=Status.READY))
+    catalog.add(record("someone-elses", user="u2", t=2003.0))
+    assert catalog.count_open("u1", uploaded_since=1000.0) == 2
+    assert catalog.count_open("u1", uploaded_since=0.0) == 3
+    assert catalog.count_open("nobody", uploaded_since=0.0) == 0
