@@ -81,7 +81,14 @@ worker_send_task_events = True
 task_send_sent_event = True
 
 imports = ("tasks.pipeline", "tasks.reconcile")
+# Three rounds a lease: an image whose worker died runs again within about 1.3 leases of its
+# last renewal once the queue is empty (tasks/reconcile.py).
 beat_schedule = {
-    "reconcile": {"task": "imagepipe.reconcile", "schedule": 60.0},
+    "reconcile": {
+        "task": "imagepipe.reconcile",
+        "schedule": _settings.lease_seconds / 3,
+        # One waiting behind a long queue is outdated by the next; do not let them pile up.
+        "options": {"expires": _settings.lease_seconds / 3},
+    },
 }
 beat_schedule_filename = str(_settings.data_path("celerybeat-schedule"))

@@ -9,13 +9,20 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 from PIL import Image
 
-from app.catalog import ImageRecord, Placeholder, Status, VariantRecord, mutate
+from app.catalog import (
+    ImageRecord,
+    Placeholder,
+    Status,
+    VariantRecord,
+    change_once,
+    mutate,
+)
 from app.catalog.base import CatalogError
 from app.imaging import rawimage, sandbox
 from app.imaging.animation import ANIMATED_NAME, make_animation
@@ -25,7 +32,7 @@ from app.imaging.pipeline import Rendered, pyramid, render
 from app.imaging.placeholder import PLACEHOLDER_BOX, make_placeholder
 from app.imaging.plan import FAST_FORMATS, SLOW_FORMATS, VariantSpec, plan_variants
 from app.services import Services
-from app.storage import StorageError
+from app.storage import BlobNotFound, StorageError
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +50,13 @@ def variant_key(image_id: str, name: str) -> str:
     return f"{image_id}/{name}"
 
 
-def claim(services: Services, image_id: str, *, force: bool = False) -> bool:
-    """Move a record to `processing`; False when it is finished or someone is on it already."""
+def claim(services: Services, image_id: str, *, force: bool = False) -> int | None:
+    """Move a record to `processing` and return its attempt number, which fences the chain.
+
+    None when it is finished or someone is on it already. Every stage of a chain carries the
+    attempt it was started for, and does nothing once the record has moved to a later attempt,
+    so a requeued image is never processed by two chains at once.
+    """
     stale_before = time.time() - services.settings.stuck_after_seconds
 
     def change(record: ImageRecord) -> ImageRecord | None:
@@ -59,12 +71,11 @@ def claim(services: Services, image_id: str, *, force: bool = False) -> bool:
             failure_detail=None,
         )
 
-    before = services.catalog.get(image_id)
-    after = mutate(services.catalog, image_id, change)
-    return after.version != before.version
+    claimed = change_once(services.catalog, image_id, change)
+    return claimed.attempts if claimed is not None else None
 
 
-def resize(services: Services, image_id: str) -> bool:
+def resize(services: Services, image_id: str, attempt: int | None = None) -> bool:
     """Decode once, resize every width once, and publish the first paint.
 
     The stage ends with every width a variant needs stored as one raw pyramid for the encode
@@ -72,7 +83,7 @@ def resize(services: Services, image_id: str) -> bool:
     stored and recorded: those come from pixels this stage holds anyway, so a viewer does not wait
     for a round trip of the pyramid through storage and the broker.
     """
-    record = _active(services, image_id)
+    record = _active(services, image_id, attempt)
     if record is None:
         return False
     try:
@@ -81,6 +92,9 @@ def resize(services: Services, image_id: str) -> bool:
             master = sandbox.load_master(path, services.limits)
     except ImageRejected as rejected:
         fail(services, image_id, rejected.reason.value, rejected.detail)
+        return False
+    except BlobNotFound:
+        fail(services, image_id, "upload_missing", "the original is not in the store")
         return False
     except (StorageError, CatalogError):
         raise
@@ -118,6 +132,7 @@ def resize(services: Services, image_id: str) -> bool:
     _update(
         services,
         image_id,
+        attempt,
         lambda r: _with_variants(r, stored).evolve(
             format=master.info.format.name,
             width=master.width,
@@ -129,9 +144,9 @@ def resize(services: Services, image_id: str) -> bool:
     return True
 
 
-def compress(services: Services, image_id: str) -> bool:
+def compress(services: Services, image_id: str, attempt: int | None = None) -> bool:
     """The rest of the fast formats (WebP, JPEG), and the animated WebP of an animation."""
-    record = _active(services, image_id)
+    record = _active(services, image_id, attempt)
     if record is None or record.width is None:
         return False
     sizes = rawimage.load_set(services.variants.get(master_key(image_id)))
@@ -142,30 +157,33 @@ def compress(services: Services, image_id: str) -> bool:
     ]
     stored = _store(services, image_id, render(sizes, specs, services.encode_settings))
     animated = _animated(services, record)
-    _update(services, image_id, lambda r: _with_variants(r, stored).evolve(animated=animated))
+    _update(
+        services, image_id, attempt, lambda r: _with_variants(r, stored).evolve(animated=animated)
+    )
     return True
 
 
-def encode(services: Services, image_id: str) -> bool:
+def encode(services: Services, image_id: str, attempt: int | None = None) -> bool:
     """The slow formats (AVIF), after the fast ones are already served."""
-    record = _active(services, image_id)
+    record = _active(services, image_id, attempt)
     if record is None or record.width is None or not services.settings.avif:
         return False
     sizes = rawimage.load_set(services.variants.get(master_key(image_id)))
     specs: list[VariantSpec] = plan_variants(record.width, SLOW_FORMATS, height=record.height)
     stored = _store(services, image_id, render(sizes, specs, services.encode_settings))
-    _update(services, image_id, lambda r: _with_variants(r, stored))
+    _update(services, image_id, attempt, lambda r: _with_variants(r, stored))
     return True
 
 
-def record(services: Services, image_id: str) -> bool:
+def record(services: Services, image_id: str, attempt: int | None = None) -> bool:
     """Mark the image ready and drop the working master."""
-    current = _active(services, image_id)
+    current = _active(services, image_id, attempt)
     if current is None or current.width is None:
         return False
     _update(
         services,
         image_id,
+        attempt,
         lambda r: r.evolve(status=Status.READY, processed_url=services.delivery_url(image_id)),
     )
     services.variants.delete(master_key(image_id))
@@ -222,19 +240,34 @@ def _animated(services: Services, record: ImageRecord) -> VariantRecord | None:
     )
 
 
-def _active(services: Services, image_id: str) -> ImageRecord | None:
+def _active(services: Services, image_id: str, attempt: int | None) -> ImageRecord | None:
     record = services.catalog.get(image_id)
-    if record.status is not Status.PROCESSING:
-        log.info("image %s is %s; stage skipped", image_id, record.status.value)
+    if not _current(record, attempt):
+        log.info(
+            "image %s is %s at attempt %d (this task: %s); stage skipped",
+            image_id,
+            record.status.value,
+            record.attempts,
+            attempt,
+        )
         return None
     return record
 
 
-def _update(services: Services, image_id: str, change: object) -> ImageRecord:
+def _current(record: ImageRecord, attempt: int | None) -> bool:
+    """Still processing, and still on this chain's attempt (None: an unfenced caller)."""
+    return record.status is Status.PROCESSING and attempt in (None, record.attempts)
+
+
+def _update(
+    services: Services,
+    image_id: str,
+    attempt: int | None,
+    change: Callable[[ImageRecord], ImageRecord],
+) -> ImageRecord:
     def guarded(r: ImageRecord) -> ImageRecord | None:
-        if r.status is not Status.PROCESSING:
-            return None  # failed or finished meanwhile: do not regress it
-        return change(r)  # type: ignore[operator,no-any-return]
+        # Failed, finished or requeued meanwhile: do not regress it or write over a newer chain.
+        return change(r) if _current(r, attempt) else None
 
     return mutate(services.catalog, image_id, guarded)
 

@@ -10,16 +10,19 @@ from celery import Task, chain
 from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded, WorkerLostError
 from celery.signals import task_failure
 
-from app import processing
-from app.catalog import RecordNotFound
-from app.catalog.base import CatalogError
+from app import lease, processing
+from app.catalog import RecordNotFound, VersionConflict
+from app.catalog.base import CatalogUnavailable
 from app.imaging.errors import Reason
-from app.storage import StorageError
+from app.storage import StorageUnavailable
 from tasks.celery_app import celery_app, services
 
 log = logging.getLogger(__name__)
 
-_RETRYABLE = (StorageError, CatalogError)
+# Passing trouble (throttling, 5xx, resets, a locked database, a lost race): retried here with
+# jittered backoff, and if it outlasts the retries, left `processing` for the reconciler, never
+# recorded as a failure. Anything else from the stores is permanent and fails the image.
+_TRANSIENT = (StorageUnavailable, CatalogUnavailable, VersionConflict)
 
 
 class StageTask(Task):  # type: ignore[misc]
@@ -42,16 +45,23 @@ class StageTask(Task):  # type: ignore[misc]
     reject_on_worker_lost = True  # still used if sending the retry fails
     retry_on_worker_lost = True
     default_retry_delay = 5  # seconds before a task whose pool process died runs again
-    autoretry_for = _RETRYABLE
-    dont_autoretry_for = (RecordNotFound,)
+    autoretry_for = _TRANSIENT
     retry_backoff = 2
     retry_backoff_max = 60
+    retry_jitter = True
     max_retries = 5
 
     def on_failure(
         self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any
     ) -> None:
         image_id = _image_id(args, kwargs)
+        if isinstance(exc, _TRANSIENT):
+            log.warning(
+                "image %s: still failing after retries (%s); the reconciler requeues it",
+                image_id,
+                exc,
+            )
+            return
         if image_id and not isinstance(exc, RecordNotFound):
             reason = Reason.DECODE_TIMEOUT.value if _is_timeout(exc) else "processing_error"
             _fail(image_id, reason, f"{type(exc).__name__}: {exc}")
@@ -90,9 +100,13 @@ def image_id_from_key(key: str) -> str:
     return unquote(key).rsplit("/", 1)[-1]
 
 
-def start_chain(image_id: str) -> None:
+def start_chain(image_id: str, attempt: int | None = None) -> None:
+    """The chain for one claimed attempt: its tasks do nothing once the image moved past it."""
     chain(
-        resize.si(image_id), compress.si(image_id), encode.si(image_id), record.si(image_id)
+        resize.si(image_id, attempt),
+        compress.si(image_id, attempt),
+        encode.si(image_id, attempt),
+        record.si(image_id, attempt),
     ).apply_async()
 
 
@@ -103,38 +117,42 @@ def ingest(key: str) -> str | None:
     try:
         claimed = processing.claim(services(), image_id)
     except RecordNotFound:
-        log.warning("object %s has no catalog record; ignored", key)
+        # Every upload form is recorded before it is handed out, so an original without a record
+        # was erased meanwhile or never ours: keeping it would keep bytes nobody can see or erase.
+        removed = services().originals.delete(image_id)
+        log.warning("object %s has no catalog record; %s", key, "removed" if removed else "gone")
         return None
-    if claimed:
-        start_chain(image_id)
+    if claimed is not None:
+        start_chain(image_id, claimed)
         return image_id
     log.info("image %s already claimed or finished; event ignored", image_id)
     return None
 
 
 @celery_app.task(name="imagepipe.resize", base=StageTask)
-def resize(image_id: str) -> bool:
-    return _stage(processing.resize, image_id)
+def resize(image_id: str, attempt: int | None = None) -> bool:
+    return _stage(processing.resize, image_id, attempt)
 
 
 @celery_app.task(name="imagepipe.compress", base=StageTask)
-def compress(image_id: str) -> bool:
-    return _stage(processing.compress, image_id)
+def compress(image_id: str, attempt: int | None = None) -> bool:
+    return _stage(processing.compress, image_id, attempt)
 
 
 @celery_app.task(name="imagepipe.encode", base=StageTask)
-def encode(image_id: str) -> bool:
-    return _stage(processing.encode, image_id)
+def encode(image_id: str, attempt: int | None = None) -> bool:
+    return _stage(processing.encode, image_id, attempt)
 
 
 @celery_app.task(name="imagepipe.record", base=StageTask)
-def record(image_id: str) -> bool:
-    return _stage(processing.record, image_id)
+def record(image_id: str, attempt: int | None = None) -> bool:
+    return _stage(processing.record, image_id, attempt)
 
 
-def _stage(step: Any, image_id: str) -> bool:
+def _stage(step: Any, image_id: str, attempt: int | None) -> bool:
     try:
-        return bool(step(services(), image_id))
+        with lease.held(services(), image_id, attempt):
+            return bool(step(services(), image_id, attempt))
     except SoftTimeLimitExceeded:
         processing.fail(
             services(), image_id, Reason.DECODE_TIMEOUT.value, "processing exceeded its time limit"

@@ -62,7 +62,7 @@ def test_a_replayed_event_changes_nothing(services: Services) -> None:
     processing.claim(services, image_id)
     run_chain(services, image_id)
     done = services.catalog.get(image_id)
-    assert processing.claim(services, image_id) is False  # the replay is refused
+    assert processing.claim(services, image_id) is None  # the replay is refused
     run_chain(services, image_id)  # stages that run anyway skip
     assert services.catalog.get(image_id) == done
 
@@ -70,7 +70,7 @@ def test_a_replayed_event_changes_nothing(services: Services) -> None:
 def test_a_second_claim_while_processing_is_refused(services: Services) -> None:
     image_id = upload(services, photo("mate_Storm.jpg"))
     assert processing.claim(services, image_id)
-    assert processing.claim(services, image_id) is False
+    assert processing.claim(services, image_id) is None
 
 
 def test_a_pdf_named_jpg_fails_with_a_reason_and_keeps_the_original(
@@ -109,11 +109,11 @@ def test_reconciler_requeues_stuck_images_and_fails_hopeless_ones(services: Serv
     done = upload(services, photo("mate_Storm.jpg"), "done")
     processing.claim(services, done)
     run_chain(services, done)
-    started: list[str] = []
+    started: list[tuple[str, int]] = []
     # Seen from well past every deadline (stuck_after and the upload form's lifetime).
     later = time.time() + 2 * services.settings.upload_ttl_seconds
-    counts = reconcile_once(services, started.append, now=later)
-    assert started == ["stuck"]
+    counts = reconcile_once(services, lambda i, a: started.append((i, a)), now=later)
+    assert started == [("stuck", 2)]
     assert counts == {"requeued": 1, "failed": 2}
     assert services.catalog.get("stuck").attempts == 2
     assert services.catalog.get("hopeless").failure_reason == "processing_timeout"

@@ -201,7 +201,7 @@ def test_a_replay_after_a_restart_is_stopped_by_the_catalog_claim(
     )
     chains: list[str] = []
     monkeypatch.setattr(pipeline, "services", lambda: services)
-    monkeypatch.setattr(pipeline, "start_chain", chains.append)
+    monkeypatch.setattr(pipeline, "start_chain", lambda image_id, attempt: chains.append(image_id))
 
     def send(key: str) -> None:  # the broker delivering imagepipe.ingest to a worker at once
         pipeline.ingest.run(key)

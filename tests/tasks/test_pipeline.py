@@ -1,0 +1,73 @@
+"""The chain's tasks: what a passing error, a permanent one and an orphan original end as."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from app import processing
+from app.catalog import CatalogUnavailable, Status
+from app.services import Services, build_services
+from app.storage import StorageError, StorageUnavailable
+from tasks import pipeline
+from tests.conftest import make_settings
+
+
+@pytest.fixture
+def svc(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Services:
+    built = build_services(make_settings(tmp_path))
+    monkeypatch.setattr(pipeline, "services", lambda: built)
+    return built
+
+
+def processing_image(svc: Services) -> str:
+    svc.catalog.add(svc.new_record("img", "alice", "image/jpeg", "a.jpg"))
+    processing.claim(svc, "img")
+    return "img"
+
+
+@pytest.mark.parametrize(
+    "error", [StorageUnavailable("throttled"), CatalogUnavailable("reset by peer")]
+)
+def test_a_passing_error_that_outlasts_the_retries_is_not_a_failure(
+    svc: Services, error: Exception
+) -> None:
+    image_id = processing_image(svc)
+    pipeline.resize.on_failure(error, "task-id", (image_id, 1), {}, None)
+    record = svc.catalog.get(image_id)
+    assert record.status is Status.PROCESSING  # the reconciler requeues it
+    assert record.failure_reason is None
+
+
+def test_a_permanent_error_fails_the_image_with_a_reason(svc: Services) -> None:
+    image_id = processing_image(svc)
+    pipeline.resize.on_failure(StorageError("AccessDenied"), "task-id", (image_id, 1), {}, None)
+    record = svc.catalog.get(image_id)
+    assert (record.status, record.failure_reason) == (Status.FAILED, "processing_error")
+
+
+def test_only_passing_errors_are_retried_by_the_task() -> None:
+    assert set(pipeline.StageTask.autoretry_for) == {
+        StorageUnavailable,
+        CatalogUnavailable,
+        pipeline.VersionConflict,
+    }
+    assert pipeline.StageTask.retry_jitter is True
+
+
+def test_an_original_without_a_record_is_removed(svc: Services) -> None:
+    svc.originals.put("stray", b"\xff\xd8\xff", content_type="image/jpeg")
+    assert pipeline.ingest("stray") is None
+    assert not svc.originals.exists("stray")
+
+
+def test_the_event_starts_a_chain_fenced_by_its_attempt(
+    svc: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    svc.catalog.add(svc.new_record("img", "alice", "image/jpeg", "a.jpg"))
+    started: list[tuple[str, int | None]] = []
+    monkeypatch.setattr(pipeline, "start_chain", lambda i, a=None: started.append((i, a)))
+    assert pipeline.ingest("img") == "img"
+    assert pipeline.ingest("img") is None  # the duplicate event
+    assert started == [("img", 1)]
