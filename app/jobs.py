@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+import threading
+import time
 from functools import cached_property
 from typing import TYPE_CHECKING, Protocol
 
@@ -18,9 +21,20 @@ class JobQueue(Protocol):
 
     def ping(self) -> None: ...
 
+    def backlog(self) -> int:
+        """How many tasks wait in the queue (SQS: an approximate count of visible messages)."""
+        ...
+
 
 class CeleryJobQueue:
     """Sends by name through a producer-only Celery app configured from celeryconfig."""
+
+    def __init__(self, celery: Celery | None = None, *, cache_seconds: float = 1.0) -> None:
+        if celery is not None:
+            self.__dict__["_celery"] = celery  # the worker's own app (tasks/reconcile.py)
+        self._cache_seconds = cache_seconds
+        self._counted: tuple[float, int] = (-math.inf, 0)
+        self._lock = threading.Lock()
 
     @cached_property
     def _celery(self) -> Celery:
@@ -29,6 +43,18 @@ class CeleryJobQueue:
         app = Celery("imagepipe-api")
         app.config_from_object("celeryconfig")
         return app
+
+    def backlog(self) -> int:
+        # Counting lists a folder or calls SQS: once a second per process is plenty for a bound.
+        with self._lock:
+            when, count = self._counted
+            if time.monotonic() - when < self._cache_seconds:
+                return count
+            queue = self._celery.conf.task_default_queue
+            with self._celery.connection_for_read() as conn:
+                count = int(conn.default_channel.queue_declare(queue=queue).message_count)
+            self._counted = (time.monotonic(), count)
+            return count
 
     def object_created(self, key: str) -> None:
         self._celery.send_task(INGEST_TASK, args=[key])

@@ -172,6 +172,9 @@ _TABLE: tuple[tuple[str, str, Callable[[str, str], Any], str | None], ...] = (
     ("IMAGEPIPE_TASK_TIME_LIMIT", "task_time_limit", _positive_int, "120"),
     ("IMAGEPIPE_WORKER_MEMORY_MB", "worker_memory_mb", _positive_int, "1536"),
     ("IMAGEPIPE_STUCK_AFTER_SECONDS", "stuck_after_seconds", _positive_int, "600"),
+    ("IMAGEPIPE_LEASE_SECONDS", "lease_seconds", _int_range(3, 3600), "30"),
+    ("IMAGEPIPE_MAX_BACKLOG", "max_backlog", _positive_int, "1000"),
+    ("IMAGEPIPE_MAX_OPEN_PER_USER", "max_open_per_user", _positive_int, "100"),
     ("IMAGEPIPE_JPEG_BACKGROUND", "jpeg_background", _text, "#ffffff"),
     ("IMAGEPIPE_AVIF", "avif", _bool, "true"),
     ("IMAGEPIPE_PRIVATE_IMAGES", "private_images", _bool, "true"),
@@ -229,7 +232,12 @@ class Settings:
     decode_memory_mb: int = 1024  # address space that child may add
     task_time_limit: int = 120
     worker_memory_mb: int = 1536
-    stuck_after_seconds: int = 600
+    stuck_after_seconds: int = 600  # requeued then even while the queue still holds work
+    # A running stage renews its record within this; a record idle longer while the queue is
+    # empty lost its message (a killed worker) and is requeued (tasks/reconcile.py).
+    lease_seconds: int = 30
+    max_backlog: int = 1000  # queued tasks past which POST /upload answers 503
+    max_open_per_user: int = 100  # one user's unfinished uploads past which they get 429
     jpeg_background: str = "#ffffff"
     avif: bool = True
     # Delivery: private images need a signed, expiring URL (docs/delivery.md).

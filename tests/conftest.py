@@ -6,6 +6,7 @@ import csv
 import io
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -65,12 +66,16 @@ class RecordingJobs:
     """Stands in for the broker in API unit tests: records what the API asked for."""
 
     created: list[str] = field(default_factory=list)
+    queued: int = 0  # what backlog() reports
 
     def object_created(self, key: str) -> None:
         self.created.append(key)
 
     def ping(self) -> None:
         return None
+
+    def backlog(self) -> int:
+        return self.queued
 
 
 @pytest.fixture
@@ -183,25 +188,42 @@ def moto_catalog(table: str = "images") -> ImageCatalog:
 
 
 def _atomic_moto_writes() -> None:
-    """Make moto's conditional writes atomic, as DynamoDB's are, until the test ends.
+    """Atomic conditional writes in moto until the current test ends (see atomic_moto_writes)."""
+    patch = atomic_moto_writes()
+    patch.__enter__()
+    _IN_PROCESS_AWS.append(_Stopper(patch))
+
+
+@dataclass
+class _Stopper:
+    context: Any
+
+    def stop(self) -> None:
+        self.context.__exit__(None, None, None)
+
+
+@contextmanager
+def atomic_moto_writes() -> Iterator[None]:
+    """Make moto's conditional writes atomic, as DynamoDB's are, in this process.
 
     moto evaluates a ConditionExpression and then writes, unlocked: two threads can both pass
     `version = :expected` and one update is lost (seen in the contract suite's concurrency
     test). One lock around each write restores the service's guarantee; an adapter that wrote
-    without a condition would still lose updates, so the test keeps its teeth.
+    without a condition would still lose updates, so the tests keep their teeth. It covers moto's
+    in-process mock and a ThreadedMotoServer running in this process alike.
     """
     from unittest import mock
 
     from moto.dynamodb.models import DynamoDBBackend
 
     lock = threading.Lock()
-    for name in ("put_item", "update_item", "delete_item"):
-        original = getattr(DynamoDBBackend, name)
+    with ExitStack() as stack:
+        for name in ("put_item", "update_item", "delete_item"):
+            original = getattr(DynamoDBBackend, name)
 
-        def locked(*args: Any, _original: Any = original, **kwargs: Any) -> Any:
-            with lock:
-                return _original(*args, **kwargs)
+            def locked(*args: Any, _original: Any = original, **kwargs: Any) -> Any:
+                with lock:
+                    return _original(*args, **kwargs)
 
-        patcher = mock.patch.object(DynamoDBBackend, name, locked)
-        patcher.start()
-        _IN_PROCESS_AWS.append(patcher)
+            stack.enter_context(mock.patch.object(DynamoDBBackend, name, locked))
+        yield

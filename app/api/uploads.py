@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import time
 import uuid
 from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
@@ -14,10 +16,15 @@ from app.api.errors import ApiError
 from app.api.params import bounded_int, parse, text
 from app.catalog import RecordNotFound, Status
 from app.imaging.formats import ACCEPTED_CONTENT_TYPES
+from app.services import Services
 from app.storage import StorageError
+from app.uploads import single_use
 from app.uploads.policy import UploadRejected, check_length
 
 blueprint = Blueprint("uploads", __name__)
+log = logging.getLogger(__name__)
+# A queue of a thousand tasks drains in tens of seconds on two workers.
+_RETRY_AFTER_SECONDS = 10
 
 
 @blueprint.post("/upload")
@@ -47,6 +54,7 @@ def create_upload() -> tuple[dict[str, Any], int]:
         raise ApiError(
             413, "too_large", f"{fields['size']} bytes is over the upload limit of {limit} bytes"
         )
+    _admit(services, user_id)
     image_id = uuid.uuid4().hex
     ticket = platform().uploads.presign(image_id, content_type, fields["size"])
     services.catalog.add(services.new_record(image_id, user_id, content_type, fields["filename"]))
@@ -69,14 +77,48 @@ def receive_upload() -> Response:
         raise ApiError(exc.status, exc.code, exc.message) from None
     services = platform().services
     try:
-        record = services.catalog.get(policy.key)
+        first_use = single_use.receive(services.catalog, policy.key)
     except RecordNotFound:
         raise ApiError(404, "not_found", "no upload was prepared for this key") from None
-    if record.status is not Status.PENDING or services.originals.exists(policy.key):
+    if not first_use:  # a conditional write in the catalog: of racing posts exactly one wins
         raise ApiError(409, "already_uploaded", "this upload form has been used already")
-    services.originals.put(policy.key, upload.stream, content_type=policy.content_type)
-    platform().jobs.object_created(policy.key)
+    try:
+        services.originals.put(policy.key, upload.stream, content_type=policy.content_type)
+    except StorageError:
+        single_use.unreceive(services.catalog, policy.key)  # the client may post the form again
+        raise ApiError(
+            503, "storage_unavailable", "the upload could not be stored; retry"
+        ) from None
+    # If this is lost (the broker down, the process killed), the reconciler finds the received
+    # upload still pending and starts it: the bytes are stored and the catalog knows it.
+    try:
+        platform().jobs.object_created(policy.key)
+    except Exception:  # the upload is safe; only the hint is lost
+        log.exception("ObjectCreated for %s not sent; the reconciler will start it", policy.key)
     return Response(status=204)
+
+
+def _admit(services: Services, user_id: str) -> None:
+    """Back-pressure: refuse new work while the queue is long, or the user has much unfinished."""
+    settings = services.settings
+    backlog = platform().jobs.backlog()
+    if backlog > settings.max_backlog:
+        raise ApiError(
+            503,
+            "busy",
+            f"{backlog} tasks are queued (limit {settings.max_backlog}); try again shortly",
+            retry_after=_RETRY_AFTER_SECONDS,
+        )
+    since = time.time() - settings.upload_ttl_seconds - settings.stuck_after_seconds
+    open_count = services.catalog.count_open(user_id, uploaded_since=since)
+    if open_count >= settings.max_open_per_user:
+        raise ApiError(
+            429,
+            "too_many_unfinished",
+            f"you have {open_count} uploads not yet processed (limit "
+            f"{settings.max_open_per_user}); wait for some to finish",
+            retry_after=_RETRY_AFTER_SECONDS,
+        )
 
 
 @runtime_checkable

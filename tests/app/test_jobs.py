@@ -1,0 +1,39 @@
+"""The API's work port counts what waits in the real broker (back-pressure reads it)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from celery import Celery
+
+from app.jobs import INGEST_TASK, CeleryJobQueue
+
+
+def broker(tmp_path: Path) -> Celery:
+    folders = {name: tmp_path / name for name in ("queue", "control")}
+    for folder in folders.values():
+        folder.mkdir()
+    app = Celery("count-test", broker="filesystem://")
+    app.conf.broker_transport_options = {
+        "data_folder_in": str(folders["queue"]),
+        "data_folder_out": str(folders["queue"]),
+        "control_folder": str(folders["control"]),
+    }
+    app.conf.task_default_queue = "imagepipe"
+    return app
+
+
+def test_backlog_counts_the_tasks_waiting_in_the_queue(tmp_path: Path) -> None:
+    jobs = CeleryJobQueue(broker(tmp_path), cache_seconds=0)
+    assert jobs.backlog() == 0
+    for n in range(3):
+        jobs.object_created(f"img{n}")
+    assert jobs.backlog() == 3
+    assert INGEST_TASK == "imagepipe.ingest"
+
+
+def test_the_count_is_cached_briefly_so_a_flood_of_requests_lists_once(tmp_path: Path) -> None:
+    jobs = CeleryJobQueue(broker(tmp_path), cache_seconds=3600)
+    assert jobs.backlog() == 0
+    jobs.object_created("img")
+    assert jobs.backlog() == 0  # within the cache's second(s), the old count stands
