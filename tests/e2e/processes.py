@@ -105,6 +105,18 @@ def worker(
     return proc
 
 
+def beat(stack: ExitStack, env: dict[str, str], logs: Path) -> subprocess.Popen[bytes]:
+    """celery beat: it sends the reconciler every third of a lease."""
+    args = python("-m", "celery", "-A", "tasks.celery_app", "beat", "--loglevel", "INFO")
+    proc = stack.enter_context(process(args, env, logs / "beat.log"))
+    wait_for(
+        lambda: True if "beat: Starting" in (logs / "beat.log").read_text() else _alive(proc, logs),
+        timeout=60,
+        what="celery beat",
+    )
+    return proc
+
+
 def _alive(proc: subprocess.Popen[bytes], logs: Path) -> None:
     if proc.poll() is not None:
         raise RuntimeError(f"process exited with {proc.returncode}; see {logs}")
