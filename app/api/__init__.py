@@ -6,7 +6,7 @@ from urllib.parse import urlsplit
 
 from flask import Flask
 
-from app.api import delivery, health, images, uploads, webpage
+from app.api import delivery, hardening, health, images, uploads, webpage
 from app.api.context import Platform
 from app.api.errors import register_error_handlers
 from app.auth.tokens import LocalTokens
@@ -39,6 +39,7 @@ def create_app(
         receiver=receiver,
     )
     register_error_handlers(app)
+    hardening.install(app, settings)
     for module in (uploads, images, delivery, health, webpage):
         app.register_blueprint(module.blueprint)
     return app

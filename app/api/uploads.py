@@ -11,7 +11,8 @@ from werkzeug.datastructures import FileStorage
 
 from app.api.context import caller, owned_record, platform
 from app.api.errors import ApiError
-from app.api.params import bounded_int, parse, text
+from app.api.multipart import read_signed_upload
+from app.api.params import bounded_int, json_body, parse, text
 from app.catalog import RecordNotFound, Status
 from app.imaging.formats import ACCEPTED_CONTENT_TYPES
 from app.storage import StorageError
@@ -23,7 +24,7 @@ blueprint = Blueprint("uploads", __name__)
 @blueprint.post("/upload")
 def create_upload() -> tuple[dict[str, Any], int]:
     user_id = caller()
-    body = request.get_json(silent=True)
+    body = json_body()
     if not isinstance(body, dict):
         raise ApiError(400, "invalid_json", "send a JSON object {filename, content_type, size}")
     services = platform().services
@@ -60,10 +61,10 @@ def receive_upload() -> Response:
     if receiver is None:
         raise ApiError(404, "not_found", "uploads go to the object store in this deployment")
     try:
-        policy = receiver.verify(request.form)
-        upload = request.files.get("file")
-        if not isinstance(upload, FileStorage):
-            raise UploadRejected(400, "missing_file", "the form has no 'file' part")
+        # The signature is checked when the file part begins, before its bytes are read.
+        multipart = request.mimetype == "multipart/form-data"
+        boundary = request.mimetype_params.get("boundary", "") if multipart else ""
+        policy, upload = read_signed_upload(request.stream, boundary, receiver.verify)
         check_length(policy, _length(upload))
     except UploadRejected as exc:
         raise ApiError(exc.status, exc.code, exc.message) from None
@@ -95,7 +96,7 @@ def complete_upload(image_id: str) -> Response:
     signer = platform().uploads
     if not isinstance(signer, MultipartUploads):
         raise ApiError(404, "not_found", "multipart uploads go to an S3 originals bucket")
-    body = request.get_json(silent=True)
+    body = json_body()
     if not isinstance(body, dict):
         raise ApiError(400, "invalid_json", "send a JSON object {upload_id, parts}")
     fields = parse(body, {"upload_id": (text(1024), True), "parts": (_parts, True)})
