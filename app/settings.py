@@ -177,6 +177,7 @@ _TABLE: tuple[tuple[str, str, Callable[[str, str], Any], str | None], ...] = (
     ("IMAGEPIPE_PRIVATE_IMAGES", "private_images", _bool, "true"),
     ("IMAGEPIPE_URL_SIGNING_KEYS", "url_signing_keys", _signing_keys, None),
     ("IMAGEPIPE_SIGNED_URL_TTL_SECONDS", "signed_url_ttl_seconds", _positive_int, "3600"),
+    ("IMAGEPIPE_ORIGINAL_LINK_TTL_SECONDS", "original_link_ttl_seconds", _positive_int, "300"),
     ("IMAGEPIPE_CLOUDFRONT_KEY_ID", "cloudfront_key_id", _cloudfront_key_id, None),
     ("IMAGEPIPE_CLOUDFRONT_PRIVATE_KEY_PATH", "cloudfront_private_key_path", _text, None),
     # AWS (docs/aws.md). Region and endpoint default to boto3's own configuration chain.
@@ -236,6 +237,7 @@ class Settings:
     private_images: bool = True
     url_signing_keys: UrlSigningKeys = UrlSigningKeys()
     signed_url_ttl_seconds: int = 3600
+    original_link_ttl_seconds: int = 300  # the owner's download links to an original
     cloudfront_key_id: str = ""  # set (with the key path) to sign CloudFront URLs instead
     cloudfront_private_key_path: str = ""
     # AWS: endpoint/region (None: boto3's own chain), the queues, and multipart uploads.

@@ -6,11 +6,12 @@ from urllib.parse import urlsplit
 
 from flask import Flask
 
-from app.api import delivery, hardening, health, images, uploads, webpage
+from app.api import delivery, hardening, health, images, originals, uploads, webpage
 from app.api.context import Platform
 from app.api.errors import register_error_handlers
 from app.auth.tokens import LocalTokens
 from app.jobs import CeleryJobQueue, JobQueue
+from app.original_links import original_links
 from app.services import Services, build_services
 from app.settings import Settings
 from app.uploads.policy import LocalUploadSigner, UploadSigner
@@ -37,10 +38,11 @@ def create_app(
         tokens=LocalTokens(settings.secret_key, ttl_seconds=settings.token_ttl_seconds),
         uploads=signer,
         receiver=receiver,
+        originals=original_links(settings, services.originals),
     )
     register_error_handlers(app)
     hardening.install(app, settings)
-    for module in (uploads, images, delivery, health, webpage):
+    for module in (uploads, images, originals, delivery, health, webpage):
         app.register_blueprint(module.blueprint)
     return app
 

@@ -10,6 +10,7 @@ from app.api.errors import ApiError
 from app.auth.tokens import InvalidToken, TokenVerifier
 from app.catalog import ImageRecord, RecordNotFound
 from app.jobs import JobQueue
+from app.original_links import OriginalLinks
 from app.services import Services
 from app.uploads.policy import LocalUploadSigner, UploadSigner
 
@@ -21,6 +22,7 @@ class Platform:
     tokens: TokenVerifier
     uploads: UploadSigner
     receiver: LocalUploadSigner | None  # the embedded form receiver, when originals are local
+    originals: OriginalLinks  # the owner's short-lived download links
 
 
 def platform() -> Platform:

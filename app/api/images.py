@@ -18,8 +18,9 @@ blueprint = Blueprint("images", __name__)
 @blueprint.get("/image/<image_id>")
 def get_image(image_id: str) -> dict[str, Any]:
     user_id = caller()
-    services = platform().services
-    return image_view(owned_record(image_id, user_id), services)
+    p = platform()
+    record = owned_record(image_id, user_id)
+    return image_view(record, p.services, p.originals.link(record))
 
 
 @blueprint.get("/images")
@@ -35,7 +36,8 @@ def list_images() -> dict[str, Any]:
     )
     if query.get("user_id", user_id) != user_id:
         raise ApiError(403, "forbidden", "you can list only your own images")
-    services = platform().services
+    p = platform()
+    services = p.services
     try:
         page = services.catalog.list_by_user(
             user_id, limit=query.get("limit", 20), cursor=query.get("cursor")
@@ -43,6 +45,6 @@ def list_images() -> dict[str, Any]:
     except InvalidCursor as exc:
         raise ApiError(400, "invalid_cursor", str(exc)) from None
     return {
-        "images": [image_view(r, services) for r in page.items],
+        "images": [image_view(r, services, p.originals.link(r)) for r in page.items],
         "next_cursor": page.next_cursor,
     }
