@@ -294,7 +294,7 @@ def _embedded_secret(values: Mapping[str, Any]) -> str:
     if any(urlsplit(u).scheme not in ("file", "sqlite", "filesystem", "memory") for u in urls):
         raise SettingsError("IMAGEPIPE_SECRET_KEY must be set when any backend is not embedded")
     path = Path(values["data_dir"]) / "secret_key"
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     if not path.exists():
         # Write aside, then link: two processes starting together agree on one key.
         tmp = path.with_name(f".secret_key.{os.getpid()}")
