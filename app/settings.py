@@ -180,6 +180,11 @@ _TABLE: tuple[tuple[str, str, Callable[[str, str], Any], str | None], ...] = (
     ("IMAGEPIPE_ORIGINAL_LINK_TTL_SECONDS", "original_link_ttl_seconds", _positive_int, "300"),
     ("IMAGEPIPE_CLOUDFRONT_KEY_ID", "cloudfront_key_id", _cloudfront_key_id, None),
     ("IMAGEPIPE_CLOUDFRONT_PRIVATE_KEY_PATH", "cloudfront_private_key_path", _text, None),
+    # Cognito User Pool (docs/security.md): set the pool to verify its tokens instead of the
+    # local issuer's. The region defaults to AWS_REGION.
+    ("IMAGEPIPE_COGNITO_REGION", "cognito_region", _text, None),
+    ("IMAGEPIPE_COGNITO_USER_POOL_ID", "cognito_user_pool_id", _text, None),
+    ("IMAGEPIPE_COGNITO_CLIENT_ID", "cognito_client_id", _text, None),
     # AWS (docs/aws.md). Region and endpoint default to boto3's own configuration chain.
     ("AWS_REGION", "aws_region", _text, None),
     ("AWS_ENDPOINT_URL", "aws_endpoint_url", _http_base, None),
@@ -240,6 +245,10 @@ class Settings:
     original_link_ttl_seconds: int = 300  # the owner's download links to an original
     cloudfront_key_id: str = ""  # set (with the key path) to sign CloudFront URLs instead
     cloudfront_private_key_path: str = ""
+    # Cognito: empty pool id means the embedded local issuer (app/auth/tokens.py).
+    cognito_region: str = ""
+    cognito_user_pool_id: str = ""
+    cognito_client_id: str = ""
     # AWS: endpoint/region (None: boto3's own chain), the queues, and multipart uploads.
     aws_region: str | None = None
     aws_endpoint_url: str | None = None

@@ -9,7 +9,7 @@ from flask import Flask
 from app.api import delivery, hardening, health, images, originals, uploads, webpage
 from app.api.context import Platform
 from app.api.errors import register_error_handlers
-from app.auth.tokens import LocalTokens
+from app.auth.tokens import verifier_from_settings
 from app.jobs import CeleryJobQueue, JobQueue
 from app.original_links import original_links
 from app.services import Services, build_services
@@ -35,7 +35,7 @@ def create_app(
     app.extensions["imagepipe"] = Platform(
         services=services,
         jobs=jobs or CeleryJobQueue(),
-        tokens=LocalTokens(settings.secret_key, ttl_seconds=settings.token_ttl_seconds),
+        tokens=verifier_from_settings(settings),
         uploads=signer,
         receiver=receiver,
         originals=original_links(settings, services.originals),

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from flask import current_app, request
 
 from app.api.errors import ApiError
-from app.auth.tokens import InvalidToken, TokenVerifier
+from app.auth.tokens import Identity, IdentityUnavailable, InvalidToken, TokenVerifier
 from app.catalog import ImageRecord, RecordNotFound
 from app.jobs import JobQueue
 from app.original_links import OriginalLinks
@@ -31,6 +31,11 @@ def platform() -> Platform:
 
 
 def caller() -> str:
+    """The user ID the request's bearer token speaks for (401 otherwise)."""
+    return identity().user_id
+
+
+def identity() -> Identity:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
@@ -39,6 +44,8 @@ def caller() -> str:
         return platform().tokens.verify(token.strip())
     except InvalidToken as exc:
         raise ApiError(401, "invalid_token", str(exc)) from None
+    except IdentityUnavailable as exc:
+        raise ApiError(503, "identity_unavailable", str(exc)) from None
 
 
 def owned_record(image_id: str, user_id: str) -> ImageRecord:

@@ -23,7 +23,7 @@ import requests
 from celery import Celery
 
 from app import processing
-from app.auth.tokens import LocalTokens
+from app.auth.tokens import LocalIssuer
 from app.imaging.formats import ACCEPTED_CONTENT_TYPES
 from app.services import Services, build_services
 from app.settings import Settings
@@ -93,7 +93,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
         web(stack, env, var)
         proc = worker_including(stack, env, var, "tests.e2e.stall_tasks")
         settings = Settings.from_env(env)
-        token = LocalTokens(settings.secret_key).issue("alice")
+        token = LocalIssuer.from_settings(settings).issue("alice")
         yield Platform(
             f"http://127.0.0.1:{env['IMAGEPIPE_PORT']}", token, var, proc, build_services(settings)
         )
