@@ -178,6 +178,7 @@ _TABLE: tuple[tuple[str, str, Callable[[str, str], Any], str | None], ...] = (
     ("IMAGEPIPE_URL_SIGNING_KEYS", "url_signing_keys", _signing_keys, None),
     ("IMAGEPIPE_SIGNED_URL_TTL_SECONDS", "signed_url_ttl_seconds", _positive_int, "3600"),
     ("IMAGEPIPE_ORIGINAL_LINK_TTL_SECONDS", "original_link_ttl_seconds", _positive_int, "300"),
+    ("IMAGEPIPE_CLOUDFRONT_DISTRIBUTION_ID", "cloudfront_distribution_id", _text, None),
     ("IMAGEPIPE_CLOUDFRONT_KEY_ID", "cloudfront_key_id", _cloudfront_key_id, None),
     ("IMAGEPIPE_CLOUDFRONT_PRIVATE_KEY_PATH", "cloudfront_private_key_path", _text, None),
     # Cognito User Pool (docs/security.md): set the pool to verify its tokens instead of the
@@ -243,6 +244,7 @@ class Settings:
     url_signing_keys: UrlSigningKeys = UrlSigningKeys()
     signed_url_ttl_seconds: int = 3600
     original_link_ttl_seconds: int = 300  # the owner's download links to an original
+    cloudfront_distribution_id: str = ""  # set: erasures invalidate the image's paths there
     cloudfront_key_id: str = ""  # set (with the key path) to sign CloudFront URLs instead
     cloudfront_private_key_path: str = ""
     # Cognito: empty pool id means the embedded local issuer (app/auth/tokens.py).

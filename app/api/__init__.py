@@ -6,10 +6,12 @@ from urllib.parse import urlsplit
 
 from flask import Flask
 
-from app.api import delivery, hardening, health, images, originals, uploads, webpage
+from app.api import delivery, hardening, health, images, originals, privacy, uploads, webpage
 from app.api.context import Platform
 from app.api.errors import register_error_handlers
+from app.audit import JsonLinesAuditLog
 from app.auth.tokens import verifier_from_settings
+from app.invalidation import invalidator_from_settings
 from app.jobs import CeleryJobQueue, JobQueue
 from app.original_links import original_links
 from app.services import Services, build_services
@@ -38,11 +40,13 @@ def create_app(
         tokens=verifier_from_settings(settings),
         uploads=signer,
         receiver=receiver,
+        cdn=invalidator_from_settings(settings),
+        audit=JsonLinesAuditLog(settings.data_path("audit", "erasures.jsonl"), settings.secret_key),
         originals=original_links(settings, services.originals),
     )
     register_error_handlers(app)
     hardening.install(app, settings)
-    for module in (uploads, images, originals, delivery, health, webpage):
+    for module in (uploads, images, privacy, originals, delivery, health, webpage):
         app.register_blueprint(module.blueprint)
     return app
 

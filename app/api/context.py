@@ -7,8 +7,10 @@ from dataclasses import dataclass
 from flask import current_app, request
 
 from app.api.errors import ApiError
+from app.audit import AuditLog
 from app.auth.tokens import Identity, IdentityUnavailable, InvalidToken, TokenVerifier
 from app.catalog import ImageRecord, RecordNotFound
+from app.invalidation import Invalidator
 from app.jobs import JobQueue
 from app.original_links import OriginalLinks
 from app.services import Services
@@ -22,6 +24,8 @@ class Platform:
     tokens: TokenVerifier
     uploads: UploadSigner
     receiver: LocalUploadSigner | None  # the embedded form receiver, when originals are local
+    cdn: Invalidator  # erasures invalidate the CDN's copies
+    audit: AuditLog  # erasure receipts
     originals: OriginalLinks  # the owner's short-lived download links
 
 
@@ -48,12 +52,14 @@ def identity() -> Identity:
         raise ApiError(503, "identity_unavailable", str(exc)) from None
 
 
-def owned_record(image_id: str, user_id: str) -> ImageRecord:
-    """The caller's own record; another user's image is "not found" too, so none leaks."""
+def owned_record(image_id: str, user: str | Identity) -> ImageRecord:
+    """The caller's own record (any record for an admin); another user's image is "not
+    found" too, so none leaks."""
+    who = user if isinstance(user, Identity) else Identity(user)
     try:
         record = platform().services.catalog.get(image_id)
     except RecordNotFound:
         record = None
-    if record is None or record.user_id != user_id:
+    if record is None or not who.may_act_for(record.user_id):
         raise ApiError(404, "not_found", f"no image {image_id!r}")
     return record

@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Blueprint, request
 
-from app.api.context import caller, owned_record, platform
+from app.api.context import identity, owned_record, platform
 from app.api.errors import ApiError
 from app.api.params import bounded_int, parse, text
 from app.api.views import image_view
@@ -17,15 +17,14 @@ blueprint = Blueprint("images", __name__)
 
 @blueprint.get("/image/<image_id>")
 def get_image(image_id: str) -> dict[str, Any]:
-    user_id = caller()
     p = platform()
-    record = owned_record(image_id, user_id)
+    record = owned_record(image_id, identity())
     return image_view(record, p.services, p.originals.link(record))
 
 
 @blueprint.get("/images")
 def list_images() -> dict[str, Any]:
-    user_id = caller()
+    who = identity()
     query = parse(
         request.args,
         {
@@ -34,7 +33,8 @@ def list_images() -> dict[str, Any]:
             "cursor": (text(2048), False),
         },
     )
-    if query.get("user_id", user_id) != user_id:
+    user_id = query.get("user_id", who.user_id)
+    if not who.may_act_for(user_id):
         raise ApiError(403, "forbidden", "you can list only your own images")
     p = platform()
     services = p.services

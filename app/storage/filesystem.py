@@ -103,7 +103,10 @@ class FileBlobStore:
         return True
 
     def list(self, prefix: str = "") -> Iterator[str]:
-        for dirpath, _dirs, files in os.walk(self.root):
+        # Walk only the prefix's folder: listing one image's keys must not read the whole store.
+        folder = prefix.rpartition("/")[0]
+        start = self._path(folder) if folder else self.root
+        for dirpath, _dirs, files in os.walk(start):
             for name in sorted(files):
                 if name.startswith(".incoming-"):
                     continue
