@@ -141,6 +141,16 @@ def _int_range(low: int, high: int) -> Callable[[str, str], int]:
     return parse
 
 
+def _rate(name: str, raw: str) -> str:
+    from limits import parse_many
+
+    try:
+        parse_many(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a rate such as 60/minute, got {raw!r}") from None
+    return raw
+
+
 # (environment variable, settings field, parser, default). Defaults are the embedded mode.
 _TABLE: tuple[tuple[str, str, Callable[[str, str], Any], str | None], ...] = (
     ("IMAGEPIPE_DATA_DIR", "data_dir", _text, "./var"),
@@ -181,6 +191,18 @@ _TABLE: tuple[tuple[str, str, Callable[[str, str], Any], str | None], ...] = (
     ("IMAGEPIPE_CLOUDFRONT_DISTRIBUTION_ID", "cloudfront_distribution_id", _text, None),
     ("IMAGEPIPE_CLOUDFRONT_KEY_ID", "cloudfront_key_id", _cloudfront_key_id, None),
     ("IMAGEPIPE_CLOUDFRONT_PRIVATE_KEY_PATH", "cloudfront_private_key_path", _text, None),
+    # Abuse limits (docs/security.md): rates as "N/minute", "N/hour"...; counters in memory
+    # (one process) or a shared store such as redis://host:6379.
+    ("IMAGEPIPE_RATE_LIMIT_STORAGE_URI", "rate_limit_storage_uri", _text, "memory://"),
+    ("IMAGEPIPE_UPLOAD_RATE_PER_USER", "upload_rate_per_user", _rate, "60/minute"),
+    ("IMAGEPIPE_UPLOAD_RATE_PER_IP", "upload_rate_per_ip", _rate, "300/minute"),
+    ("IMAGEPIPE_AUTH_FAILURE_RATE", "auth_failure_rate", _rate, "20/minute"),
+    ("IMAGEPIPE_QUOTA_BYTES_PER_USER", "quota_bytes_per_user", _positive_int, str(10 * 1000**3)),
+    ("IMAGEPIPE_QUOTA_UPLOADS_PER_DAY", "quota_uploads_per_day", _positive_int, "1000"),
+    # Retention (app/retention.py; docs/gdpr.md). 0 keeps originals for as long as the image.
+    ("IMAGEPIPE_ORIGINAL_RETENTION_DAYS", "original_retention_days", _int_range(0, 36500), "0"),
+    ("IMAGEPIPE_ABANDONED_UPLOAD_SECONDS", "abandoned_upload_seconds", _positive_int, "86400"),
+    ("IMAGEPIPE_FAILED_RETENTION_DAYS", "failed_retention_days", _positive_int, "30"),
     # Cognito User Pool (docs/security.md): set the pool to verify its tokens instead of the
     # local issuer's. The region defaults to AWS_REGION.
     ("IMAGEPIPE_COGNITO_REGION", "cognito_region", _text, None),
@@ -247,6 +269,15 @@ class Settings:
     cloudfront_distribution_id: str = ""  # set: erasures invalidate the image's paths there
     cloudfront_key_id: str = ""  # set (with the key path) to sign CloudFront URLs instead
     cloudfront_private_key_path: str = ""
+    rate_limit_storage_uri: str = "memory://"
+    upload_rate_per_user: str = "60/minute"
+    upload_rate_per_ip: str = "300/minute"
+    auth_failure_rate: str = "20/minute"
+    quota_bytes_per_user: int = 10 * 1000**3
+    quota_uploads_per_day: int = 1000
+    original_retention_days: int = 0  # 0: kept as long as the image
+    abandoned_upload_seconds: int = 86400
+    failed_retention_days: int = 30
     # Cognito: empty pool id means the embedded local issuer (app/auth/tokens.py).
     cognito_region: str = ""
     cognito_user_pool_id: str = ""

@@ -6,7 +6,17 @@ from urllib.parse import urlsplit
 
 from flask import Flask
 
-from app.api import delivery, hardening, health, images, originals, privacy, uploads, webpage
+from app.api import (
+    delivery,
+    hardening,
+    health,
+    images,
+    limits,
+    originals,
+    privacy,
+    uploads,
+    webpage,
+)
 from app.api.context import Platform
 from app.api.errors import register_error_handlers
 from app.audit import JsonLinesAuditLog
@@ -48,6 +58,7 @@ def create_app(
     hardening.install(app, settings)
     for module in (uploads, images, privacy, originals, delivery, health, webpage):
         app.register_blueprint(module.blueprint)
+    limits.install(app, settings)
     return app
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from flask import current_app, request
 
 from app.api.errors import ApiError
+from app.api.limits import check_auth_failures, record_auth_failure
 from app.audit import AuditLog
 from app.auth.tokens import Identity, IdentityUnavailable, InvalidToken, TokenVerifier
 from app.catalog import ImageRecord, RecordNotFound
@@ -43,10 +44,16 @@ def identity() -> Identity:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
+        check_auth_failures("")
+        record_auth_failure("")
         raise ApiError(401, "unauthorized", "send Authorization: Bearer <token>")
+    token = token.strip()
+    check_auth_failures(token)
     try:
-        return platform().tokens.verify(token.strip())
+        return platform().tokens.verify(token)
     except InvalidToken as exc:
+        check_auth_failures(token, failed=True)  # this failure counts from the next request
+        record_auth_failure(token)
         raise ApiError(401, "invalid_token", str(exc)) from None
     except IdentityUnavailable as exc:
         raise ApiError(503, "identity_unavailable", str(exc)) from None

@@ -11,6 +11,7 @@ from werkzeug.datastructures import FileStorage
 
 from app.api.context import caller, owned_record, platform
 from app.api.errors import ApiError
+from app.api.limits import check_quota
 from app.api.multipart import read_signed_upload
 from app.api.params import bounded_int, json_body, parse, text
 from app.catalog import RecordNotFound, Status
@@ -48,6 +49,7 @@ def create_upload() -> tuple[dict[str, Any], int]:
         raise ApiError(
             413, "too_large", f"{fields['size']} bytes is over the upload limit of {limit} bytes"
         )
+    check_quota(services, user_id, fields["size"])
     image_id = uuid.uuid4().hex
     ticket = platform().uploads.presign(image_id, content_type, fields["size"])
     services.catalog.add(services.new_record(image_id, user_id, content_type, fields["filename"]))
