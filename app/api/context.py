@@ -70,3 +70,10 @@ def owned_record(image_id: str, user: str | Identity) -> ImageRecord:
     if record is None or not who.may_act_for(record.user_id):
         raise ApiError(404, "not_found", f"no image {image_id!r}")
     return record
+
+
+def original_link(record: ImageRecord) -> str | None:
+    """The owner's download link to the original; None once retention has removed it."""
+    if not record.original_url:
+        return None
+    return platform().originals.link(record)

@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Blueprint, request
 
-from app.api.context import identity, owned_record, platform
+from app.api.context import identity, original_link, owned_record, platform
 from app.api.errors import ApiError
 from app.api.params import bounded_int, parse, text
 from app.api.views import image_view
@@ -19,7 +19,7 @@ blueprint = Blueprint("images", __name__)
 def get_image(image_id: str) -> dict[str, Any]:
     p = platform()
     record = owned_record(image_id, identity())
-    return image_view(record, p.services, p.originals.link(record))
+    return image_view(record, p.services, original_link(record))
 
 
 @blueprint.get("/images")
@@ -45,6 +45,6 @@ def list_images() -> dict[str, Any]:
     except InvalidCursor as exc:
         raise ApiError(400, "invalid_cursor", str(exc)) from None
     return {
-        "images": [image_view(r, services, p.originals.link(r)) for r in page.items],
+        "images": [image_view(r, services, original_link(r)) for r in page.items],
         "next_cursor": page.next_cursor,
     }

@@ -15,7 +15,7 @@ from typing import Any
 
 from flask import Blueprint
 
-from app.api.context import identity, owned_record, platform
+from app.api.context import identity, original_link, owned_record, platform
 from app.api.errors import ApiError
 from app.api.views import image_view, iso
 from app.auth.tokens import Identity, InvalidUserId, check_user_id
@@ -43,7 +43,7 @@ def export_user(user_id: str) -> dict[str, Any]:
     _may_act_for(identity(), user_id)
     p = platform()
     images = [
-        image_view(record, p.services, p.originals.link(record))
+        image_view(record, p.services, original_link(record))
         for record in user_images(p.services, user_id)
     ]
     return {

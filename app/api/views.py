@@ -17,7 +17,7 @@ def iso(epoch: float) -> str:
     )
 
 
-def image_view(record: ImageRecord, services: Services, original_url: str) -> dict[str, Any]:
+def image_view(record: ImageRecord, services: Services, original_url: str | None) -> dict[str, Any]:
     """The record as its owner sees it; original_url is a short-lived download link."""
     placeholder = record.placeholder
     # One grant per view: every URL of the image carries the same signature (if private).
