@@ -79,7 +79,8 @@ def _urls(settings: Settings, args: argparse.Namespace) -> int:
 
 def _check(settings: Settings, args: argparse.Namespace) -> int:
     for name, value in vars(settings).items():
-        print(f"{name} = {'<set>' if name == 'secret_key' else value}")
+        secret = name in ("secret_key", "flower_basic_auth") and value
+        print(f"{name} = {'<set>' if secret else value}")
     return 0
 
 

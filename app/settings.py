@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -141,6 +141,17 @@ def _int_range(low: int, high: int) -> Callable[[str, str], int]:
     return parse
 
 
+def _basic_auth(name: str, raw: str) -> str:
+    for pair in raw.split(","):
+        user, sep, password = pair.partition(":")
+        if not sep or not user or len(password) < 12:
+            raise SettingsError(
+                f"{name} must be user:password pairs, comma-separated, each password at "
+                "least 12 characters"
+            )
+    return raw
+
+
 def _rate(name: str, raw: str) -> str:
     from limits import parse_many
 
@@ -166,6 +177,8 @@ _TABLE: tuple[tuple[str, str, Callable[[str, str], Any], str | None], ...] = (
     ("IMAGEPIPE_HOST", "host", _text, "127.0.0.1"),
     ("IMAGEPIPE_PORT", "port", _port, "8000"),
     ("FLOWER_PORT", "flower_port", _port, "5555"),
+    ("FLOWER_HOST", "flower_host", _text, "127.0.0.1"),
+    ("FLOWER_BASIC_AUTH", "flower_basic_auth", _basic_auth, None),
     ("IMAGEPIPE_PUBLIC_BASE_URL", "public_base_url", _http_base, None),
     ("IMAGEPIPE_SECRET_KEY", "secret_key", _text, None),
     ("IMAGEPIPE_MAX_UPLOAD_BYTES", "max_upload_bytes", _positive_int, str(50 * 1000 * 1000)),
@@ -244,6 +257,8 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     flower_port: int = 5555
+    flower_host: str = "127.0.0.1"  # beyond loopback, Flower needs flower_basic_auth
+    flower_basic_auth: str = field(default="", repr=False)
     max_upload_bytes: int = 50 * 1000 * 1000
     upload_ttl_seconds: int = 900
     token_ttl_seconds: int = 3600
