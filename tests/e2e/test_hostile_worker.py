@@ -88,7 +88,8 @@ class Platform:
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     var = tmp_path_factory.mktemp("hostile-var")
-    env = embedded_env(var, free_port())
+    # Every hostile file is uploaded by one user within seconds: above the default rate limit.
+    env = embedded_env(var, free_port(), IMAGEPIPE_UPLOAD_RATE_PER_USER="10000/minute")
     with ExitStack() as stack:
         web(stack, env, var)
         proc = worker_including(stack, env, var, "tests.e2e.stall_tasks")
