@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from app.auth.tokens import InvalidUserId, LocalTokens
+from app.auth.tokens import InvalidUserId, LocalIssuer
 from app.imaging.encode import EncodeSettings
 from app.imaging.errors import ImageRejected
 from app.imaging.limits import Limits
@@ -29,6 +29,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     token = commands.add_parser("token", help="print a signed bearer token for a user")
     token.add_argument("user_id")
     token.add_argument("--ttl", type=int, default=None, help="lifetime in seconds")
+    token.add_argument("--admin", action="store_true", help="in the admin group: acts on any user")
 
     process = commands.add_parser("process", help="make the variants of files, with no services")
     process.add_argument("files", nargs="+", type=Path)
@@ -56,12 +57,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _token(settings: Settings, args: argparse.Namespace) -> int:
+    if settings.cognito_user_pool_id:
+        print("imagepipe: tokens come from the Cognito user pool here", file=sys.stderr)
+        return 2
     try:
-        print(
-            LocalTokens(settings.secret_key, ttl_seconds=settings.token_ttl_seconds).issue(
-                args.user_id, ttl_seconds=args.ttl
-            )
-        )
+        issuer = LocalIssuer.from_settings(settings)
+        print(issuer.issue(args.user_id, admin=args.admin, ttl_seconds=args.ttl))
     except InvalidUserId as exc:
         print(f"imagepipe: {exc}", file=sys.stderr)
         return 2
@@ -69,7 +70,7 @@ def _token(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _urls(settings: Settings, args: argparse.Namespace) -> int:
-    token = LocalTokens(settings.secret_key, ttl_seconds=12 * 3600).issue(args.user)
+    token = LocalIssuer.from_settings(settings).issue(args.user, ttl_seconds=12 * 3600)
     print(f"  API and upload page: {settings.public_base_url}/#token={token}")
     print(f"  Flower (tasks):      http://{settings.host}:{settings.flower_port}")
     print(f"  API token for {args.user!r} (12 h): {token}")
@@ -78,7 +79,8 @@ def _urls(settings: Settings, args: argparse.Namespace) -> int:
 
 def _check(settings: Settings, args: argparse.Namespace) -> int:
     for name, value in vars(settings).items():
-        print(f"{name} = {'<set>' if name == 'secret_key' else value}")
+        secret = name in ("secret_key", "flower_basic_auth") and value
+        print(f"{name} = {'<set>' if secret else value}")
     return 0
 
 

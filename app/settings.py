@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -141,6 +141,27 @@ def _int_range(low: int, high: int) -> Callable[[str, str], int]:
     return parse
 
 
+def _basic_auth(name: str, raw: str) -> str:
+    for pair in raw.split(","):
+        user, sep, password = pair.partition(":")
+        if not sep or not user or len(password) < 12:
+            raise SettingsError(
+                f"{name} must be user:password pairs, comma-separated, each password at "
+                "least 12 characters"
+            )
+    return raw
+
+
+def _rate(name: str, raw: str) -> str:
+    from limits import parse_many
+
+    try:
+        parse_many(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a rate such as 60/minute, got {raw!r}") from None
+    return raw
+
+
 # (environment variable, settings field, parser, default). Defaults are the embedded mode.
 _TABLE: tuple[tuple[str, str, Callable[[str, str], Any], str | None], ...] = (
     ("IMAGEPIPE_DATA_DIR", "data_dir", _text, "./var"),
@@ -156,6 +177,8 @@ _TABLE: tuple[tuple[str, str, Callable[[str, str], Any], str | None], ...] = (
     ("IMAGEPIPE_HOST", "host", _text, "127.0.0.1"),
     ("IMAGEPIPE_PORT", "port", _port, "8000"),
     ("FLOWER_PORT", "flower_port", _port, "5555"),
+    ("FLOWER_HOST", "flower_host", _text, "127.0.0.1"),
+    ("FLOWER_BASIC_AUTH", "flower_basic_auth", _basic_auth, None),
     ("IMAGEPIPE_PUBLIC_BASE_URL", "public_base_url", _http_base, None),
     ("IMAGEPIPE_SECRET_KEY", "secret_key", _text, None),
     ("IMAGEPIPE_MAX_UPLOAD_BYTES", "max_upload_bytes", _positive_int, str(50 * 1000 * 1000)),
@@ -180,8 +203,27 @@ _TABLE: tuple[tuple[str, str, Callable[[str, str], Any], str | None], ...] = (
     ("IMAGEPIPE_PRIVATE_IMAGES", "private_images", _bool, "true"),
     ("IMAGEPIPE_URL_SIGNING_KEYS", "url_signing_keys", _signing_keys, None),
     ("IMAGEPIPE_SIGNED_URL_TTL_SECONDS", "signed_url_ttl_seconds", _positive_int, "3600"),
+    ("IMAGEPIPE_ORIGINAL_LINK_TTL_SECONDS", "original_link_ttl_seconds", _positive_int, "300"),
+    ("IMAGEPIPE_CLOUDFRONT_DISTRIBUTION_ID", "cloudfront_distribution_id", _text, None),
     ("IMAGEPIPE_CLOUDFRONT_KEY_ID", "cloudfront_key_id", _cloudfront_key_id, None),
     ("IMAGEPIPE_CLOUDFRONT_PRIVATE_KEY_PATH", "cloudfront_private_key_path", _text, None),
+    # Abuse limits (docs/security.md): rates as "N/minute", "N/hour"...; counters in memory
+    # (one process) or a shared store such as redis://host:6379.
+    ("IMAGEPIPE_RATE_LIMIT_STORAGE_URI", "rate_limit_storage_uri", _text, "memory://"),
+    ("IMAGEPIPE_UPLOAD_RATE_PER_USER", "upload_rate_per_user", _rate, "60/minute"),
+    ("IMAGEPIPE_UPLOAD_RATE_PER_IP", "upload_rate_per_ip", _rate, "300/minute"),
+    ("IMAGEPIPE_AUTH_FAILURE_RATE", "auth_failure_rate", _rate, "20/minute"),
+    ("IMAGEPIPE_QUOTA_BYTES_PER_USER", "quota_bytes_per_user", _positive_int, str(10 * 1000**3)),
+    ("IMAGEPIPE_QUOTA_UPLOADS_PER_DAY", "quota_uploads_per_day", _positive_int, "1000"),
+    # Retention (app/retention.py; docs/gdpr.md). 0 keeps originals for as long as the image.
+    ("IMAGEPIPE_ORIGINAL_RETENTION_DAYS", "original_retention_days", _int_range(0, 36500), "0"),
+    ("IMAGEPIPE_ABANDONED_UPLOAD_SECONDS", "abandoned_upload_seconds", _positive_int, "86400"),
+    ("IMAGEPIPE_FAILED_RETENTION_DAYS", "failed_retention_days", _positive_int, "30"),
+    # Cognito User Pool (docs/security.md): set the pool to verify its tokens instead of the
+    # local issuer's. The region defaults to AWS_REGION.
+    ("IMAGEPIPE_COGNITO_REGION", "cognito_region", _text, None),
+    ("IMAGEPIPE_COGNITO_USER_POOL_ID", "cognito_user_pool_id", _text, None),
+    ("IMAGEPIPE_COGNITO_CLIENT_ID", "cognito_client_id", _text, None),
     # AWS (docs/aws.md). Region and endpoint default to boto3's own configuration chain.
     ("AWS_REGION", "aws_region", _text, None),
     ("AWS_ENDPOINT_URL", "aws_endpoint_url", _http_base, None),
@@ -218,6 +260,8 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     flower_port: int = 5555
+    flower_host: str = "127.0.0.1"  # beyond loopback, Flower needs flower_basic_auth
+    flower_basic_auth: str = field(default="", repr=False)
     max_upload_bytes: int = 50 * 1000 * 1000
     upload_ttl_seconds: int = 900
     token_ttl_seconds: int = 3600
@@ -244,8 +288,23 @@ class Settings:
     private_images: bool = True
     url_signing_keys: UrlSigningKeys = UrlSigningKeys()
     signed_url_ttl_seconds: int = 3600
+    original_link_ttl_seconds: int = 300  # the owner's download links to an original
+    cloudfront_distribution_id: str = ""  # set: erasures invalidate the image's paths there
     cloudfront_key_id: str = ""  # set (with the key path) to sign CloudFront URLs instead
     cloudfront_private_key_path: str = ""
+    rate_limit_storage_uri: str = "memory://"
+    upload_rate_per_user: str = "60/minute"
+    upload_rate_per_ip: str = "300/minute"
+    auth_failure_rate: str = "20/minute"
+    quota_bytes_per_user: int = 10 * 1000**3
+    quota_uploads_per_day: int = 1000
+    original_retention_days: int = 0  # 0: kept as long as the image
+    abandoned_upload_seconds: int = 86400
+    failed_retention_days: int = 30
+    # Cognito: empty pool id means the embedded local issuer (app/auth/tokens.py).
+    cognito_region: str = ""
+    cognito_user_pool_id: str = ""
+    cognito_client_id: str = ""
     # AWS: endpoint/region (None: boto3's own chain), the queues, and multipart uploads.
     aws_region: str | None = None
     aws_endpoint_url: str | None = None
@@ -300,7 +359,7 @@ def _embedded_secret(values: Mapping[str, Any]) -> str:
     if any(urlsplit(u).scheme not in ("file", "sqlite", "filesystem", "memory") for u in urls):
         raise SettingsError("IMAGEPIPE_SECRET_KEY must be set when any backend is not embedded")
     path = Path(values["data_dir"]) / "secret_key"
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     if not path.exists():
         # Write aside, then link: two processes starting together agree on one key.
         tmp = path.with_name(f".secret_key.{os.getpid()}")

@@ -17,7 +17,7 @@ from flask.testing import FlaskClient
 from PIL import Image
 
 from app.api import create_app
-from app.auth.tokens import LocalTokens
+from app.auth.tokens import LocalIssuer
 from app.aws import AwsLocation
 from app.catalog import ImageCatalog
 from app.services import Services, build_services
@@ -107,10 +107,10 @@ def client(app: Flask) -> FlaskClient:
 
 @pytest.fixture
 def auth(settings: Settings) -> Callable[[str], dict[str, str]]:
-    tokens = LocalTokens(settings.secret_key)
+    tokens = LocalIssuer.from_settings(settings)
 
-    def headers(user_id: str = "alice") -> dict[str, str]:
-        return {"Authorization": f"Bearer {tokens.issue(user_id)}"}
+    def headers(user_id: str = "alice", *, admin: bool = False) -> dict[str, str]:
+        return {"Authorization": f"Bearer {tokens.issue(user_id, admin=admin)}"}
 
     return headers
 

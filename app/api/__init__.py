@@ -6,11 +6,24 @@ from urllib.parse import urlsplit
 
 from flask import Flask
 
-from app.api import delivery, health, images, uploads, webpage
+from app.api import (
+    delivery,
+    hardening,
+    health,
+    images,
+    limits,
+    originals,
+    privacy,
+    uploads,
+    webpage,
+)
 from app.api.context import Platform
 from app.api.errors import register_error_handlers
-from app.auth.tokens import LocalTokens
+from app.audit import JsonLinesAuditLog
+from app.auth.tokens import verifier_from_settings
+from app.invalidation import invalidator_from_settings
 from app.jobs import CeleryJobQueue, JobQueue
+from app.original_links import original_links
 from app.services import Services, build_services
 from app.settings import Settings
 from app.uploads.policy import LocalUploadSigner, UploadSigner
@@ -34,13 +47,18 @@ def create_app(
     app.extensions["imagepipe"] = Platform(
         services=services,
         jobs=jobs or CeleryJobQueue(),
-        tokens=LocalTokens(settings.secret_key, ttl_seconds=settings.token_ttl_seconds),
+        tokens=verifier_from_settings(settings),
         uploads=signer,
         receiver=receiver,
+        cdn=invalidator_from_settings(settings),
+        audit=JsonLinesAuditLog(settings.data_path("audit", "erasures.jsonl"), settings.secret_key),
+        originals=original_links(settings, services.originals),
     )
     register_error_handlers(app)
-    for module in (uploads, images, delivery, health, webpage):
+    hardening.install(app, settings)
+    for module in (uploads, images, privacy, originals, delivery, health, webpage):
         app.register_blueprint(module.blueprint)
+    limits.install(app, settings)
     return app
 
 

@@ -7,9 +7,13 @@ from dataclasses import dataclass
 from flask import current_app, request
 
 from app.api.errors import ApiError
-from app.auth.tokens import InvalidToken, TokenVerifier
+from app.api.limits import check_auth_failures, record_auth_failure
+from app.audit import AuditLog
+from app.auth.tokens import Identity, IdentityUnavailable, InvalidToken, TokenVerifier
 from app.catalog import ImageRecord, RecordNotFound
+from app.invalidation import Invalidator
 from app.jobs import JobQueue
+from app.original_links import OriginalLinks
 from app.services import Services
 from app.uploads.policy import LocalUploadSigner, UploadSigner
 
@@ -21,6 +25,9 @@ class Platform:
     tokens: TokenVerifier
     uploads: UploadSigner
     receiver: LocalUploadSigner | None  # the embedded form receiver, when originals are local
+    cdn: Invalidator  # erasures invalidate the CDN's copies
+    audit: AuditLog  # erasure receipts
+    originals: OriginalLinks  # the owner's short-lived download links
 
 
 def platform() -> Platform:
@@ -29,22 +36,44 @@ def platform() -> Platform:
 
 
 def caller() -> str:
+    """The user ID the request's bearer token speaks for (401 otherwise)."""
+    return identity().user_id
+
+
+def identity() -> Identity:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
+        check_auth_failures("")
+        record_auth_failure("")
         raise ApiError(401, "unauthorized", "send Authorization: Bearer <token>")
+    token = token.strip()
+    check_auth_failures(token)
     try:
-        return platform().tokens.verify(token.strip())
+        return platform().tokens.verify(token)
     except InvalidToken as exc:
+        check_auth_failures(token, failed=True)  # this failure counts from the next request
+        record_auth_failure(token)
         raise ApiError(401, "invalid_token", str(exc)) from None
+    except IdentityUnavailable as exc:
+        raise ApiError(503, "identity_unavailable", str(exc)) from None
 
 
-def owned_record(image_id: str, user_id: str) -> ImageRecord:
-    """The caller's own record; another user's image is "not found" too, so none leaks."""
+def owned_record(image_id: str, user: str | Identity) -> ImageRecord:
+    """The caller's own record (any record for an admin); another user's image is "not
+    found" too, so none leaks."""
+    who = user if isinstance(user, Identity) else Identity(user)
     try:
         record = platform().services.catalog.get(image_id)
     except RecordNotFound:
         record = None
-    if record is None or record.user_id != user_id:
+    if record is None or not who.may_act_for(record.user_id):
         raise ApiError(404, "not_found", f"no image {image_id!r}")
     return record
+
+
+def original_link(record: ImageRecord) -> str | None:
+    """The owner's download link to the original; None once retention has removed it."""
+    if not record.original_url:
+        return None
+    return platform().originals.link(record)

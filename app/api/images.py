@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Blueprint, request
 
-from app.api.context import caller, owned_record, platform
+from app.api.context import identity, original_link, owned_record, platform
 from app.api.errors import ApiError
 from app.api.params import bounded_int, parse, text
 from app.api.views import image_view
@@ -17,14 +17,14 @@ blueprint = Blueprint("images", __name__)
 
 @blueprint.get("/image/<image_id>")
 def get_image(image_id: str) -> dict[str, Any]:
-    user_id = caller()
-    services = platform().services
-    return image_view(owned_record(image_id, user_id), services)
+    p = platform()
+    record = owned_record(image_id, identity())
+    return image_view(record, p.services, original_link(record))
 
 
 @blueprint.get("/images")
 def list_images() -> dict[str, Any]:
-    user_id = caller()
+    who = identity()
     query = parse(
         request.args,
         {
@@ -33,9 +33,11 @@ def list_images() -> dict[str, Any]:
             "cursor": (text(2048), False),
         },
     )
-    if query.get("user_id", user_id) != user_id:
+    user_id = query.get("user_id", who.user_id)
+    if not who.may_act_for(user_id):
         raise ApiError(403, "forbidden", "you can list only your own images")
-    services = platform().services
+    p = platform()
+    services = p.services
     try:
         page = services.catalog.list_by_user(
             user_id, limit=query.get("limit", 20), cursor=query.get("cursor")
@@ -43,6 +45,6 @@ def list_images() -> dict[str, Any]:
     except InvalidCursor as exc:
         raise ApiError(400, "invalid_cursor", str(exc)) from None
     return {
-        "images": [image_view(r, services) for r in page.items],
+        "images": [image_view(r, services, original_link(r)) for r in page.items],
         "next_cursor": page.next_cursor,
     }

@@ -13,7 +13,9 @@ from werkzeug.datastructures import FileStorage
 
 from app.api.context import caller, owned_record, platform
 from app.api.errors import ApiError
-from app.api.params import bounded_int, parse, text
+from app.api.limits import check_quota
+from app.api.multipart import read_signed_upload
+from app.api.params import bounded_int, json_body, parse, text
 from app.catalog import RecordNotFound, Status
 from app.imaging.formats import ACCEPTED_CONTENT_TYPES
 from app.services import Services
@@ -30,7 +32,7 @@ _RETRY_AFTER_SECONDS = 10
 @blueprint.post("/upload")
 def create_upload() -> tuple[dict[str, Any], int]:
     user_id = caller()
-    body = request.get_json(silent=True)
+    body = json_body()
     if not isinstance(body, dict):
         raise ApiError(400, "invalid_json", "send a JSON object {filename, content_type, size}")
     services = platform().services
@@ -55,6 +57,7 @@ def create_upload() -> tuple[dict[str, Any], int]:
             413, "too_large", f"{fields['size']} bytes is over the upload limit of {limit} bytes"
         )
     _admit(services, user_id)
+    check_quota(services, user_id, fields["size"])
     image_id = uuid.uuid4().hex
     ticket = platform().uploads.presign(image_id, content_type, fields["size"])
     services.catalog.add(services.new_record(image_id, user_id, content_type, fields["filename"]))
@@ -68,10 +71,10 @@ def receive_upload() -> Response:
     if receiver is None:
         raise ApiError(404, "not_found", "uploads go to the object store in this deployment")
     try:
-        policy = receiver.verify(request.form)
-        upload = request.files.get("file")
-        if not isinstance(upload, FileStorage):
-            raise UploadRejected(400, "missing_file", "the form has no 'file' part")
+        # The signature is checked when the file part begins, before its bytes are read.
+        multipart = request.mimetype == "multipart/form-data"
+        boundary = request.mimetype_params.get("boundary", "") if multipart else ""
+        policy, upload = read_signed_upload(request.stream, boundary, receiver.verify)
         check_length(policy, _length(upload))
     except UploadRejected as exc:
         raise ApiError(exc.status, exc.code, exc.message) from None
@@ -107,7 +110,7 @@ def _admit(services: Services, user_id: str) -> None:
             503,
             "busy",
             f"{backlog} tasks are queued (limit {settings.max_backlog}); try again shortly",
-            retry_after=_RETRY_AFTER_SECONDS,
+            headers={"Retry-After": str(_RETRY_AFTER_SECONDS)},
         )
     since = time.time() - settings.upload_ttl_seconds - settings.stuck_after_seconds
     open_count = services.catalog.count_open(user_id, uploaded_since=since)
@@ -117,7 +120,7 @@ def _admit(services: Services, user_id: str) -> None:
             "too_many_unfinished",
             f"you have {open_count} uploads not yet processed (limit "
             f"{settings.max_open_per_user}); wait for some to finish",
-            retry_after=_RETRY_AFTER_SECONDS,
+            headers={"Retry-After": str(_RETRY_AFTER_SECONDS)},
         )
 
 
@@ -137,7 +140,7 @@ def complete_upload(image_id: str) -> Response:
     signer = platform().uploads
     if not isinstance(signer, MultipartUploads):
         raise ApiError(404, "not_found", "multipart uploads go to an S3 originals bucket")
-    body = request.get_json(silent=True)
+    body = json_body()
     if not isinstance(body, dict):
         raise ApiError(400, "invalid_json", "send a JSON object {upload_id, parts}")
     fields = parse(body, {"upload_id": (text(1024), True), "parts": (_parts, True)})

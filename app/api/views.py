@@ -17,7 +17,8 @@ def iso(epoch: float) -> str:
     )
 
 
-def image_view(record: ImageRecord, services: Services) -> dict[str, Any]:
+def image_view(record: ImageRecord, services: Services, original_url: str | None) -> dict[str, Any]:
+    """The record as its owner sees it; original_url is a short-lived download link."""
     placeholder = record.placeholder
     # One grant per view: every URL of the image carries the same signature (if private).
     grant = services.signer.grant(record.image_id) if record.variants else Grant()
@@ -33,7 +34,7 @@ def image_view(record: ImageRecord, services: Services) -> dict[str, Any]:
         "upload_time": iso(record.upload_time),
         "updated_at": iso(record.updated_at),
         "version": record.version,
-        "original_url": record.original_url,
+        "original_url": original_url,
         "processed_url": None if processed is None else grant.apply(processed),
         "format": record.format,
         "size": record.size,

@@ -20,6 +20,7 @@ from app.catalog.base import (
     encode_cursor,
 )
 from app.catalog.records import ImageRecord, Page, Status
+from app.storage.private import private_file
 
 # Each entry moves the schema one version forward; PRAGMA user_version records how far we are.
 # Plain statements, not executescript(), which would commit the migration's transaction early.
@@ -62,7 +63,8 @@ class SQLiteCatalog:
         self.path = path
         self._clock = clock
         self._local = threading.local()
-        path.parent.mkdir(parents=True, exist_ok=True)
+        # 0600 before SQLite opens it; its -wal and -shm files take the database's mode.
+        private_file(path)
         self._migrate()
 
     def _db(self) -> sqlite3.Connection:

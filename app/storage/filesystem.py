@@ -12,14 +12,14 @@ from pathlib import Path
 from typing import IO
 
 from app.storage.base import BlobInfo, BlobNotFound, StorageUnavailable, check_key
+from app.storage.private import FILE_MODE, private_dir
 
 _CHUNK = 1 << 20
 
 
 class FileBlobStore:
     def __init__(self, root: Path) -> None:
-        self.root = root.resolve()
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.root = private_dir(root).resolve()
         self.url = self.root.as_uri()
 
     def _path(self, key: str) -> Path:
@@ -38,7 +38,7 @@ class FileBlobStore:
         cache_control: str | None = None,
     ) -> BlobInfo:
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
         digest = hashlib.md5(usedforsecurity=False)
         size = 0
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".incoming-")
@@ -48,7 +48,7 @@ class FileBlobStore:
                     digest.update(chunk)
                     size += len(chunk)
                     out.write(chunk)
-            os.chmod(tmp, 0o644)
+            os.chmod(tmp, FILE_MODE)  # personal data: this user only (mkstemp's default too)
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -103,7 +103,10 @@ class FileBlobStore:
         return True
 
     def list(self, prefix: str = "") -> Iterator[str]:
-        for dirpath, _dirs, files in os.walk(self.root):
+        # Walk only the prefix's folder: listing one image's keys must not read the whole store.
+        folder = prefix.rpartition("/")[0]
+        start = self._path(folder) if folder else self.root
+        for dirpath, _dirs, files in os.walk(start):
             for name in sorted(files):
                 if name.startswith(".incoming-"):
                     continue

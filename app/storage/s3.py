@@ -154,6 +154,22 @@ class S3BlobStore:
                     if key is not None:
                         yield key
 
+    def presigned_download(self, key: str, *, filename: str, ttl_seconds: int) -> str:
+        """A GET URL valid for ttl_seconds that always downloads (never renders inline).
+
+        ``filename`` must already be safe for a header (app/original_links.py makes it so).
+        """
+        return self.client.generate_presigned_url(
+            "get_object",
+            Params={
+                "Bucket": self.bucket,
+                "Key": self.object_key(key),
+                "ResponseContentDisposition": f'attachment; filename="{filename}"',
+                "ResponseContentType": "application/octet-stream",
+            },
+            ExpiresIn=ttl_seconds,
+        )
+
     def url_for(self, key: str) -> str:
         return f"s3://{self.bucket}/{self.object_key(key)}"
 

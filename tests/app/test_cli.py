@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from app.auth.tokens import LocalTokens
+from app.auth.tokens import Identity, LocalIssuer
 from app.settings import Settings
 from tests.conftest import ROOT, photo
 
@@ -29,8 +29,11 @@ def run(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[s
 def test_token_is_accepted_by_the_api_verifier(tmp_path: Path) -> None:
     result = run(tmp_path, "token", "alice")
     assert result.returncode == 0, result.stderr
-    secret = Settings.from_env({"IMAGEPIPE_DATA_DIR": str(tmp_path)}).secret_key
-    assert LocalTokens(secret).verify(result.stdout.strip()) == "alice"
+    settings = Settings.from_env({"IMAGEPIPE_DATA_DIR": str(tmp_path)})
+    verifier = LocalIssuer.from_settings(settings).verifier()
+    assert verifier.verify(result.stdout.strip()) == Identity("alice", admin=False)
+    admin = run(tmp_path, "token", "support", "--admin")
+    assert verifier.verify(admin.stdout.strip()) == Identity("support", admin=True)
 
 
 def test_bad_user_id_and_bad_config_fail_clearly(tmp_path: Path) -> None:

@@ -23,7 +23,7 @@ import requests
 from celery import Celery
 
 from app import processing
-from app.auth.tokens import LocalTokens
+from app.auth.tokens import LocalIssuer
 from app.imaging.formats import ACCEPTED_CONTENT_TYPES
 from app.services import Services, build_services
 from app.settings import Settings
@@ -88,12 +88,13 @@ class Platform:
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     var = tmp_path_factory.mktemp("hostile-var")
-    env = embedded_env(var, free_port())
+    # Every hostile file is uploaded by one user within seconds: above the default rate limit.
+    env = embedded_env(var, free_port(), IMAGEPIPE_UPLOAD_RATE_PER_USER="10000/minute")
     with ExitStack() as stack:
         web(stack, env, var)
         proc = worker_including(stack, env, var, "tests.e2e.stall_tasks")
         settings = Settings.from_env(env)
-        token = LocalTokens(settings.secret_key).issue("alice")
+        token = LocalIssuer.from_settings(settings).issue("alice")
         yield Platform(
             f"http://127.0.0.1:{env['IMAGEPIPE_PORT']}", token, var, proc, build_services(settings)
         )

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 import pytest
 from flask.testing import FlaskClient
 
-from app.auth.tokens import LocalTokens
+from app.auth.tokens import LocalIssuer
 from app.catalog import ImageRecord
 from app.services import Services
-from tests.conftest import SECRET
+from app.settings import Settings
+from tests.app.auth.principals import UNAUTHENTICATED
+from tests.app.auth.principals import headers as principal
 
 Auth = Callable[..., dict[str, str]]
 
@@ -30,19 +31,11 @@ def add(services: Services, image_id: str, user: str, t: float) -> None:
     )
 
 
-@pytest.mark.parametrize(
-    "header",
-    [
-        None,
-        "Bearer",
-        "Basic dXNlcjpwYXNz",
-        "Bearer not.a.jwt",
-        f"Bearer {LocalTokens('another-secret-entirely').issue('alice')}",
-        f"Bearer {LocalTokens(SECRET).issue('alice', now=time.time() - 7200, ttl_seconds=60)}",
-    ],
-)
-def test_requests_without_a_valid_token_get_401(client: FlaskClient, header: str | None) -> None:
-    headers = {"Authorization": header} if header else {}
+@pytest.mark.parametrize("who", UNAUTHENTICATED)
+def test_requests_without_a_valid_token_get_401(
+    client: FlaskClient, settings: Settings, who: str
+) -> None:
+    headers = principal(settings, who)
     for response in (
         client.get("/images", headers=headers),
         client.get("/image/abc", headers=headers),
@@ -52,9 +45,8 @@ def test_requests_without_a_valid_token_get_401(client: FlaskClient, header: str
         assert response.get_json()["error"]["code"] in ("unauthorized", "invalid_token")
 
 
-def test_expired_token_says_so(client: FlaskClient) -> None:
-    token = LocalTokens(SECRET).issue("alice", now=time.time() - 7200, ttl_seconds=60)
-    response = client.get("/images", headers={"Authorization": f"Bearer {token}"})
+def test_expired_token_says_so(client: FlaskClient, settings: Settings) -> None:
+    response = client.get("/images", headers=principal(settings, "expired"))
     assert "expired" in response.get_json()["error"]["message"]
 
 
@@ -124,8 +116,8 @@ def test_health_reports_each_backend(client: FlaskClient) -> None:
     }
 
 
-def test_token_user_ids_are_validated() -> None:
+def test_token_user_ids_are_validated(settings: Settings) -> None:
     from app.auth.tokens import InvalidUserId
 
     with pytest.raises(InvalidUserId):
-        LocalTokens(SECRET).issue("../../etc")
+        LocalIssuer.from_settings(settings).issue("../../etc")
