@@ -64,7 +64,9 @@ def test_the_worker_reads_originals_writes_variants_uses_the_table_and_its_queue
         f"{QUEUES}:imagepipe-test-imagepipe-dlq",
         f"{QUEUES}:celeryev-*",  # Celery's events and remote control (docs/aws.md)
         f"{QUEUES}:*-celery-pidbox",
+        f"{QUEUES}:*",  # kombu's ListQueues, which names no queue
     }
+    assert rights[f"{QUEUES}:*"] == {"sqs:ListQueues"}
 
 
 def test_ingest_reads_uploads_and_only_sends_tasks(stack: Stack) -> None:
@@ -73,5 +75,7 @@ def test_ingest_reads_uploads_and_only_sends_tasks(stack: Stack) -> None:
         f"{QUEUES}:imagepipe-test-uploads",
         f"{QUEUES}:imagepipe-test-uploads-dlq",
         f"{QUEUES}:imagepipe-test-imagepipe",
+        f"{QUEUES}:*",
     }
+    assert rights[f"{QUEUES}:*"] == {"sqs:ListQueues"}
     assert "sqs:ReceiveMessage" not in rights[f"{QUEUES}:imagepipe-test-imagepipe"]

@@ -39,10 +39,18 @@ def _table(r: Resources) -> pulumi.Output[Statement]:
     )
 
 
-def _send_tasks(r: Resources) -> pulumi.Output[Statement]:
+def _send_tasks(r: Resources) -> pulumi.Output[list[Statement]]:
     return pulumi.Output.all(r.tasks_arn).apply(
-        lambda a: policies.allow([*policies.QUEUE_SEND, *policies.QUEUE_DECLARE], [a[0]])
+        lambda a: [
+            policies.allow([*policies.QUEUE_SEND, *policies.QUEUE_DECLARE], [a[0]]),
+            _list_queues(a[0]),
+        ]
     )
+
+
+def _list_queues(queue_arn: str) -> Statement:
+    """kombu lists the account's queues when a channel opens: names only, no messages."""
+    return policies.allow(["sqs:ListQueues"], [f"{queue_arn.rsplit(':', 1)[0]}:*"])
 
 
 def _fanout(r: Resources) -> pulumi.Output[list[Statement]]:
@@ -72,6 +80,7 @@ def worker(r: Resources, events: bool = True) -> pulumi.Output[list[Statement]]:
             ),
             # A task rejected for good is moved to the DLQ by SQS; kombu only reads its name.
             policies.allow(["sqs:GetQueueAttributes"], [a[3]]),
+            _list_queues(a[2]),
         ]
     )
     parts: list[pulumi.Output[list[Statement]]] = [own, _table(r).apply(lambda s: [s])]
@@ -87,7 +96,7 @@ def ingest(r: Resources) -> pulumi.Output[list[Statement]]:
             policies.allow(policies.QUEUE_SEND, [a[1]]),  # malformed events, at once
         ]
     )
-    return _flatten([own, _send_tasks(r).apply(lambda s: [s])])
+    return _flatten([own, _send_tasks(r)])
 
 
 def api(r: Resources, distribution_arn: Arn, events: bool = True) -> pulumi.Output[list[Statement]]:
@@ -99,19 +108,22 @@ def api(r: Resources, distribution_arn: Arn, events: bool = True) -> pulumi.Outp
             policies.allow(["cloudfront:CreateInvalidation"], [a[2]]),
         ]
     )
-    parts = [own, _table(r).apply(lambda s: [s]), _send_tasks(r).apply(lambda s: [s])]
+    parts = [own, _table(r).apply(lambda s: [s]), _send_tasks(r)]
     if events:
         parts.append(_fanout(r))
     return _flatten(parts)
 
 
 def beat(r: Resources) -> pulumi.Output[list[Statement]]:
-    return _send_tasks(r).apply(lambda s: [s])
+    return _send_tasks(r)
 
 
 def flower(r: Resources) -> pulumi.Output[list[Statement]]:
     inspect = pulumi.Output.from_input(r.tasks_arn).apply(
-        lambda arn: [policies.allow(["sqs:GetQueueAttributes", "sqs:GetQueueUrl"], [arn])]
+        lambda arn: [
+            policies.allow(["sqs:GetQueueAttributes", "sqs:GetQueueUrl"], [arn]),
+            _list_queues(arn),
+        ]
     )
     return _flatten([inspect, _fanout(r)])
 
