@@ -89,13 +89,32 @@ def _outputs(args: pulumi.runtime.MockResourceArgs) -> dict[str, Any]:
         outputs |= {
             "arn": f"arn:aws:cloudfront::{ACCOUNT}:distribution/{args.name}",
             "domainName": "d111111abcdef8.cloudfront.net",
+            "hostedZoneId": "Z2FDTNDATAQYW2",
         }
     elif args.typ == "aws:lb/loadBalancer:LoadBalancer":
         outputs |= {
             "arn": f"arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT}:loadbalancer/app/{name}/1",
             "arnSuffix": f"app/{name}/1",
             "dnsName": f"{name}.{REGION}.elb.amazonaws.com",
+            "zoneId": "Z32O12XQLNTSW2",
         }
+    elif args.typ == "aws:acm/certificate:Certificate":
+        domain = args.inputs["domainName"]
+        outputs |= {
+            "arn": f"arn:aws:acm:{REGION}:{ACCOUNT}:certificate/{domain}",
+            "domainValidationOptions": [
+                {
+                    "domainName": domain,
+                    "resourceRecordName": f"_x.{domain}.",
+                    "resourceRecordType": "CNAME",
+                    "resourceRecordValue": "_y.acm-validations.aws.",
+                }
+            ],
+        }
+    elif args.typ == "aws:acm/certificateValidation:CertificateValidation":
+        outputs["certificateArn"] = args.inputs["certificateArn"]
+    elif args.typ == "aws:route53/record:Record":
+        outputs["fqdn"] = str(args.inputs["name"]).rstrip(".")
     elif args.typ == "aws:ecr/repository:Repository":
         outputs |= {
             "arn": f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/{name}",
@@ -129,14 +148,20 @@ class Recorder(pulumi.runtime.Mocks):
         return None
 
 
-def run(config: Mapping[str, str] | None = None, extra: Callable[[], None] | None = None) -> Stack:
-    """The stack's resources, built with CONFIG (+ `config`) and then `extra()`."""
+def run(
+    config: Mapping[str, str] | None = None,
+    extra: Callable[[], None] | None = None,
+    *,
+    replace: bool = False,
+) -> Stack:
+    """The stack's resources: built with CONFIG plus `config` (only `config` with `replace`),
+    then `extra()`."""
     from imagepipe_infra.config import StackConfig
     from imagepipe_infra.stack import build
 
     recorder = Recorder()
     pulumi.runtime.set_mocks(recorder, project="imagepipe", stack="test", preview=False)
-    pulumi.runtime.set_all_config({**CONFIG, **(config or {})})
+    pulumi.runtime.set_all_config(dict(config or {}) if replace else {**CONFIG, **(config or {})})
 
     def program() -> None:
         pulumi.runtime.register_stack_transformation(recorder.transformation)

@@ -93,3 +93,55 @@ def test_the_stack_exports_what_a_deployer_needs() -> None:
         "uploads_queue": "imagepipe-test-uploads",
         "task_queue": "imagepipe-test-imagepipe",
     }.items() <= exported.items()
+
+
+def test_with_a_hosted_zone_the_stack_makes_and_validates_its_certificates() -> None:
+    from tests.infra.stackmock import CONFIG, run
+
+    config = {k: v for k, v in CONFIG.items() if k != "imagepipe:apiCertificateArn"}
+    zoned = run(
+        {
+            **config,
+            "imagepipe:hostedZoneId": "Z123",
+            "imagepipe:customDomain": "images.example.com",
+        },
+        replace=True,
+    )
+    certificates = {c.inputs["domainName"]: c for c in zoned.of("aws:acm/certificate:Certificate")}
+    assert set(certificates) == {
+        "images.example.com",
+        "origin.images.example.com",
+        "flower.origin.images.example.com",
+    }
+    assert "us-east-1" in certificates["images.example.com"].provider  # CloudFront's
+    assert certificates["origin.images.example.com"].provider == ""  # the stack's region
+    (distribution,) = zoned.of("aws:cloudfront/distribution:Distribution")
+    assert distribution.inputs["aliases"] == ["images.example.com"]
+    viewer = distribution.inputs["viewerCertificate"]
+    assert viewer["acmCertificateArn"].endswith("certificate/images.example.com")
+    assert (viewer["sslSupportMethod"], viewer["minimumProtocolVersion"]) == (
+        "sni-only",
+        "TLSv1.2_2021",
+    )
+    https = next(x for x in zoned.of("aws:lb/listener:Listener") if x.inputs["port"] == 443)
+    assert https.inputs["certificateArn"].endswith("certificate/origin.images.example.com")
+    (extra,) = zoned.of("aws:lb/listenerCertificate:ListenerCertificate")
+    assert extra.inputs["certificateArn"].endswith("certificate/flower.origin.images.example.com")
+    aliases = {
+        (r.inputs["name"], r.inputs["type"]): r.inputs["aliases"][0]["name"]
+        for r in zoned.of("aws:route53/record:Record")
+        if "aliases" in r.inputs
+    }
+    assert aliases[("images.example.com", "A")] == "d111111abcdef8.cloudfront.net"
+    assert aliases[("flower.origin.images.example.com", "AAAA")].endswith(".elb.amazonaws.com")
+    (bucket_cors,) = zoned.of("aws:s3/bucketCorsConfiguration:BucketCorsConfiguration")
+    assert bucket_cors.inputs["corsRules"][0]["allowedOrigins"][0] == "https://images.example.com"
+
+
+def test_a_custom_domain_without_a_certificate_or_zone_is_refused() -> None:
+    import pytest
+
+    from tests.infra.stackmock import run
+
+    with pytest.raises(ValueError, match="customDomain needs"):
+        run({"imagepipe:customDomain": "images.example.com"})

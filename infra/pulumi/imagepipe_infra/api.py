@@ -22,8 +22,9 @@ class ApiArgs:
     subnet_ids: Sequence[pulumi.Input[str]]
     alb_group: aws.ec2.SecurityGroup
     web_group: aws.ec2.SecurityGroup
-    certificate_arn: str
+    certificate_arn: pulumi.Input[str]
     statements: pulumi.Input[Sequence[policies.Statement]]
+    more_certificates: Sequence[pulumi.Input[str]] = ()  # other names on the HTTPS listener
     min_tasks: int = 2
     max_tasks: int = 6
     global_accelerator: bool = False
@@ -63,6 +64,10 @@ class Api(pulumi.ComponentResource):
             default_actions=[{"type": "forward", "target_group_arn": self.target_group.arn}],
             opts=child,
         )
+        for i, arn in enumerate(args.more_certificates):
+            aws.lb.ListenerCertificate(
+                f"{name}-https-{i}", listener_arn=self.https.arn, certificate_arn=arn, opts=child
+            )
         aws.lb.Listener(
             f"{name}-http",
             load_balancer_arn=self.load_balancer.arn,

@@ -35,7 +35,7 @@ class CdnArgs:
     web_acl_arn: pulumi.Input[str] | None = None
     public_key_pem: str | None = None  # set: /i/* needs a URL signed by its private half
     custom_domain: str | None = None
-    certificate_arn: str | None = None  # ACM in us-east-1, for custom_domain
+    certificate_arn: pulumi.Input[str] | None = None  # ACM in us-east-1, for custom_domain
     price_class: str = "PriceClass_100"
 
 

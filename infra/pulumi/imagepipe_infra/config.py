@@ -38,7 +38,8 @@ class StackConfig:
     replica_region: str | None
     # cdn
     custom_domain: str | None
-    cdn_certificate_arn: str | None  # ACM, us-east-1, for custom_domain
+    cdn_certificate_arn: str | None  # ACM, us-east-1, for custom_domain; None: made in the zone
+    hosted_zone_id: str | None  # Route 53: certificates validated and names pointed here
     price_class: str
     private_images: bool
     cloudfront_public_key: str | None  # PEM; required when images are private
@@ -47,7 +48,7 @@ class StackConfig:
     image: str | None  # None: the stack's ECR repository, tag image_tag
     image_tag: str
     origin_domain: str  # the ALB's name, behind CloudFront
-    api_certificate_arn: str  # ACM, this region, for origin_domain and flower_domain
+    api_certificate_arn: str | None  # ACM, this region, for both names; None: made in the zone
     flower_domain: str
     global_accelerator: bool
     api_min_tasks: int
@@ -86,6 +87,9 @@ class StackConfig:
         private = c.get_bool("privateImages")
         private = True if private is None else private
         origin_domain = c.require("originDomain")
+        zone = c.get("hostedZoneId")
+        if c.get("customDomain") and not (zone or c.get("cdnCertificateArn")):
+            raise ValueError("customDomain needs cdnCertificateArn (us-east-1) or hostedZoneId")
         stop_timeout = c.get_int("workerStopTimeout") or FARGATE_MAX_STOP_TIMEOUT
         if stop_timeout > FARGATE_MAX_STOP_TIMEOUT:
             raise ValueError(
@@ -110,6 +114,7 @@ class StackConfig:
             replica_region=c.get("replicaRegion"),
             custom_domain=c.get("customDomain"),
             cdn_certificate_arn=c.get("cdnCertificateArn"),
+            hosted_zone_id=zone,
             price_class=c.get("priceClass") or "PriceClass_100",
             private_images=private,
             cloudfront_public_key=c.require("cloudfrontPublicKey") if private else None,
@@ -117,7 +122,9 @@ class StackConfig:
             image=c.get("image"),
             image_tag=c.get("imageTag") or "latest",
             origin_domain=origin_domain,
-            api_certificate_arn=c.require("apiCertificateArn"),
+            api_certificate_arn=c.get("apiCertificateArn")
+            if zone
+            else c.require("apiCertificateArn"),
             flower_domain=c.get("flowerDomain") or f"flower.{origin_domain}",
             global_accelerator=bool(c.get_bool("globalAccelerator")),
             api_min_tasks=c.get_int("apiMinTasks") or 2,
@@ -143,11 +150,6 @@ class StackConfig:
             ),
             cidr=c.get("vpcCidr") or "10.42.0.0/16",
         )
-
-    @property
-    def public_base_url(self) -> str | None:
-        """The one public origin (API and /i/), when a custom domain is set."""
-        return f"https://{self.custom_domain}" if self.custom_domain else None
 
 
 def _int_or(value: int | None, default: int) -> int:

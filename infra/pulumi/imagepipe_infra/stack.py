@@ -12,6 +12,7 @@ from imagepipe_infra.catalog import Catalog, CatalogArgs
 from imagepipe_infra.cdn import Cdn, CdnArgs
 from imagepipe_infra.cluster import Cluster, ClusterArgs
 from imagepipe_infra.config import StackConfig, cloudfront_private_key, secret_key
+from imagepipe_infra.domain import CertificateArgs, DnsCertificate, alias
 from imagepipe_infra.edge import EdgeArgs, EdgeFunctions
 from imagepipe_infra.monitoring import Monitoring, MonitoringArgs
 from imagepipe_infra.network import Network, NetworkArgs
@@ -51,6 +52,12 @@ def build(cfg: StackConfig) -> dict[str, pulumi.Input[str]]:
     catalog = Catalog(name, CatalogArgs(table=cfg.table, replica_region=cfg.replica_region))
     waf = Waf(name, WafArgs(us_east_1, cfg.rate_limit, cfg.max_body_bytes))
     edge = EdgeFunctions(name, EdgeArgs(us_east_1, cfg.edge_runtime))
+    zone = cfg.hosted_zone_id
+    cdn_certificate: pulumi.Input[str] | None = cfg.cdn_certificate_arn
+    if cfg.custom_domain and cdn_certificate is None and zone:
+        cdn_certificate = DnsCertificate(
+            f"{name}-cdn", CertificateArgs(cfg.custom_domain, zone, us_east_1)
+        ).arn
     cdn = Cdn(
         name,
         CdnArgs(
@@ -60,10 +67,18 @@ def build(cfg: StackConfig) -> dict[str, pulumi.Input[str]]:
             web_acl_arn=waf.cdn_acl.arn,
             public_key_pem=cfg.cloudfront_public_key,
             custom_domain=cfg.custom_domain,
-            certificate_arn=cfg.cdn_certificate_arn,
+            certificate_arn=cdn_certificate,
             price_class=cfg.price_class,
         ),
     )
+    if cfg.custom_domain and zone:
+        alias(
+            f"{name}-site",
+            zone,
+            cfg.custom_domain,
+            cdn.distribution.domain_name,
+            cdn.distribution.hosted_zone_id,
+        )
     secrets = {"IMAGEPIPE_SECRET_KEY": secret_key()}
     private_key = cloudfront_private_key()
     if private_key is not None:
@@ -127,6 +142,14 @@ def build(cfg: StackConfig) -> dict[str, pulumi.Input[str]]:
             stop_timeout=cfg.worker_stop_timeout,
         ),
     )
+    api_certificates: list[pulumi.Input[str]] = []
+    if cfg.api_certificate_arn:
+        api_certificates = [cfg.api_certificate_arn]
+    elif zone:
+        api_certificates = [
+            DnsCertificate(f"{name}-{label}", CertificateArgs(domain, zone)).arn
+            for label, domain in (("origin", cfg.origin_domain), ("flower", cfg.flower_domain))
+        ]
     api = Api(
         name,
         ApiArgs(
@@ -135,7 +158,8 @@ def build(cfg: StackConfig) -> dict[str, pulumi.Input[str]]:
             subnet_ids=network.subnet_ids,
             alb_group=network.alb_group,
             web_group=network.web_group,
-            certificate_arn=cfg.api_certificate_arn,
+            certificate_arn=api_certificates[0],
+            more_certificates=api_certificates[1:],
             statements=access.api(resources, cdn.distribution.arn),
             min_tasks=cfg.api_min_tasks,
             max_tasks=cfg.api_max_tasks,
@@ -143,6 +167,15 @@ def build(cfg: StackConfig) -> dict[str, pulumi.Input[str]]:
         ),
     )
     waf.protect(f"{name}-api", api.load_balancer.arn)
+    if zone:
+        for label, domain in (("origin", cfg.origin_domain), ("flower", cfg.flower_domain)):
+            alias(
+                f"{name}-{label}",
+                zone,
+                domain,
+                api.load_balancer.dns_name,
+                api.load_balancer.zone_id,
+            )
     auth = Auth(name, AuthArgs(cfg.auth_domain_prefix, [cfg.flower_domain], cfg.mfa))
     Monitoring(
         name,
