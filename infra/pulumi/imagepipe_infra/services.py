@@ -131,7 +131,6 @@ class FargateService(pulumi.ComponentResource):
                     "awslogs-stream-prefix": args.process,
                 },
             },
-            "readonlyRootFilesystem": False,
         }
         if args.port is not None:
             container["portMappings"] = [{"containerPort": args.port, "protocol": "tcp"}]
