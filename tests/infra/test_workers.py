@@ -96,3 +96,13 @@ def test_tasks_get_the_urls_and_their_secrets_from_secrets_manager(stack: Stack)
     assert env["IMAGEPIPE_SQS_MAX_RECEIVES"] == "7"
     assert "not-a-real-secret" not in json.dumps(container)
     assert [s["name"] for s in container["secrets"]] == ["IMAGEPIPE_SECRET_KEY"]
+    # Tokens are the stack's Cognito pool's: the API verifies them against its JWKS.
+    assert env["IMAGEPIPE_COGNITO_REGION"] == "eu-west-1"
+    assert env["IMAGEPIPE_COGNITO_USER_POOL_ID"]
+    assert env["IMAGEPIPE_COGNITO_CLIENT_ID"]
+
+
+def test_ecs_replaces_a_worker_whose_heartbeat_stops(stack: Stack) -> None:
+    check = _container(stack, "worker")["healthCheck"]
+    assert check["command"] == ["CMD", "imagepipe", "worker-health", "--max-age", "30"]
+    assert "healthCheck" not in _container(stack, "ingest")

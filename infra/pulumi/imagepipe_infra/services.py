@@ -136,4 +136,14 @@ class FargateService(pulumi.ComponentResource):
             container["portMappings"] = [{"containerPort": args.port, "protocol": "tcp"}]
         if args.stop_timeout is not None:
             container["stopTimeout"] = args.stop_timeout
+        if args.process == "worker":
+            # A worker has no port: its event loop writes a heartbeat that this command reads
+            # (app/heartbeat.py); ECS replaces a task whose worker hung or died.
+            container["healthCheck"] = {
+                "command": ["CMD", "imagepipe", "worker-health", "--max-age", "30"],
+                "interval": 30,
+                "timeout": 10,
+                "retries": 3,
+                "startPeriod": 60,
+            }
         return container

@@ -87,6 +87,7 @@ def build(cfg: StackConfig) -> dict[str, pulumi.Input[str]]:
     network = Network(name, NetworkArgs(cfg.cidr, cfg.availability_zones))
     cluster = Cluster(name, ClusterArgs(cfg.fargate_base))
     public_base_url = pulumi.Output.concat("https://", cdn.domain)
+    auth = Auth(name, AuthArgs(cfg.auth_domain_prefix, [cfg.flower_domain], cfg.mfa))
     storage.allow_uploads_from(name, [public_base_url, *cfg.web_origins])
     environment: dict[str, pulumi.Input[str]] = {
         "IMAGEPIPE_ORIGINALS_URL": pulumi.Output.concat("s3://", storage.originals.bucket),
@@ -100,6 +101,10 @@ def build(cfg: StackConfig) -> dict[str, pulumi.Input[str]]:
         "IMAGEPIPE_PUBLIC_BASE_URL": public_base_url,
         "IMAGEPIPE_PRIVATE_IMAGES": str(cfg.private_images).lower(),
         "AWS_REGION": cfg.region,
+        # The API verifies the pool's JWTs against its JWKS (app/auth/tokens.py).
+        "IMAGEPIPE_COGNITO_REGION": cfg.region,
+        "IMAGEPIPE_COGNITO_USER_POOL_ID": auth.user_pool.id,
+        "IMAGEPIPE_COGNITO_CLIENT_ID": auth.client.id,
     }
     if cdn.public_key_id is not None:
         environment["IMAGEPIPE_CLOUDFRONT_KEY_ID"] = cdn.public_key_id
@@ -176,7 +181,6 @@ def build(cfg: StackConfig) -> dict[str, pulumi.Input[str]]:
                 api.load_balancer.dns_name,
                 api.load_balancer.zone_id,
             )
-    auth = Auth(name, AuthArgs(cfg.auth_domain_prefix, [cfg.flower_domain], cfg.mfa))
     Monitoring(
         name,
         MonitoringArgs(
