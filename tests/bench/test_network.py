@@ -62,7 +62,7 @@ def test_the_phone_sends_chrome_android_hints() -> None:
 @pytest.mark.parametrize(
     ("network", "expected"),
     [
-        ("4g", "1280.avif"),  # 720 device px snaps up to the 1280 slot
+        ("4g", "640.avif"),  # 720 device px at DPR 2: the 640 slot serves up to 864
         ("3g", "640-lq.avif"),  # one slot smaller, at the weak-network quality
         ("2g", "320.avif"),  # two rungs smaller
         ("slow-2g", "160-lq.avif"),  # three rungs: the low-quality tier
