@@ -1,6 +1,6 @@
 """Delivered bytes per network class: a phone showing a 12-photo gallery.
 
-Run: ``python -m bench.network [--update-docs]``.
+Run: ``python -m bench.network [--update-docs] [--sensitivity] [--corpus DIR]``.
 
 The phone is 360 CSS px wide at DPR 2 and shows each photo at full width (360 CSS px, so
 720 device px). For each network class (slow-2g, 2g, 3g, 4g) it sends what Chrome on
@@ -24,6 +24,13 @@ every byte at the class's downlink. Slow start and loss are ignored, so real tim
 longer; the comparison between policies is what matters. Network figures are Chromium's
 typical RTT and downlink for each effective connection type (the values Blink reports
 through the Network Information API for that class).
+
+Wi-Fi and desktops (:data:`WIFI_SCREENS`, no network hints): the phone on Wi-Fi and 1280 /
+1920 CSS px screens at DPR 1 and 2, each against what the rule before ``edge.widths``
+served (:func:`choose_before`), SSIM at the displayed width (at most 1920, the widest
+stored). Cost (:func:`width_costs`): bytes per view over the stated :data:`VIEW_PATTERN`,
+and for each stored stem its PUTs and a year of S3 storage per image against the egress it
+saves per view (list prices with their source and date below).
 
 Variants are cached under ``bench/results/network/`` (git-ignored), keyed by the photo's
 bytes and the encode settings; results go to ``bench/results/network.json``, and
