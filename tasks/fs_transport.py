@@ -6,11 +6,12 @@ and the worker dies of a JSONDecodeError (kombu issue #1551); it keeps every que
 one folder and lists all of it on every poll; and nothing removes the queue of an event receiver
 that died, so every event is copied into it forever. The changes:
 
-1. **Whole messages only.** A message is written under `.tmp/`, fsynced (broadcasts, being
-   transient, are not), and renamed into its queue's folder: a reader sees all of it or nothing.
-2. **One reader per message.** A reader claims a message by renaming it into its own in-flight
-   folder; a rename succeeds once, so two readers never take the same message. A message that
-   cannot be parsed is set aside in `.corrupt/`, never raised to the worker.
+1. **Whole messages only.** A message is written under `.tmp/`, fsynced if persistent (tasks;
+   events and remote control are transient), and renamed into its queue's folder: a reader
+   sees all of it or nothing.
+2. **One reader per message.** A reader claims a message by renaming it into its process's
+   in-flight folder; a rename succeeds once, so two readers never take the same message. A
+   message that cannot be parsed is set aside in `.corrupt/`, never raised to the worker.
 3. **A folder per queue.** A poll of queue Q lists Q's folder, so its cost grows with the
    messages in Q, never with other queues' messages. A reader keeps the sorted listing and takes
    from it until it is used up, so draining n messages lists the folder about once, not n times.
@@ -18,28 +19,34 @@ that died, so every event is copied into it forever. The changes:
    (an event receiver's `celeryev.<uuid>`, a pidbox or reply queue) holds a shared `flock` on
    `<queue>/.lock` while it lives; the kernel drops it on any death, SIGKILL included. Routing to
    a queue whose lock nobody holds prunes it: its bindings, then its folder. A sweep every
-   `sweep_interval` seconds (and when a process starts) does the same for every queue, and puts
-   back in their queues the messages a dead reader had claimed but not yet read. A channel that
-   closes (or a process that exits: Flower never closes its connections) deletes its temporary
-   queues at once.
+   `sweep_interval` seconds (and at a process's first channel) does the same for every queue.
+   A channel that closes, or a process that exits (Flower never closes its connections),
+   deletes its temporary queues at once.
 5. **Exchange tables rewritten whole.** A binding table (`control_folder/<exchange>.exchange`,
    kombu's format) is replaced by a rename under an exclusive lock on `<exchange>.exchange.lock`,
    so a reader never parses a half-written table either.
+6. **Nothing lost with its reader.** A message read with acknowledgement stays in its reader's
+   in-flight folder until acked (`acks_late`); rejected with requeue, or unacked when the channel
+   closes, it is put back, as kombu does. If the reader process dies (SIGKILL included) its
+   in-flight lock is free, and the next sweep by any process puts its messages back in their
+   queues, in their old places. There is no visibility timeout: a live reader keeps what it
+   holds (Celery's time limits end a stuck task).
 
 Layout under the `data_folder` transport option:
 
     <queue>/<time>-<uuid>.msg   a queue's messages, oldest first by name (<queue> is quoted)
     <queue>/.lock               a temporary queue's liveness lock
     .tmp/                       messages being written
-    .inflight/<owner>/          messages a reader process claimed; <owner>.lock is its lifetime
+    .inflight/<owner>/          messages a reader process holds unacked; <owner>.lock is its life
     .trash/, .corrupt/          queues being deleted; messages that could not be parsed
 
-Acknowledgement is still on read, as in kombu: a worker killed while it holds a message loses
-that message (the catalog's reconciler requeues the image).
+The old layout (kombu's: every message in one folder) is not read.
 
-kombu internals overridden: `Transport.state` (one per data folder, not one per process), and in
-kombu.transport.filesystem.Channel `_put`, `_put_fanout`, `_get`,
-`_size`, `_purge`, `_delete`, `_new_queue`, `get_table`, `_queue_bind`, `queue_delete`, `close`.
+kombu internals overridden: `Transport.state` (one per data folder, not one per process); in
+kombu.transport.filesystem.Channel `_put`, `_put_fanout`, `_get`, `_size`, `_purge`, `_delete`,
+`_new_queue`, `get_table`, `_queue_bind`, `queue_delete`, `close`; and from the virtual channel,
+to hold a message until its ack, `basic_consume`, `basic_get`, `basic_ack`, `basic_reject` and
+`_restore`.
 """
 
 from __future__ import annotations
@@ -218,9 +225,18 @@ class Broker:
         for claimed in folder.iterdir():
             queue_folder, _, name = claimed.name.partition("#")
             try:
-                claimed.rename(self.root / queue_folder / name)
+                payload = json.loads(claimed.read_bytes())
+            except ValueError:
+                claimed.rename(self.root / CORRUPT / claimed.name)
+                continue
+            payload["redelivered"] = True  # as kombu marks what it puts back
+            tmp = self.root / TMP / f"{uuid.uuid4().hex}{MESSAGE}"
+            tmp.write_text(json.dumps(payload))
+            try:
+                tmp.rename(self.root / queue_folder / name)  # its old place in the queue
             except FileNotFoundError:  # its queue has gone
-                claimed.unlink(missing_ok=True)
+                tmp.unlink()
+            claimed.unlink()
         folder.rmdir()
 
 
@@ -240,6 +256,8 @@ class Channel(filesystem.Channel):
         self._pid = os.getpid()
         self._temporary: dict[str, int] = {}  # auto_delete queue declared here -> its lock
         self._listings: dict[str, deque[str]] = {}  # queue -> names not yet tried
+        self._no_ack: dict[str, bool] = {}  # queue -> read without acknowledgement
+        self._claimed: dict[str, list[Path]] = {}  # delivery tag -> claimed, not yet acked
         self.broker.maybe_sweep(self._unbind_everywhere)
 
     @property
@@ -336,20 +354,53 @@ class Channel(filesystem.Channel):
             except FileNotFoundError:  # another reader took it
                 continue
             payload = self._read_claimed(claimed)
-            if payload is not None:
-                return payload
+            if payload is None:
+                continue
+            if self._no_ack.get(queue, False):
+                claimed.unlink()
+            else:  # kept until acknowledged, put back if this process dies first
+                tag = payload["properties"]["delivery_tag"]
+                self._claimed.setdefault(tag, []).append(claimed)
+            return payload
 
     def _read_claimed(self, claimed: Path) -> Any:
         data = claimed.read_bytes()
         try:
-            payload = json.loads(data)
+            return json.loads(data)
         except ValueError:
             # Not written by this transport (our writers rename only whole files).
             logger.error("unreadable message set aside in %s: %r", CORRUPT, data[:200])
             claimed.rename(self.root / CORRUPT / claimed.name)
             return None
-        claimed.unlink()
-        return payload
+
+    # --- acknowledgement ---
+
+    def basic_consume(self, queue: Any, no_ack: Any, *args: Any, **kwargs: Any) -> Any:
+        self._no_ack[queue] = bool(no_ack)
+        return super().basic_consume(queue, no_ack, *args, **kwargs)  # type: ignore[no-untyped-call]
+
+    def basic_get(self, queue: Any, no_ack: Any = False, **kwargs: Any) -> Any:
+        self._no_ack[queue] = bool(no_ack)
+        return super().basic_get(queue, no_ack, **kwargs)  # type: ignore[no-untyped-call]
+
+    def _forget(self, delivery_tag: Any) -> None:
+        claimed = self._claimed.get(delivery_tag)
+        if claimed:
+            claimed.pop(0).unlink(missing_ok=True)
+            if not claimed:
+                del self._claimed[delivery_tag]
+
+    def basic_ack(self, delivery_tag: Any, multiple: Any = False) -> None:
+        super().basic_ack(delivery_tag, multiple)  # type: ignore[no-untyped-call]
+        self._forget(delivery_tag)
+
+    def basic_reject(self, delivery_tag: Any, requeue: Any = False) -> None:
+        super().basic_reject(delivery_tag, requeue)  # type: ignore[no-untyped-call]
+        self._forget(delivery_tag)  # put back (marked redelivered) by _restore if requeued
+
+    def _restore(self, message: Any) -> None:
+        super()._restore(message)  # type: ignore[no-untyped-call]
+        self._forget(message.delivery_tag)
 
     def _size(self, queue: Any) -> int:
         return len(self._ready(self._folder(queue)))

@@ -346,6 +346,69 @@ def test_a_message_that_is_not_json_is_set_aside_not_raised(
     ]
 
 
+def hold_unacked(root: str, got: Any) -> None:
+    connection = connect(Path(root))
+    message = connection.channel().basic_get("tasks", no_ack=False)
+    assert message is not None
+    got.set()
+    time.sleep(600)
+
+
+def read_in_a_new_process(root: str, result: Any) -> None:
+    with connect(Path(root)) as connection:
+        message = connection.channel().basic_get("tasks", no_ack=True)
+        result.put(None if message is None else message.decode())
+
+
+def test_a_message_held_unacked_by_a_killed_worker_is_delivered_again(
+    tmp_path: Path, conn: Connection
+) -> None:
+    queue = Queue("tasks", Exchange("tasks", "direct"), "tasks")
+    channel = conn.channel()
+    queue(channel).declare()
+    Producer(channel).publish({"task": 4}, exchange=queue.exchange, routing_key="tasks")
+    fork = multiprocessing.get_context("fork")
+    got = fork.Event()
+    holder = fork.Process(target=hold_unacked, args=(str(tmp_path), got))
+    holder.start()
+    try:
+        assert got.wait(60), "the worker did not take the message"
+    finally:
+        os.kill(holder.pid, signal.SIGKILL)
+        holder.join()
+    result = fork.SimpleQueue()
+    reader = fork.Process(target=read_in_a_new_process, args=(str(tmp_path), result))
+    reader.start()  # a process's first channel sweeps: what the dead one held goes back
+    reader.join(60)
+    # kombu's transport acks on read: lost with its worker.
+    assert result.get() == {"task": 4}
+
+
+@ours
+def test_an_acked_message_leaves_nothing_and_a_rejected_one_comes_back(
+    tmp_path: Path, conn: Connection
+) -> None:
+    queue = Queue("tasks", Exchange("tasks", "direct"), "tasks")
+    channel = conn.channel()
+    queue(channel).declare()
+    producer = Producer(channel)
+    for n in (5, 6):
+        producer.publish({"task": n}, exchange=queue.exchange, routing_key="tasks")
+    inflight = channel.broker.inflight
+    first = channel.basic_get("tasks")
+    assert len(list(inflight.iterdir())) == 1
+    first.ack()
+    assert list(inflight.iterdir()) == []
+    second = channel.basic_get("tasks")
+    second.reject(requeue=True)
+    assert list(inflight.iterdir()) == []
+    again = channel.basic_get("tasks")
+    assert again.decode() == {"task": 6}
+    again.reject(requeue=False)
+    assert list(inflight.iterdir()) == []
+    assert channel.basic_get("tasks") is None
+
+
 def die_while_reading(root: str) -> None:
     def killed(self: Any, claimed: Path) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
