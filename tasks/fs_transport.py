@@ -304,8 +304,13 @@ class Channel(filesystem.Channel):
         try:
             try:
                 tmp.rename(target)
-            except FileNotFoundError:  # a queue nobody declared yet: as kombu, it is made
-                target.parent.mkdir(exist_ok=True)
+            except FileNotFoundError:
+                if not persistent:
+                    # Unroutable, as a broker drops it: a temporary queue pruned a moment ago
+                    # (only transient messages go to those) must not come back as an orphan.
+                    tmp.unlink()
+                    return
+                target.parent.mkdir(exist_ok=True)  # as kombu does, a task makes its queue
                 tmp.rename(target)
         except OSError as exc:
             tmp.unlink(missing_ok=True)

@@ -303,6 +303,17 @@ def test_a_queue_two_processes_consume_stays_while_one_lives(
     assert conn.default_channel._size("celeryev.shared") == 3
 
 
+@ours
+def test_a_task_makes_its_queue_but_a_transient_message_makes_none(
+    tmp_path: Path, conn: Connection
+) -> None:
+    producer = Producer(conn.channel())
+    producer.publish({"task": 7}, routing_key="undeclared")  # the default exchange
+    producer.publish({"event": 1}, routing_key="celeryev.gone", delivery_mode=1)
+    assert conn.default_channel._size("undeclared") == 1
+    assert not (tmp_path / "queues" / "celeryev.gone").exists()
+
+
 # --- what a reader sees ---
 
 
