@@ -44,11 +44,13 @@ def options(root: Path) -> dict[str, Any]:
     }
 
 
-def connect(root: Path) -> Connection:
+def connect(root: Path, **extra: Any) -> Connection:
     for name in ("queues", "exchanges"):
         (root / name).mkdir(parents=True, exist_ok=True)
     return Connection(
-        "filesystem://", transport=symbol_by_name(UNDER_TEST), transport_options=options(root)
+        "filesystem://",
+        transport=symbol_by_name(UNDER_TEST),
+        transport_options=options(root) | extra,
     )
 
 
@@ -188,14 +190,15 @@ def publish(conn: Connection, queue: Queue, count: int) -> None:
 
 
 def test_a_poll_reads_its_own_queue_only_and_draining_is_linear(
-    conn: Connection, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    conn = connect(tmp_path, sweep_interval=3600)  # a process's first channel sweeps, then not
     dead = Queue("dead", Exchange("dead", "direct"), "dead")
     live = Queue("live", Exchange("live", "direct"), "live")
     publish(conn, dead, 3_000)  # a backlog nobody reads
     publish(conn, live, 500)
     channel = conn.channel()
-    channel.basic_get("live", no_ack=True)  # the first poll of a process also sweeps
+    channel.basic_get("live", no_ack=True)
     listed = Listed(monkeypatch)
     got = 1
     while channel.basic_get("live", no_ack=True) is not None:
@@ -207,6 +210,7 @@ def test_a_poll_reads_its_own_queue_only_and_draining_is_linear(
     for _ in range(100):  # an idle consumer's polls
         assert channel.basic_get("live", no_ack=True) is None
     assert listed.entries == 0
+    conn.release()
 
 
 # --- temporary queues ---
