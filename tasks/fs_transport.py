@@ -216,7 +216,7 @@ class Broker:
             if (self.root / name / LOCK).exists():
                 with _orphaned(self.root / name / LOCK) as dead:
                     if dead:
-                        prune(_queue_of(name))
+                        prune(unquote(name))
                         self.trash(self.root / name)
 
     def _restore_claimed(self, folder: Path) -> None:
@@ -226,10 +226,10 @@ class Broker:
             queue_folder, _, name = claimed.name.partition("#")
             try:
                 payload = json.loads(claimed.read_bytes())
-            except ValueError:
+                payload["redelivered"] = True  # as kombu marks what it puts back
+            except (ValueError, TypeError):
                 claimed.rename(self.root / CORRUPT / claimed.name)
                 continue
-            payload["redelivered"] = True  # as kombu marks what it puts back
             tmp = self.root / TMP / f"{uuid.uuid4().hex}{MESSAGE}"
             tmp.write_text(json.dumps(payload))
             try:
@@ -238,10 +238,6 @@ class Broker:
                 tmp.unlink()
             claimed.unlink()
         folder.rmdir()
-
-
-def _queue_of(folder: str) -> str:
-    return unquote(folder)
 
 
 # One Broker per data folder in this process (cleared in a forked child).
@@ -280,13 +276,11 @@ class Channel(filesystem.Channel):
 
     def _write_tmp(self, payload: Any, sync: bool) -> Path:
         path = self.root / TMP / f"{uuid.uuid4().hex}{MESSAGE}"
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        try:
-            os.write(fd, json.dumps(payload).encode())
+        with path.open("xb") as file:
+            file.write(json.dumps(payload).encode())
             if sync:
-                os.fsync(fd)
-        finally:
-            os.close(fd)
+                file.flush()
+                os.fsync(file.fileno())
         return path
 
     @staticmethod
@@ -371,12 +365,14 @@ class Channel(filesystem.Channel):
     def _read_claimed(self, claimed: Path) -> Any:
         data = claimed.read_bytes()
         try:
-            return json.loads(data)
-        except ValueError:
-            # Not written by this transport (our writers rename only whole files).
+            payload = json.loads(data)
+            payload["properties"]["delivery_tag"]  # what kombu's Message needs
+        except (ValueError, TypeError, KeyError):
+            # Not written by kombu (our writers rename only whole files).
             logger.error("unreadable message set aside in %s: %r", CORRUPT, data[:200])
             claimed.rename(self.root / CORRUPT / claimed.name)
             return None
+        return payload
 
     # --- acknowledgement ---
 
@@ -401,7 +397,8 @@ class Channel(filesystem.Channel):
 
     def basic_reject(self, delivery_tag: Any, requeue: Any = False) -> None:
         super().basic_reject(delivery_tag, requeue)  # type: ignore[no-untyped-call]
-        self._forget(delivery_tag)  # put back (marked redelivered) by _restore if requeued
+        if not requeue:  # else _restore has put it back and forgotten it
+            self._forget(delivery_tag)
 
     def _restore(self, message: Any) -> None:
         super()._restore(message)  # type: ignore[no-untyped-call]

@@ -352,13 +352,15 @@ def test_a_message_that_is_not_json_is_set_aside_not_raised(
     queue = Queue("tasks", Exchange("tasks", "direct"), "tasks")
     channel = conn.channel()
     queue(channel).declare()
-    (tmp_path / "queues" / "tasks" / f"{0:020d}-stray.msg").write_bytes(b"")
+    (tmp_path / "queues" / "tasks" / f"{0:020d}-empty.msg").write_bytes(b"")
+    (tmp_path / "queues" / "tasks" / f"{1:020d}-not-kombu.msg").write_bytes(b'{"task": 0}')
     Producer(channel).publish({"task": 2}, exchange=queue.exchange, routing_key="tasks")
-    message = channel.basic_get("tasks", no_ack=True)
+    message = channel.basic_get("tasks")
     assert message is not None
     assert message.decode() == {"task": 2}
-    assert [p.name for p in (tmp_path / "queues" / ".corrupt").iterdir()] == [
-        f"tasks#{0:020d}-stray.msg"
+    assert sorted(p.name for p in (tmp_path / "queues" / ".corrupt").iterdir()) == [
+        f"tasks#{0:020d}-empty.msg",
+        f"tasks#{1:020d}-not-kombu.msg",
     ]
 
 
