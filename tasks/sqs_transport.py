@@ -68,6 +68,7 @@ class Channel(SQS.Channel):
         super().__init__(*args, **kwargs)  # type: ignore[no-untyped-call]
         self._temporary: set[str] = set()  # queues declared auto_delete here
         self._retention: dict[str, int] = {}  # SQS queue name -> MessageRetentionPeriod
+        self._deleted: set[str] = set()  # temporary queues deleted here, never to be made again
         self._pid = os.getpid()
 
     @property
@@ -132,6 +133,10 @@ class Channel(SQS.Channel):
         return {**(arguments or {}), _TTL: ttl} if ttl else arguments
 
     def _new_queue(self, queue: Any, **kwargs: Any) -> Any:
+        if queue in self._deleted:
+            # kombu resolves (and if missing, creates) a queue on every poll: Flower's event
+            # thread, still polling while the exit hook runs, would make its queue again.
+            raise UndefinedQueueException(f"{queue!r} was deleted when its channel closed")
         if kwargs.get("auto_delete") and queue not in self.predefined_queues:
             if self.predefined_queues:  # kombu's own message would say to predefine it
                 raise UndefinedQueueException(
@@ -172,6 +177,7 @@ class Channel(SQS.Channel):
             return  # a forked child (a pool process) must not delete its parent's queues
         while self._temporary:
             queue = self._temporary.pop()
+            self._deleted.add(queue)
             try:
                 # The subscription first: SNS would go on sending to the deleted queue.
                 for exchange, routing_key, arguments in list(self.state.queue_bindings(queue)):

@@ -10,14 +10,12 @@ from app.jobs import INGEST_TASK, CeleryJobQueue
 
 
 def broker(tmp_path: Path) -> Celery:
-    folders = {name: tmp_path / name for name in ("queue", "control")}
-    for folder in folders.values():
-        folder.mkdir()
+    """The embedded broker as celeryconfig.py sets it up, in a folder of this test's."""
     app = Celery("count-test", broker="filesystem://")
+    app.conf.broker_transport = "tasks.fs_transport:Transport"
     app.conf.broker_transport_options = {
-        "data_folder_in": str(folders["queue"]),
-        "data_folder_out": str(folders["queue"]),
-        "control_folder": str(folders["control"]),
+        "data_folder": str(tmp_path / "queues"),
+        "control_folder": str(tmp_path / "exchanges"),
     }
     app.conf.task_default_queue = "imagepipe"
     return app

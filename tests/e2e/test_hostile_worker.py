@@ -236,11 +236,10 @@ def producer(platform: Platform) -> Celery:
     app = Celery("e2e-producer")
     app.conf.update(
         broker_url="filesystem://",
+        broker_transport="tasks.fs_transport:Transport",  # as celeryconfig.py selects it
         broker_transport_options={
-            "data_folder_in": str(broker / "queue"),
-            "data_folder_out": str(broker / "queue"),
-            "control_folder": str(broker / "control"),
-            "store_processed": False,
+            "data_folder": str(broker / "queues"),
+            "control_folder": str(broker / "exchanges"),
         },
         task_default_queue=platform.services.settings.task_queue,
     )

@@ -256,3 +256,16 @@ def test_calls_from_one_thread_share_a_reply_queue() -> None:
     thread.join()
     assert elsewhere != [box.oid]
     assert Mailbox("celery", type="fanout").oid != box.oid  # another app, another queue
+
+
+def test_a_poll_after_the_exit_hook_does_not_make_the_queue_again(
+    connect: Connect, aws: AwsLocation
+) -> None:
+    """Flower's event thread polls while the exit hook deletes its queue (a flaky e2e test)."""
+    channel = connect().channel()
+    Queue("celeryev.2", Exchange("celeryev", "fanout"), auto_delete=True)(channel).declare()
+    assert "celeryev-2" in queues(aws)
+    channel.delete_temporary_queues()
+    with pytest.raises(UndefinedQueueException):
+        channel._receive_message("celeryev.2", wait_time_seconds=0)
+    assert "celeryev-2" not in queues(aws)
