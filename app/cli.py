@@ -79,7 +79,7 @@ def _token(settings: Settings, args: argparse.Namespace) -> int:
 def _urls(settings: Settings, args: argparse.Namespace) -> int:
     token = LocalIssuer.from_settings(settings).issue(args.user, ttl_seconds=12 * 3600)
     print(f"  API and upload page: {settings.public_base_url}/#token={token}")
-    print(f"  Flower (tasks):      http://{settings.host}:{settings.flower_port}")
+    print(f"  Flower (tasks):      http://{settings.flower_host}:{settings.flower_port}")
     print(f"  API token for {args.user!r} (12 h): {token}")
     return 0
 

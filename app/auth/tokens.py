@@ -31,7 +31,9 @@ from app.storage.private import FILE_MODE, private_dir
 
 ADMIN_GROUP = "admin"
 LOCAL_CLIENT_ID = "imagepipe"
-LOCAL_ISSUER_PATH = "/local-issuer"
+# Not a URL: the local issuer publishes nothing, and its tokens stay valid whatever
+# IMAGEPIPE_PUBLIC_BASE_URL the API or the CLI is given.
+LOCAL_ISSUER = "urn:imagepipe:local-issuer"
 KEY_FILE = "token_signing_key.pem"
 ALGORITHM = "RS256"
 _USER_ID = re.compile(r"^[A-Za-z0-9_.@:-]{1,128}$")
@@ -147,7 +149,7 @@ class LocalIssuer:
         key = load_or_create_key(settings.data_path(KEY_FILE))
         return cls(
             key,
-            issuer=settings.public_base_url + LOCAL_ISSUER_PATH,
+            issuer=LOCAL_ISSUER,
             ttl_seconds=settings.token_ttl_seconds,
         )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import sqlite3
 import threading
@@ -65,7 +66,16 @@ class SQLiteCatalog:
         self._local = threading.local()
         # 0600 before SQLite opens it; its -wal and -shm files take the database's mode.
         private_file(path)
-        self._migrate()
+        # Processes starting together (gunicorn's workers, Celery, Flower) would race to switch
+        # a new file to WAL, and the loser gets "database is locked" at once (no busy wait for
+        # that lock): the first open and migration go one process at a time.
+        lock = private_file(path.with_name(path.name + ".lock"))
+        with lock.open("rb") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                self._migrate()
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def _db(self) -> sqlite3.Connection:
         db: sqlite3.Connection | None = getattr(self._local, "db", None)

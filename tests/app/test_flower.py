@@ -112,3 +112,18 @@ def test_flower_asks_for_the_login(flower_url: str) -> None:
     assert wrong.status_code == 401
     right = requests.get(f"{flower_url}/workers", auth=("ops", PASSWORD), timeout=30)
     assert right.status_code == 200
+
+
+def test_urls_names_flowers_own_address(tmp_path: Path) -> None:
+    env = embedded_env(tmp_path / "var", free_port(), FLOWER_HOST="127.0.0.2", FLOWER_PORT="5601")
+    result = subprocess.run(
+        [sys.executable, "-m", "app.cli", "urls"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "http://127.0.0.2:5601" in result.stdout

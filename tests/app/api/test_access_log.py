@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import datetime
 import logging
+import sys
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+import requests
 from gunicorn.config import Config
 
 from app.api.access_log import RedactingLogger
+from tests.e2e.processes import embedded_env, free_port, process, wait_for
 
 SIGNED = "/i/abc/640.webp?exp=1900000000&kid=k0&sig=SECRETSIGNATURE"
 TOKEN = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.SECRETTOKEN"
@@ -58,3 +62,34 @@ def test_no_format_can_reach_a_secret(caplog: pytest.LogCaptureFixture) -> None:
     line = _log_line(caplog, everything)
     assert "SECRET" not in line
     assert "/i/abc/640.jpg" in line  # the redirect's target is still there, unsigned
+
+
+@pytest.mark.e2e
+def test_gunicorn_with_the_redacting_logger_never_writes_a_signature(tmp_path: Path) -> None:
+    """The Procfile's web line, run for real: a signed URL's query is not in the access log."""
+    port = free_port()
+    env = embedded_env(tmp_path / "var", port)
+    log = tmp_path / "access.log"
+    args = [
+        sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "1",
+        "--access-logfile", str(log), "--logger-class", "app.api.access_log.RedactingLogger",
+        "app.wsgi:app",
+    ]  # fmt: skip
+    with process(args, env, tmp_path / "web.log"):
+        url = f"http://127.0.0.1:{port}/i/abc/640.webp?exp=1900000000&kid=k0&sig=SECRETSIG"
+        wait_for(lambda: _get(url), timeout=60, what="the API")
+        wait_for(lambda: "/i/abc/640.webp" in _read(log) or None, timeout=30, what="the log")
+    text = _read(log)
+    assert "GET /i/abc/640.webp HTTP/1.1" in text
+    assert "SECRETSIG" not in text and "kid=" not in text
+
+
+def _get(url: str) -> int | None:
+    try:
+        return requests.get(url, timeout=5).status_code
+    except (requests.ConnectionError, requests.Timeout):
+        return None
+
+
+def _read(path: Path) -> str:
+    return path.read_text() if path.exists() else ""
