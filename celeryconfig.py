@@ -86,7 +86,7 @@ task_time_limit = _settings.task_time_limit + 15
 worker_send_task_events = True
 task_send_sent_event = True
 
-imports = ("tasks.pipeline", "tasks.reconcile")
+imports = ("tasks.pipeline", "tasks.reconcile", "tasks.retention")
 # Three rounds a lease: an image whose worker died runs again within about 1.3 leases of its
 # last renewal once the queue is empty (tasks/reconcile.py).
 beat_schedule = {
@@ -96,5 +96,7 @@ beat_schedule = {
         # One waiting behind a long queue is outdated by the next; do not let them pile up.
         "options": {"expires": _settings.lease_seconds / 3},
     },
+    # GDPR retention (app/retention.py): hourly is plenty for limits counted in days.
+    "retention": {"task": "imagepipe.retention", "schedule": 3600.0, "options": {"expires": 3600}},
 }
 beat_schedule_filename = str(_settings.data_path("celerybeat-schedule"))

@@ -347,6 +347,13 @@ class Settings:
                 f"IMAGEPIPE_DECODE_SECONDS ({settings.decode_seconds}) must be below "
                 f"IMAGEPIPE_TASK_TIME_LIMIT ({settings.task_time_limit})"
             )
+        if settings.original_retention_days and urlsplit(settings.catalog_url).scheme != "sqlite":
+            # DynamoDB indexes only unfinished and failed images, so it cannot list old ready
+            # ones cheaply; S3's own lifecycle rule expires originals there instead.
+            raise SettingsError(
+                "IMAGEPIPE_ORIGINAL_RETENTION_DAYS is for the embedded catalog; on AWS set the "
+                "stack's imagepipe:originalsRetentionDays (an S3 lifecycle rule, docs/deploy.md)"
+            )
         return settings
 
     def data_path(self, *parts: str) -> Path:

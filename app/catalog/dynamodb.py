@@ -6,7 +6,8 @@ plain attributes, so it reads well in the console. Two global secondary indexes:
 - `by_user` (`user_id`, `upload_time` as a Number): a user's images newest first, one Query per
   page; the page's last key is the opaque cursor.
 - `by_open_status` (`open_status`, `updated_at`): sparse; only records still `pending` or
-  `processing` carry `open_status`, so the reconciler's query reads only unfinished work.
+  `processing`, or `failed`, carry `open_status`, so the reconciler's and the retention task's
+  queries read only unfinished or failed work, never the ready bulk of the table.
 
 Every write is conditional: `add` on the ID being free, `save` on the stored version.
 """
@@ -41,7 +42,9 @@ if TYPE_CHECKING:
 
 BY_USER = names.BY_USER  # the table's shape is shared with provision and infra/pulumi/
 BY_OPEN_STATUS = names.BY_OPEN_STATUS
-OPEN_STATUSES = (Status.PENDING, Status.PROCESSING)
+# The sparse index holds what the reconciler and the retention task look for; ready images,
+# the bulk of the table, stay out of it (every index entry is another write).
+OPEN_STATUSES = (Status.PENDING, Status.PROCESSING, Status.FAILED)
 _FLOAT_FIELDS = frozenset({"upload_time", "updated_at", "received_at"})
 _UNAVAILABLE = frozenset(
     {

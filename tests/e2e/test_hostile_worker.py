@@ -89,7 +89,12 @@ class Platform:
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     var = tmp_path_factory.mktemp("hostile-var")
     # Every hostile file is uploaded by one user within seconds: above the default rate limit.
-    env = embedded_env(var, free_port(), IMAGEPIPE_UPLOAD_RATE_PER_USER="10000/minute")
+    env = embedded_env(
+        var,
+        free_port(),
+        IMAGEPIPE_UPLOAD_RATE_PER_USER="10000/minute",
+        IMAGEPIPE_MAX_OPEN_PER_USER="10000",  # every file is sent at once, on purpose
+    )
     with ExitStack() as stack:
         web(stack, env, var)
         proc = worker_including(stack, env, var, "tests.e2e.stall_tasks")

@@ -169,3 +169,12 @@ def test_count_open_counts_a_users_recent_unfinished_images(catalog: ImageCatalo
     assert catalog.count_open("u1", uploaded_since=1000.0) == 2
     assert catalog.count_open("u1", uploaded_since=0.0) == 3
     assert catalog.count_open("nobody", uploaded_since=0.0) == 0
+
+
+def test_list_stale_finds_failed_records_for_the_retention_task(catalog: ImageCatalog) -> None:
+    failed = catalog.add(record("failed"))
+    catalog.save(failed.evolve(status=Status.FAILED))
+    done = catalog.add(record("done"))
+    catalog.save(done.evolve(status=Status.READY))
+    found = catalog.list_stale([Status.FAILED], updated_before=1e12, limit=10)
+    assert [r.image_id for r in found] == ["failed"]
