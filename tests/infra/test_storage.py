@@ -85,14 +85,18 @@ def test_lifecycle_expires_work_files_and_aborts_multipart_after_a_day(stack: St
     for rules in (originals, variants):
         abort = rules["abort-incomplete-multipart"]["abortIncompleteMultipartUpload"]
         assert abort == {"daysAfterInitiation": 1}
+    # An erased original must not linger for long as an old version (GDPR art. 17).
     assert originals["expire-noncurrent-versions"]["noncurrentVersionExpiration"] == {
-        "noncurrentDays": 30
+        "noncurrentDays": 1
     }
+    assert "expire-originals" not in originals  # kept unless a retention is configured
 
 
-def test_retention_locks_originals_when_configured() -> None:
-    locked = run({"imagepipe:originalsRetentionDays": "90"})
-    originals = locked.one(checks.BUCKET, "originals")
-    assert originals.inputs["objectLockEnabled"] is True
-    lock = locked.one("aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration")
-    assert lock.inputs["rule"]["defaultRetention"] == {"mode": "GOVERNANCE", "days": 90}
+def test_a_retention_expires_originals_and_never_locks_them() -> None:
+    kept = run({"imagepipe:originalsRetentionDays": "90"})
+    originals = kept.one(checks.BUCKET, "originals")
+    assert not originals.inputs.get("objectLockEnabled")  # a lock would refuse an erasure
+    assert kept.of("aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration") == []
+    assert _rules(kept, "imagepipe-test-originals")["expire-originals"]["expiration"] == {
+        "days": 90
+    }

@@ -24,7 +24,7 @@ class StackConfig:
     variants_bucket: str
     kms_key_arn: str | None
     originals_noncurrent_days: int
-    originals_retention_days: int  # Object Lock (governance) on originals; 0: off
+    originals_retention_days: int  # originals expire after this many days; 0: kept
     work_expiry_days: int
     web_origins: tuple[str, ...]
     force_destroy: bool
@@ -101,7 +101,7 @@ class StackConfig:
             originals_bucket=c.get("originalsBucket") or f"{prefix}-originals",
             variants_bucket=c.get("variantsBucket") or f"{prefix}-variants",
             kms_key_arn=c.get("kmsKeyArn"),
-            originals_noncurrent_days=c.get_int("originalsNoncurrentDays") or 30,
+            originals_noncurrent_days=c.get_int("originalsNoncurrentDays") or 1,
             originals_retention_days=c.get_int("originalsRetentionDays") or 0,
             work_expiry_days=c.get_int("workExpiryDays") or 1,
             web_origins=tuple(c.get_object("webOrigins") or ()),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -19,8 +20,10 @@ class StorageArgs:
     originals_bucket: str
     variants_bucket: str
     kms_key_arn: str | None = None  # None: SSE-S3 (AES256)
-    originals_noncurrent_days: int = 30
-    originals_retention_days: int = 0  # Object Lock, governance mode; 0: off
+    # An erased or replaced original lingers this long as a noncurrent version (GDPR: short).
+    originals_noncurrent_days: int = 1
+    # Storage limitation: originals (which keep the uploader's EXIF) expire; 0 keeps them.
+    originals_retention_days: int = 0
     work_expiry_days: int = DAY_ONE
     force_destroy: bool = False
     tags: dict[str, str] = field(default_factory=dict)
@@ -35,11 +38,9 @@ class Storage(pulumi.ComponentResource):
     ) -> None:
         super().__init__("imagepipe:storage:Storage", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        locked = args.originals_retention_days > 0
         self.originals = aws.s3.Bucket(
             f"{name}-originals",
             bucket=args.originals_bucket,
-            object_lock_enabled=locked or None,
             force_destroy=args.force_destroy,
             tags=args.tags,
             opts=child,
@@ -59,18 +60,6 @@ class Storage(pulumi.ComponentResource):
             versioning_configuration={"status": "Enabled"},
             opts=child,
         )
-        if locked:
-            aws.s3.BucketObjectLockConfiguration(
-                f"{name}-originals-retention",
-                bucket=self.originals.id,
-                rule={
-                    "default_retention": {
-                        "mode": "GOVERNANCE",
-                        "days": args.originals_retention_days,
-                    }
-                },
-                opts=child,
-            )
         aws.s3.BucketLifecycleConfiguration(
             f"{name}-originals-lifecycle",
             bucket=self.originals.id,
@@ -89,6 +78,7 @@ class Storage(pulumi.ComponentResource):
                         "noncurrent_days": args.originals_noncurrent_days
                     },
                 },
+                *_retention(args.originals_retention_days),
             ],
             opts=child,
         )
@@ -185,3 +175,11 @@ class Storage(pulumi.ComponentResource):
             ],
             opts=child,
         )
+
+
+def _retention(days: int) -> list[dict[str, Any]]:
+    """Originals expire after `days`. Not Object Lock: a lock would refuse a GDPR erasure."""
+    if days <= 0:
+        return []
+    rule: dict[str, Any] = {"id": "expire-originals", "status": "Enabled", "filter": {"prefix": ""}}
+    return [rule | {"expiration": {"days": days}}]
