@@ -4,7 +4,8 @@ A running stage renews its image's lease (app/lease.py), so a record in `process
 not been touched for a lease is not being worked on. Either its next task waits in the queue, or
 the task is gone: a worker killed with SIGKILL takes the message it held with it on the
 filesystem broker, and on SQS hides it for a whole visibility timeout. With the queue empty the
-task is surely gone, and the image is requeued after one lease; while the queue still holds work
+task is surely gone (the reconciler's own beat messages aside), and the image is requeued after
+one lease; while the queue still holds work
 it may be waiting there, and is requeued only after IMAGEPIPE_STUCK_AFTER_SECONDS. The new chain
 carries a new attempt number, so the old one, if it was only slow, does nothing when it wakes.
 """
@@ -27,6 +28,9 @@ log = logging.getLogger(__name__)
 
 # Requeues of one image before it is failed: a worker dying on it this often is the image's doing.
 MAX_ATTEMPTS = 5
+# The reconciler's own messages share the queue (beat sends one every third of a lease, each
+# expiring before the next): a queue holding no more than these holds no image's task.
+BEAT_SLACK = 2
 
 
 @cache
@@ -51,7 +55,7 @@ def reconcile_once(
     settings = svc.settings
     counts = {"requeued": 0, "failed": 0}
     # With work still queued, an idle image may just be waiting its turn.
-    idle_for = settings.lease_seconds if backlog == 0 else settings.stuck_after_seconds
+    idle_for = settings.lease_seconds if backlog <= BEAT_SLACK else settings.stuck_after_seconds
     stuck = svc.catalog.list_stale([Status.PROCESSING], updated_before=now - idle_for, limit=limit)
     # A received upload whose event was lost looks the same; an unreceived one waits for its form.
     unclaimed = svc.catalog.list_stale(

@@ -11,7 +11,7 @@ import pytest
 from app import processing
 from app.catalog import Status
 from app.services import Services, build_services
-from tasks.reconcile import MAX_ATTEMPTS, reconcile_once
+from tasks.reconcile import BEAT_SLACK, MAX_ATTEMPTS, reconcile_once
 from tests.conftest import make_settings, photo
 
 LEASE = 30
@@ -43,6 +43,14 @@ def test_an_idle_image_is_requeued_one_lease_after_its_worker_died(svc: Services
     assert reconcile_once(svc, started, now=now + LEASE + 1) == {"requeued": 1, "failed": 0}
     assert started == [(image_id, 2)]
     assert svc.catalog.get(image_id).attempts == 2
+
+
+def test_the_reconcilers_own_messages_in_the_queue_do_not_hold_it_back(svc: Services) -> None:
+    image_id = uploaded(svc)
+    processing.claim(svc, image_id)
+    started = Started()
+    later = time.time() + LEASE + 1
+    assert reconcile_once(svc, started, backlog=BEAT_SLACK, now=later)["requeued"] == 1
 
 
 def test_while_the_queue_holds_work_an_idle_image_may_be_waiting_its_turn(svc: Services) -> None:
