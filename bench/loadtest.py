@@ -24,6 +24,7 @@ import json
 import math
 import os
 import platform as host
+import resource
 import shutil
 import signal
 import socket
@@ -163,6 +164,7 @@ class Platform:
     port: int
     token: str
     data: Path
+    supervisor_pid: int
 
     @property
     def base(self) -> str:
@@ -182,7 +184,12 @@ def embedded_platform(data: Path) -> Iterator[Platform]:
     port = _free_port()
     base = {k: v for k, v in os.environ.items() if not k.startswith(("IMAGEPIPE_", "CELERY_"))}
     env = base | {
+        # Every backend under data: the defaults are relative to the current folder (./var).
         "IMAGEPIPE_DATA_DIR": str(data),
+        "IMAGEPIPE_ORIGINALS_URL": (data / "originals").as_uri(),
+        "IMAGEPIPE_VARIANTS_URL": (data / "variants").as_uri(),
+        "IMAGEPIPE_CATALOG_URL": f"sqlite:///{data / 'catalog.db'}",
+        "CELERY_BROKER_URL": "filesystem://",
         "IMAGEPIPE_HOST": "127.0.0.1",
         "IMAGEPIPE_PORT": str(port),
         "IMAGEPIPE_WORKER_CONCURRENCY": "2",
@@ -208,7 +215,7 @@ def embedded_platform(data: Path) -> Iterator[Platform]:
             capture_output=True,
             text=True,
         ).stdout.strip()
-        yield Platform(port, token, data)
+        yield Platform(port, token, data, proc.pid)
     finally:
         proc.send_signal(signal.SIGINT)  # supervisord stops its programs, as on Ctrl-C
         try:
@@ -375,7 +382,11 @@ class Load:
     def drain(self, timeout: float) -> None:
         """Read each image not yet settled until all are, or timeout seconds have passed."""
         deadline = time.monotonic() + timeout
+        next_news = time.monotonic() + 30
         while (left := self.images.unsettled()) and time.monotonic() < deadline:
+            if time.monotonic() > next_news:
+                _progress(f"{len(left)} images not settled yet")
+                next_news += 30
             for image_id in left:
                 status, record = self.connections.get_json(f"/image/{image_id}", self.headers)
                 if status == 200:
@@ -384,6 +395,44 @@ class Load:
 
 
 # --- Running it and reporting ---
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found += [int(kid) for kid in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return found
+
+
+def cpu_by_program(root: int) -> dict[str, float]:
+    """CPU seconds used so far by the processes below root, by program (Linux /proc).
+
+    A process's reaped children count in its own figure (the worker's decode sandboxes).
+    """
+    ticks = os.sysconf("SC_CLK_TCK")
+    used: dict[str, float] = {"api": 0.0, "worker": 0.0}
+    level = _children(root)
+    while level:
+        for pid in level:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                command = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
+                continue
+            program = "api" if b"gunicorn" in command else "worker" if b"celery" in command else ""
+            if program:
+                # utime, stime, cutime, cstime: fields 14-17 of stat, 12-15 after the name.
+                used[program] += sum(int(v) for v in fields[11:15]) / ticks
+        level = [kid for pid in level for kid in _children(pid)]
+    return used
+
+
+def own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def machine() -> dict[str, str]:
@@ -425,12 +474,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         reads = OpenLoop(read_offsets, load.read, threads=args.read_threads)
         start = time.monotonic() + 0.5
         load.start_at(start)
+        cpu_before = cpu_by_program(platform.supervisor_pid) | {"loadtest": own_cpu()}
         senders = [threading.Thread(target=loop.run, args=(start,)) for loop in (uploads, reads)]
         for sender in senders:
             sender.start()
         for sender in senders:
             sender.join()
         sent = time.monotonic() - start
+        cpu_after = cpu_by_program(platform.supervisor_pid) | {"loadtest": own_cpu()}
+        cpu = {k: round((cpu_after[k] - cpu_before[k]) / sent, 2) for k in cpu_before}
         _progress(f"sent; waiting for {len(images.unsettled())} images to settle")
         load.drain(args.drain)
         load_after = os.getloadavg()
@@ -443,6 +495,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         sent=sent,
         loadavg=(load_before, load_after),
     )
+    result["cores_used_while_sending"] = cpu
     if result["uploads"]["lost"]:
         result["kept"] = str(data)  # the logs, broker and catalog of the run, for a look
     else:
@@ -524,6 +577,10 @@ def markdown(result: dict[str, Any]) -> str:
         f"{result['reads']['errors'] or 'none'}. The two worker processes held "
         f"{result['worker_throughput']['images_per_second']} images/s over "
         f"{result['worker_throughput']['over_seconds']} s.",
+        "",
+        "Cores used while sending: "
+        + ", ".join(f"{k} {v}" for k, v in result.get("cores_used_while_sending", {}).items())
+        + ".",
         "",
         "| latency (from the scheduled send) | n | p50 | p90 | p99 | max |",
         "| --- | ---: | ---: | ---: | ---: | ---: |",

@@ -37,6 +37,8 @@ def test_every_procfile_process_runs_its_procfile_command(tmp_path: Path) -> Non
         # sh for the ${VAR:-default}s; exec so that supervisord watches the program itself.
         assert shlex.split(section["command"]) == ["/bin/sh", "-c", f"exec {program.command}"]
         assert section["autorestart"] == "true"
+        # A start that fails within startsecs is retried after 1 s, 2 s, 3 s ... many times over.
+        assert int(section["startsecs"]) > 0 and int(section["startretries"]) >= 50
         assert section["stopasgroup"] == section["killasgroup"] == "true"
         assert section["stdout_logfile"] == str((tmp_path / "logs" / f"{name}.log").resolve())
     assert "worker@%h" in shlex.split(config["program:worker"]["command"])[2]
