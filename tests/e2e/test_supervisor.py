@@ -226,6 +226,10 @@ def test_a_killed_worker_is_restarted_and_the_api_never_stops(platform: Supervis
     assert record["status"] == "ready", record
     assert health.answers > 0 and health.failures == []
     assert platform.pid("web") is not None
+    # The terminal shows what happened, and each process's log under its name.
+    terminal = platform.output.read_text(errors="replace")
+    assert "exited: worker (terminated by SIGKILL" in terminal
+    assert f"==> {(platform.var / 'logs' / 'worker.log').resolve()} <==" in terminal
 
 
 def test_killed_flower_and_beat_come_back(platform: Supervised) -> None:
