@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 TEST_DEB := chromium
 BENCH_DEB := libvips42
 
-.PHONY: run run-aws-local test lint typecheck pytest bench clean venv
+.PHONY: run run-aws-local test lint typecheck pytest bench loadtest clean venv
 
 venv: $(STAMP)
 
@@ -21,12 +21,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	@rm -f $(VENV)/.installed-* && touch $@
 
+# The Procfile's processes under supervisord (app/ops/supervise.py): a process that dies is
+# restarted, the others keep running. (`honcho start` still runs the same Procfile, without that.)
 run: $(STAMP)
 	@set -a; [ ! -f .env ] || . ./.env; set +a; \
 	  $(BIN)/imagepipe check-config >/dev/null && \
 	  echo "Starting imagepipe (web, worker, beat, flower). Ctrl-C stops everything." && \
 	  $(BIN)/imagepipe urls && \
-	  PATH="$(CURDIR)/$(BIN):$$PATH" exec $(BIN)/honcho start -f Procfile web worker beat flower
+	  exec $(BIN)/python -m app.ops.supervise web worker beat flower
 
 # The AWS path (S3, SQS, SNS, DynamoDB) on a local moto server: no account needed.
 run-aws-local: $(STAMP)
@@ -48,6 +50,11 @@ pytest: $(STAMP)
 bench: $(STAMP)
 	scripts/system-deps.sh $(BENCH_DEB)
 	$(BIN)/python -m bench
+
+# Uploads and metadata reads at fixed rates against a fresh embedded platform on 127.0.0.1;
+# e.g. `make loadtest ARGS="--upload-rate 2 --duration 30"`. Results: docs/benchmarks.md.
+loadtest: $(STAMP)
+	$(BIN)/python -m bench.loadtest $(ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -52,4 +52,5 @@ imagepipe provision | sed 's/^/  /'
 echo "Starting imagepipe on the AWS path (web, ingest, worker, beat, flower). Ctrl-C stops everything."
 imagepipe urls
 echo "  moto dashboard:      $AWS_ENDPOINT_URL/moto-api/"
-honcho start -f Procfile web ingest worker beat flower
+# supervisord restarts a process that dies (app/ops/supervise.py); Ctrl-C stops them all.
+python -m app.ops.supervise web ingest worker beat flower
