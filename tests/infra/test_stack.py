@@ -145,3 +145,16 @@ def test_a_custom_domain_without_a_certificate_or_zone_is_refused() -> None:
 
     with pytest.raises(ValueError, match="customDomain needs"):
         run({"imagepipe:customDomain": "images.example.com"})
+
+
+def test_global_accelerator_fronts_the_api_only_when_asked(stack: Stack) -> None:
+    from tests.infra.stackmock import run
+
+    assert stack.of("aws:globalaccelerator/accelerator:Accelerator") == []
+    accelerated = run({"imagepipe:globalAccelerator": "true"})
+    accelerated.one("aws:globalaccelerator/accelerator:Accelerator")
+    listener = accelerated.one("aws:globalaccelerator/listener:Listener")
+    assert listener.inputs["portRanges"] == [{"fromPort": 443, "toPort": 443}]
+    group = accelerated.one("aws:globalaccelerator/endpointGroup:EndpointGroup")
+    (endpoint,) = group.inputs["endpointConfigurations"]
+    assert endpoint["clientIpPreservationEnabled"] is True  # per-address limits see the client
