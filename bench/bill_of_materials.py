@@ -22,6 +22,7 @@ docs/capacity.md prices the result.
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import sys
@@ -174,6 +175,63 @@ def measure(photo: Path) -> Bill:
     return bill
 
 
+# Public list prices, us-east-1, as cited in docs/capacity.md (USD).
+PRICES = {
+    "s3_put": 0.005 / 1000,  # PUT, COPY, POST, LIST (Standard and Intelligent-Tiering)
+    "s3_get": 0.0004 / 1000,  # GET, HEAD
+    "dynamodb_wru": 0.625 / 1_000_000,  # on-demand write request unit (1 KB)
+    "dynamodb_rru": 0.125 / 1_000_000,  # on-demand read request unit (4 KB, strongly consistent)
+    "sqs": 0.40 / 1_000_000,  # standard queue request (64 KB chunk)
+    "sns": 0.50 / 1_000_000,  # standard topic publish; deliveries to SQS are free
+    "vcpu_s": 0.01240 / 3600,  # Fargate Spot vCPU (x86), with 2 GB per vCPU below
+    "gb_s": 0.00136 / 3600,
+}
+FARGATE_EFFICIENCY = 0.85  # share of a worker process's time on CPU (the rest waits on S3)
+AUTOSCALING_OVERHEAD = 1.5  # tasks run / tasks needed over a day (bench/simulate_scale.py)
+
+
+@dataclass(frozen=True)
+class Design:
+    """What one image costs in billed requests, beyond what the measured bill holds."""
+
+    name: str
+    cpu_s: float
+    tasks: int = TASKS_PER_IMAGE
+    events: bool = True
+    flower_queues: int = 1
+    puts_saved: int = 0
+    gets_saved: int = 0
+    writes: int | None = None  # None: as measured
+    write_units: int | None = None
+
+
+def billed(bill: Bill, design: Design) -> dict[str, float]:
+    """Billed units per image: S3 requests, DynamoDB units, SQS and SNS requests, CPU seconds."""
+    calls = bill.calls
+    reads = sum(n for (svc, op), n in calls.items() if svc == "dynamodb" and op == "GetItem")
+    wru = (
+        bill.as_dict()["dynamodb_write_units"] if design.write_units is None else design.write_units
+    )
+    events = design.tasks * EVENTS_PER_TASK if design.events else 0
+    sqs_measured = sum(n for (svc, _op), n in calls.items() if svc == "sqs")
+    return {
+        "s3_put": calls["s3", "PutObject"] - design.puts_saved,
+        "s3_get": calls["s3", "GetObject"] + calls["s3", "HeadObject"] - design.gets_saved,
+        "dynamodb_wru": wru,
+        "dynamodb_rru": reads,
+        # S3's event message, the ingest process's receive + delete, then per Celery task a
+        # send, a receive and a delete; per event, Flower's delete and a tenth of a receive.
+        "sqs": 1 + sqs_measured + 3 * design.tasks + events * design.flower_queues * 1.1,
+        "sns": events,
+        "vcpu_s": design.cpu_s / FARGATE_EFFICIENCY * AUTOSCALING_OVERHEAD,
+        "gb_s": 2 * design.cpu_s / FARGATE_EFFICIENCY * AUTOSCALING_OVERHEAD,
+    }
+
+
+def cost_per_1000(units: dict[str, float]) -> dict[str, float]:
+    return {k: 1000 * v * PRICES[k] for k, v in units.items()}
+
+
 def report(bill: Bill) -> list[str]:
     data = bill.as_dict()
     lines = ["measured (this process, botocore calls):"]
@@ -197,16 +255,90 @@ def report(bill: Bill) -> list[str]:
     return lines
 
 
+def designs(bill: Bill, cpu_today: float, cpu_now: float) -> list[Design]:
+    """Today's design, this branch, then each lever on top of the one before (docs/capacity.md)."""
+    puts = bill.calls["s3", "PutObject"]
+    first, last = bill.dynamodb_items[0][1], bill.dynamodb_items[-1][1]
+    two_writes = math.ceil(first / 1024) + math.ceil(last / 1024)
+    on_demand = 7  # 160-lq.jpg, 640-lq.jpg, 640-lq.webp and the four standard JPEGs
+    return [
+        Design("today (libaom, WebP m4)", cpu_today),
+        Design("SVT-AV1, WebP m2 (this branch)", cpu_now),
+        Design("+ Celery events off in production", cpu_now, events=False),
+        Design(
+            "+ master kept off S3 (one task from resize to encode)",
+            cpu_now,
+            tasks=2,
+            events=False,
+            puts_saved=1,
+            gets_saved=2,
+        ),
+        Design(
+            "+ two catalog writes (pending; ready with every variant)",
+            cpu_now,
+            tasks=2,
+            events=False,
+            puts_saved=1,
+            gets_saved=2,
+            write_units=two_writes,
+        ),
+        Design(
+            "+ JPEG and weak-tier WebP/JPEG made on first request",
+            cpu_now * 0.9,
+            tasks=2,
+            events=False,
+            puts_saved=1 + on_demand,
+            gets_saved=2,
+            write_units=two_writes,
+        ),
+        Design(
+            "+ the variants in one packed object (original + pack)",
+            cpu_now * 0.9,
+            tasks=2,
+            events=False,
+            puts_saved=puts - 2,
+            gets_saved=2,
+            write_units=two_writes,
+        ),
+    ]
+
+
+def cost_table(bill: Bill, cpu_today: float, cpu_now: float) -> list[str]:
+    kinds = list(PRICES)
+    lines = [
+        "| design | S3 PUT | S3 GET | DynamoDB | SQS | SNS | compute | total per 1,000 |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for design in designs(bill, cpu_today, cpu_now):
+        units = billed(bill, design)
+        cost = cost_per_1000(units)
+        by = {k: cost[k] for k in kinds}
+        lines.append(
+            f"| {design.name} | ${by['s3_put']:.4f} ({units['s3_put']:.0f}) "
+            f"| ${by['s3_get']:.4f} ({units['s3_get']:.0f}) "
+            f"| ${by['dynamodb_wru'] + by['dynamodb_rru']:.4f} "
+            f"({units['dynamodb_wru']:.0f} WRU, {units['dynamodb_rru']:.0f} RRU) "
+            f"| ${by['sqs']:.4f} ({units['sqs']:.0f}) | ${by['sns']:.4f} ({units['sns']:.0f}) "
+            f"| ${by['vcpu_s'] + by['gb_s']:.4f} | **${sum(cost.values()):.3f}** |"
+        )
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
+    parser = argparse.ArgumentParser(prog="python -m bench.bill_of_materials", description=__doc__)
+    parser.add_argument("photo", nargs="?", type=Path, default=None)
+    parser.add_argument("--cpu-today", type=float, default=1.22, help="CPU-s/image before")
+    parser.add_argument("--cpu-now", type=float, default=0.5, help="CPU-s/image, this branch")
+    args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT))
     from tests.conftest import photo
 
-    path = Path(args[0]) if args else photo(DEFAULT_PHOTO)
+    path = args.photo or photo(DEFAULT_PHOTO)
     bill = measure(path)
     print(f"{path.name}: one image through the AWS path")
     print("\n".join(report(bill)))
     print(json.dumps(bill.as_dict()))
+    print("\n".join(cost_table(bill, args.cpu_today, args.cpu_now)))
     return 0
 
 
