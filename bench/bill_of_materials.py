@@ -46,6 +46,7 @@ class Bill:
     calls: Counter[tuple[str, str]] = field(default_factory=Counter)
     s3_put_bytes: list[int] = field(default_factory=list)
     dynamodb_items: list[tuple[str, int]] = field(default_factory=list)  # (operation, bytes)
+    sparse_index_items: list[bool] = field(default_factory=list)  # carries open_status
     counting: bool = True
 
     def as_dict(self) -> dict[str, Any]:
@@ -53,8 +54,28 @@ class Bill:
             "calls": {f"{s} {o}": n for (s, o), n in sorted(self.calls.items())},
             "s3_put_bytes": self.s3_put_bytes,
             "dynamodb_items": self.dynamodb_items,
-            "dynamodb_write_units": sum(math.ceil(b / 1024) for _op, b in self.dynamodb_items),
+            "dynamodb_write_units": self.table_write_units,
+            "dynamodb_write_units_with_indexes": self.write_units_with_indexes,
         }
+
+    @property
+    def table_write_units(self) -> int:
+        return sum(math.ceil(b / 1024) for _op, b in self.dynamodb_items)
+
+    @property
+    def write_units_with_indexes(self) -> int:
+        """The table's units plus its two ALL-projected indexes (app/provision.py).
+
+        by_user holds every item, so each write is written again there; the sparse
+        by_open_status holds an item while it is pending or processing, and the write that
+        takes `open_status` away deletes it from the index (one unit).
+        """
+        units = 2 * self.table_write_units
+        was_in = False
+        for (_op, size), is_in in zip(self.dynamodb_items, self.sparse_index_items, strict=True):
+            units += math.ceil(size / 1024) if is_in else int(was_in)
+            was_in = is_in
+        return units
 
 
 def item_size(item: dict[str, Any]) -> int:
@@ -102,7 +123,9 @@ def counting(bill: Bill) -> Iterator[None]:
             try:
                 table, key = params["TableName"], _key_of(client, params)
                 got = original(client, "GetItem", {"TableName": table, "Key": key})
-                bill.dynamodb_items.append((operation, item_size(got.get("Item", {}))))
+                stored = got.get("Item", {})
+                bill.dynamodb_items.append((operation, item_size(stored)))
+                bill.sparse_index_items.append("open_status" in stored)
             finally:
                 bill.counting = True
         return result
@@ -243,7 +266,8 @@ def report(bill: Bill) -> list[str]:
     sizes = [b for _op, b in bill.dynamodb_items]
     lines.append(
         f"  DynamoDB writes: {len(sizes)}, item sizes {sizes} bytes, "
-        f"{data['dynamodb_write_units']} write units"
+        f"{data['dynamodb_write_units']} write units on the table, "
+        f"{data['dynamodb_write_units_with_indexes']} with its indexes"
     )
     lines += [
         "counted from the configuration (other processes):",
@@ -259,7 +283,8 @@ def designs(bill: Bill, cpu_today: float, cpu_now: float) -> list[Design]:
     """Today's design, this branch, then each lever on top of the one before (docs/capacity.md)."""
     puts = bill.calls["s3", "PutObject"]
     first, last = bill.dynamodb_items[0][1], bill.dynamodb_items[-1][1]
-    two_writes = math.ceil(first / 1024) + math.ceil(last / 1024)
+    # pending (table, by_user, by_open_status), then ready (table, by_user, out of the index)
+    two_writes = 3 * math.ceil(first / 1024) + 2 * math.ceil(last / 1024) + 1
     on_demand = 7  # 160-lq.jpg, 640-lq.jpg, 640-lq.webp and the four standard JPEGs
     return [
         Design("today (libaom, WebP m4)", cpu_today),

@@ -33,5 +33,8 @@ def test_one_image_through_the_aws_path_is_counted_by_service_and_operation() ->
     assert all(0 < size < 400 * 1024 for _op, size in bill.dynamodb_items)
     units = bill.as_dict()["dynamodb_write_units"]
     assert units == sum(math.ceil(size / 1024) for _op, size in bill.dynamodb_items)
+    # The by_user index holds every item; the sparse one only unfinished records.
+    assert bill.sparse_index_items[0] and not bill.sparse_index_items[-1]
+    assert 2 * units < bill.write_units_with_indexes < 3 * units + 2
     # The item-size read-backs are not counted as the image's reads.
     assert calls["dynamodb", "GetItem"] < 4 * writes
