@@ -26,6 +26,8 @@ measures them):
 from __future__ import annotations
 
 import io
+import threading
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 from PIL import Image
@@ -36,6 +38,11 @@ from app.imaging.plugins import register_plugins
 SVT_MIN_SIDE = 4
 SVT_MAX_WIDTH = 16384
 SVT_MAX_HEIGHT = 8704
+
+# An SVT-AV1 encoder of a 1920 px frame holds ~65 MB: two side by side pushed a worker over its
+# 200 MB at 50 MP (docs/benchmarks.md), so frames of a megapixel or more take turns per process.
+SVT_ONE_AT_A_TIME_PIXELS = 1_000_000
+_SVT_BIG = threading.Lock()
 
 CONTENT_TYPES = {"jpg": "image/jpeg", "webp": "image/webp", "avif": "image/avif"}
 
@@ -79,7 +86,9 @@ def encode(img: Image.Image, fmt: str, quality: int, settings: EncodeSettings) -
         _colour_ready(img).save(out, "WEBP", quality=quality, method=settings.webp_method)
     elif fmt == "avif":
         options = avif_options(img.size, settings, gray=img.mode in ("L", "LA"))
-        _colour_ready(img).save(out, "AVIF", quality=quality, **options)
+        big = options["codec"] == "svt" and img.width * img.height >= SVT_ONE_AT_A_TIME_PIXELS
+        with _SVT_BIG if big else nullcontext():
+            _colour_ready(img).save(out, "AVIF", quality=quality, **options)
     else:
         raise ValueError(f"unknown output format {fmt!r}")
     return out.getvalue()
