@@ -232,9 +232,7 @@ def billed(bill: Bill, design: Design) -> dict[str, float]:
     """Billed units per image: S3 requests, DynamoDB units, SQS and SNS requests, CPU seconds."""
     calls = bill.calls
     reads = sum(n for (svc, op), n in calls.items() if svc == "dynamodb" and op == "GetItem")
-    wru = (
-        bill.as_dict()["dynamodb_write_units"] if design.write_units is None else design.write_units
-    )
+    wru = bill.write_units_with_indexes if design.write_units is None else design.write_units
     events = design.tasks * EVENTS_PER_TASK if design.events else 0
     sqs_measured = sum(n for (svc, _op), n in calls.items() if svc == "sqs")
     return {
