@@ -1,24 +1,24 @@
 """Encoders with their settings: metadata-free output, alpha kept where the format allows it.
 
-Why these settings (measured on the corpus; docs/imaging.md has the figures):
+Why these settings (measured on the corpus; docs/imaging.md has the figures, bench/codecs.py
+measures them):
 
 - Standard tier: the lowest qualities at which every standard variant of every corpus photo keeps
   SSIM >= 0.95 against an exact Lanczos downscale of the original (the issue's bar). The hardest
-  photo (plasma_Path, fine foliage) needs JPEG 90 (89 passes by 0.003), WebP 85 (84 passes by
-  0.002 on the CMYK photo) and AVIF 72 (70 passes by 0.001); one step up keeps a margin.
+  photos (plasma_Path, fine foliage; the CMYK one) need JPEG 90 (89 passes by 0.003), WebP 85
+  (0.9545 at method 2) and AVIF 70 with SVT-AV1 (0.9509; 68 fails at 0.9487).
 - Low tier (160-lq, for Save-Data and 2G): small on purpose (JPEG 45, WebP 40, AVIF 35).
 - Weak tier (640-lq, what a phone on 3g is served): AVIF 60, WebP 70, JPEG 65. Shown at 720
-  device px, every gallery photo keeps SSIM >= 0.92 against the 720 px reference (AVIF: lowest
-  0.942) for 35% fewer bytes than WebP q80 at 720 px (docs/delivery.md).
+  device px, every gallery photo keeps SSIM >= 0.92 against the 720 px reference (docs/delivery.md).
 - JPEG 4:2:0, progressive, optimized Huffman tables: progressive so a first scan paints early on
   slow links; optimize because it is ~5% smaller for little CPU.
-- WebP method 4: method 6 is 1.7x slower for ~4% fewer bytes; method 2 is 2.5x faster but ~4%
-  larger and loses 0.002 SSIM. 4 is libwebp's own default trade-off.
-- AVIF speed 8, tune=ssim, 4:2:0, one thread per encoder. aom's default tune (psnr) spends bits
-  on noise SSIM does not see: tune=ssim is 15% smaller at the same quality number and still
-  >= 0.95 on every corpus photo (lowest 0.9556), as libheif (libvips) does by default. Speed 8
-  is 5% smaller than 9 for 2.3x the AVIF CPU: AVIF is what most browsers are served, so the
-  bytes are saved on every delivery. Encodes already run side by side, so one thread each.
+- WebP method 2: browsers that take AVIF are served AVIF, so WebP's bytes reach few clients while
+  its CPU is spent on every image. Over the corpus, method 2 is 2.2x faster than 4 for 2.3% more
+  WebP bytes (lowest SSIM 0.9545 vs 0.9549); method 3 costs what 4 does, 1 and 0 are 12-20% larger.
+- AVIF: SVT-AV1 (pillow-avif-plugin) preset 8, 4:2:0, one thread per encoder: 2.7x less CPU than
+  libaom speed 8 tune=ssim at q72 (the setting before), 2.6% fewer AVIF bytes over the corpus at
+  q70 (2.9% on the 8-20 MP photos). SVT-AV1 refuses frames under 4 px a side or over 16384x8704;
+  libaom (speed 8, tune=ssim) encodes those. Encodes already run side by side, so one thread each.
 - Nothing but pixels is written: no EXIF, XMP, IPTC or comment; no ICC profile (pixels are
   sRGB, which is what browsers assume of an untagged image).
 """
@@ -26,9 +26,23 @@ Why these settings (measured on the corpus; docs/imaging.md has the figures):
 from __future__ import annotations
 
 import io
+import threading
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 from PIL import Image
+
+from app.imaging.plugins import register_plugins
+
+# SVT-AV1 (v4.1) refuses frames smaller than 4 px or larger than 16384 x 8704: libaom takes them.
+SVT_MIN_SIDE = 4
+SVT_MAX_WIDTH = 16384
+SVT_MAX_HEIGHT = 8704
+
+# An SVT-AV1 encoder of a 1920 px frame holds ~65 MB: two side by side pushed a worker over its
+# 200 MB at 50 MP (docs/benchmarks.md), so frames of a megapixel or more take turns per process.
+SVT_ONE_AT_A_TIME_PIXELS = 1_000_000
+_SVT_BIG = threading.Lock()
 
 CONTENT_TYPES = {"jpg": "image/jpeg", "webp": "image/webp", "avif": "image/avif"}
 
@@ -46,11 +60,13 @@ class Quality:
 
 @dataclass(frozen=True)
 class EncodeSettings:
-    standard: Quality = Quality(jpg=90, webp=85, avif=72)
+    standard: Quality = Quality(jpg=90, webp=85, avif=70)
     low: Quality = Quality(jpg=45, webp=40, avif=35)
     weak: Quality = Quality(jpg=65, webp=70, avif=60)
-    webp_method: int = 4
-    avif_speed: int = 8
+    webp_method: int = 2  # a fallback few clients are served: the fast method (docstring)
+    avif_codec: str = "svt"  # "svt" (SVT-AV1) or "aom" (libaom), both through pillow-avif-plugin
+    avif_speed: int = 8  # SVT-AV1's preset (libavif passes the speed through; 9 and 10 are M9)
+    aom_speed: int = 8  # libaom: for frames SVT-AV1 cannot take, and the "aom" codec
     threads: int = 2  # encodes run side by side (Pillow releases the GIL while encoding)
     background: tuple[int, int, int] = (255, 255, 255)
 
@@ -60,6 +76,7 @@ class EncodeSettings:
 
 
 def encode(img: Image.Image, fmt: str, quality: int, settings: EncodeSettings) -> bytes:
+    register_plugins()  # the AVIF writer is pillow-avif-plugin's
     out = io.BytesIO()
     if fmt == "jpg":
         _jpeg_ready(img, settings.background).save(
@@ -68,18 +85,40 @@ def encode(img: Image.Image, fmt: str, quality: int, settings: EncodeSettings) -
     elif fmt == "webp":
         _colour_ready(img).save(out, "WEBP", quality=quality, method=settings.webp_method)
     elif fmt == "avif":
-        _colour_ready(img).save(
-            out,
-            "AVIF",
-            quality=quality,
-            speed=settings.avif_speed,
-            subsampling="4:2:0",
-            max_threads=1,
-            advanced={"tune": "ssim"},
-        )
+        options = avif_options(img.size, settings, gray=img.mode in ("L", "LA"))
+        big = options["codec"] == "svt" and img.width * img.height >= SVT_ONE_AT_A_TIME_PIXELS
+        with _SVT_BIG if big else nullcontext():
+            _colour_ready(img).save(out, "AVIF", quality=quality, **options)
     else:
         raise ValueError(f"unknown output format {fmt!r}")
     return out.getvalue()
+
+
+def avif_codec(size: tuple[int, int], settings: EncodeSettings, *, gray: bool = False) -> str:
+    """SVT-AV1 where it can encode the frame, libaom (any size) elsewhere.
+
+    Gray frames go to libaom too: SVT-AV1 has no 4:0:0, and in 4:2:0 at the low tiers it leaves
+    visible chroma noise on a gray picture (libaom does not; test_corpus checks every format).
+    """
+    width, height = size
+    fits = SVT_MIN_SIDE <= width <= SVT_MAX_WIDTH and SVT_MIN_SIDE <= height <= SVT_MAX_HEIGHT
+    if settings.avif_codec == "svt" and (gray or not fits):
+        return "aom"
+    return settings.avif_codec
+
+
+def avif_options(
+    size: tuple[int, int], settings: EncodeSettings, *, gray: bool = False
+) -> dict[str, object]:
+    """pillow-avif-plugin's save options: 4:2:0, one thread (encodes already run side by side)."""
+    codec = avif_codec(size, settings, gray=gray)
+    options: dict[str, object] = {"codec": codec, "subsampling": "4:2:0", "max_threads": 1}
+    if codec == "aom":
+        # aom's default tune (psnr) spends bits on noise SSIM does not see.
+        options |= {"speed": settings.aom_speed, "advanced": {"tune": "ssim"}}
+    else:
+        options["speed"] = settings.avif_speed
+    return options
 
 
 def _jpeg_ready(img: Image.Image, background: tuple[int, int, int]) -> Image.Image:

@@ -1,0 +1,369 @@
+"""The AWS requests one processed image makes, counted by service and operation (moto, in-process).
+
+    python -m bench.bill_of_materials [PHOTO]
+
+One photo goes through the AWS path in one process against moto's in-process AWS
+(`moto.mock_aws`), with resources made by the project's own `app.provision`:
+
+1. the upload request: the API's pending record (`Services.new_record` + `catalog.add`);
+2. the browser's presigned POST of the original to S3 (a PUT-class request; made here with
+   `put_object`, which S3 bills the same);
+3. the ingest process: S3's ObjectCreated event read from SQS, handed to the broker, deleted;
+4. the Celery chain's stages, `app.processing.claim/resize/compress/encode/record`, called directly.
+
+Every botocore API call is counted (a wrapper on `BaseClient._make_api_call`), with the bytes of
+each S3 PUT and the size of each DynamoDB item written (by DynamoDB's item-size rules, read back
+after the write, uncounted). What runs outside this process is counted from the configuration,
+not measured, and printed apart: the Celery task messages on SQS (one per task: ingest and the
+four stages) and the Celery events on SNS (celeryconfig: `worker_send_task_events` and
+`task_send_sent_event`, so sent, received, started and succeeded per task).
+docs/capacity.md prices the result.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import tempfile
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_PHOTO = "lomiri16_sunset_by_Aitzol_Berasategi.jpg"  # 12.2 MP, as the latency benchmark
+TASKS_PER_IMAGE = 5  # imagepipe.ingest, resize, compress, encode, record
+EVENTS_PER_TASK = 4  # task-sent, task-received, task-started, task-succeeded
+
+
+@dataclass
+class Bill:
+    calls: Counter[tuple[str, str]] = field(default_factory=Counter)
+    s3_put_bytes: list[int] = field(default_factory=list)
+    dynamodb_items: list[tuple[str, int]] = field(default_factory=list)  # (operation, bytes)
+    sparse_index_items: list[bool] = field(default_factory=list)  # carries open_status
+    counting: bool = True
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "calls": {f"{s} {o}": n for (s, o), n in sorted(self.calls.items())},
+            "s3_put_bytes": self.s3_put_bytes,
+            "dynamodb_items": self.dynamodb_items,
+            "dynamodb_write_units": self.table_write_units,
+            "dynamodb_write_units_with_indexes": self.write_units_with_indexes,
+        }
+
+    @property
+    def table_write_units(self) -> int:
+        return sum(math.ceil(b / 1024) for _op, b in self.dynamodb_items)
+
+    @property
+    def write_units_with_indexes(self) -> int:
+        """The table's units plus its two ALL-projected indexes (app/provision.py).
+
+        by_user holds every item, so each write is written again there; the sparse
+        by_open_status holds an item while it is pending or processing, and the write that
+        takes `open_status` away deletes it from the index (one unit).
+        """
+        units = 2 * self.table_write_units
+        was_in = False
+        for (_op, size), is_in in zip(self.dynamodb_items, self.sparse_index_items, strict=True):
+            units += math.ceil(size / 1024) if is_in else int(was_in)
+            was_in = is_in
+        return units
+
+
+def item_size(item: dict[str, Any]) -> int:
+    """DynamoDB's item size: attribute names plus values (strings in UTF-8, numbers ~ digits/2)."""
+    return sum(len(name.encode()) + _value_size(value) for name, value in item.items())
+
+
+def _value_size(value: dict[str, Any]) -> int:
+    ((kind, inner),) = value.items()
+    size: int
+    if kind == "S":
+        size = len(str(inner).encode())
+    elif kind == "N":
+        digits = len(str(Decimal(inner)).replace("-", "").replace(".", "").lstrip("0")) or 1
+        size = math.ceil(digits / 2) + 1
+    elif kind in ("BOOL", "NULL"):
+        size = 1
+    elif kind == "B":
+        size = len(inner)
+    elif kind == "M":
+        size = 3 + sum(len(k.encode()) + _value_size(v) + 1 for k, v in inner.items())
+    elif kind == "L":
+        size = 3 + sum(_value_size(v) + 1 for v in inner)
+    else:
+        size = len(json.dumps(inner))  # sets: close enough for a bill
+    return size
+
+
+@contextmanager
+def counting(bill: Bill) -> Iterator[None]:
+    from botocore.client import BaseClient
+
+    original = BaseClient._make_api_call
+
+    def counted(client: Any, operation: str, params: dict[str, Any]) -> Any:
+        service = client.meta.service_model.service_name
+        if bill.counting:
+            bill.calls[service, operation] += 1
+            if operation == "PutObject":
+                body = params.get("Body", b"")
+                bill.s3_put_bytes.append(len(body) if isinstance(body, bytes) else -1)
+        result = original(client, operation, params)
+        if bill.counting and operation in ("PutItem", "UpdateItem"):
+            bill.counting = False
+            try:
+                table, key = params["TableName"], _key_of(client, params)
+                got = original(client, "GetItem", {"TableName": table, "Key": key})
+                stored = got.get("Item", {})
+                bill.dynamodb_items.append((operation, item_size(stored)))
+                bill.sparse_index_items.append("open_status" in stored)
+            finally:
+                bill.counting = True
+        return result
+
+    BaseClient._make_api_call = counted  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        BaseClient._make_api_call = original  # type: ignore[method-assign]
+
+
+def _key_of(client: Any, params: dict[str, Any]) -> dict[str, Any]:
+    if "Key" in params:
+        return dict(params["Key"])
+    table = client.describe_table(TableName=params["TableName"])["Table"]
+    names = [k["AttributeName"] for k in table["KeySchema"]]
+    return {n: params["Item"][n] for n in names}
+
+
+def measure(photo: Path) -> Bill:
+    from moto import mock_aws
+
+    from app import processing
+    from app.aws import AwsLocation, s3_client, split_s3_url
+    from app.catalog import Status
+    from app.provision import provision
+    from app.services import build_services
+    from app.settings import Settings
+    from tasks.ingest import Ingestor
+
+    bill = Bill()
+    with mock_aws(), tempfile.TemporaryDirectory(prefix="imagepipe-bom-") as tmp:
+        settings = Settings(
+            originals_url="s3://bom-originals/originals",
+            variants_url="s3://bom-variants/variants",
+            catalog_url="dynamodb://bom-images",
+            broker_url="sqs://",
+            public_base_url="https://img.example.com",
+            secret_key="bom-secret-key-0123456789",  # noqa: S106 - a throwaway
+            data_dir=tmp,
+            aws_region="us-east-1",
+            sqs_wait_seconds=0,
+        )
+        provision(settings, AwsLocation(region="us-east-1"))
+        services = build_services(settings)
+        sent: list[str] = []
+        ingestor = Ingestor.from_settings(settings, send=sent.append)
+        for message in ingestor.receive():  # moto's s3:TestEvent, from provisioning
+            ingestor.handle(message)
+        image_id = "bom0000000000000000000001"
+        with counting(bill):
+            # 1. The upload request (the API): the pending record.
+            services.catalog.add(services.new_record(image_id, "alice", "image/jpeg", photo.name))
+            # 2. The browser's presigned POST of the original.
+            bucket, prefix = split_s3_url(settings.originals_url)
+            s3_client(AwsLocation(region="us-east-1")).put_object(
+                Bucket=bucket, Key=f"{prefix}/{image_id}", Body=photo.read_bytes()
+            )
+            # 3. The ingest process.
+            for message in ingestor.receive():
+                ingestor.handle(message)
+            assert sent, "the ObjectCreated event did not reach the ingest process"
+            # 4. The chain: imagepipe.ingest claims, then the four stages.
+            assert processing.claim(services, image_id)
+            processing.resize(services, image_id)
+            processing.compress(services, image_id)
+            processing.encode(services, image_id)
+            processing.record(services, image_id)
+        assert services.catalog.get(image_id).status is Status.READY
+    return bill
+
+
+# Public list prices, us-east-1, as cited in docs/capacity.md (USD).
+PRICES = {
+    "s3_put": 0.005 / 1000,  # PUT, COPY, POST, LIST (Standard and Intelligent-Tiering)
+    "s3_get": 0.0004 / 1000,  # GET, HEAD
+    "dynamodb_wru": 0.625 / 1_000_000,  # on-demand write request unit (1 KB)
+    "dynamodb_rru": 0.125 / 1_000_000,  # on-demand read request unit (4 KB, strongly consistent)
+    "sqs": 0.40 / 1_000_000,  # standard queue request (64 KB chunk)
+    "sns": 0.50 / 1_000_000,  # standard topic publish; deliveries to SQS are free
+    "vcpu_s": 0.01240 / 3600,  # Fargate Spot vCPU (x86), with 2 GB per vCPU below
+    "gb_s": 0.00136 / 3600,
+}
+FARGATE_EFFICIENCY = 0.85  # share of a worker process's time on CPU (the rest waits on S3)
+AUTOSCALING_OVERHEAD = 1.5  # tasks run / tasks needed over a day (bench/simulate_scale.py)
+
+
+@dataclass(frozen=True)
+class Design:
+    """What one image costs in billed requests, beyond what the measured bill holds."""
+
+    name: str
+    cpu_s: float
+    tasks: int = TASKS_PER_IMAGE
+    events: bool = True
+    flower_queues: int = 1
+    puts_saved: int = 0
+    gets_saved: int = 0
+    writes: int | None = None  # None: as measured
+    write_units: int | None = None
+
+
+def billed(bill: Bill, design: Design) -> dict[str, float]:
+    """Billed units per image: S3 requests, DynamoDB units, SQS and SNS requests, CPU seconds."""
+    calls = bill.calls
+    reads = sum(n for (svc, op), n in calls.items() if svc == "dynamodb" and op == "GetItem")
+    wru = bill.write_units_with_indexes if design.write_units is None else design.write_units
+    events = design.tasks * EVENTS_PER_TASK if design.events else 0
+    sqs_measured = sum(n for (svc, _op), n in calls.items() if svc == "sqs")
+    return {
+        "s3_put": calls["s3", "PutObject"] - design.puts_saved,
+        "s3_get": calls["s3", "GetObject"] + calls["s3", "HeadObject"] - design.gets_saved,
+        "dynamodb_wru": wru,
+        "dynamodb_rru": reads,
+        # S3's event message, the ingest process's receive + delete, then per Celery task a
+        # send, a receive and a delete; per event, Flower's delete and a tenth of a receive.
+        "sqs": 1 + sqs_measured + 3 * design.tasks + events * design.flower_queues * 1.1,
+        "sns": events,
+        "vcpu_s": design.cpu_s / FARGATE_EFFICIENCY * AUTOSCALING_OVERHEAD,
+        "gb_s": 2 * design.cpu_s / FARGATE_EFFICIENCY * AUTOSCALING_OVERHEAD,
+    }
+
+
+def cost_per_1000(units: dict[str, float]) -> dict[str, float]:
+    return {k: 1000 * v * PRICES[k] for k, v in units.items()}
+
+
+def report(bill: Bill) -> list[str]:
+    data = bill.as_dict()
+    lines = ["measured (this process, botocore calls):"]
+    lines += [f"  {name}: {n}" for name, n in data["calls"].items()]
+    lines.append(
+        f"  S3 PUT bytes: {sum(bill.s3_put_bytes):,} in {len(bill.s3_put_bytes)} objects "
+        f"(largest {max(bill.s3_put_bytes, default=0):,})"
+    )
+    sizes = [b for _op, b in bill.dynamodb_items]
+    lines.append(
+        f"  DynamoDB writes: {len(sizes)}, item sizes {sizes} bytes, "
+        f"{data['dynamodb_write_units']} write units on the table, "
+        f"{data['dynamodb_write_units_with_indexes']} with its indexes"
+    )
+    lines += [
+        "counted from the configuration (other processes):",
+        f"  Celery task messages: {TASKS_PER_IMAGE} x (SQS SendMessage + ReceiveMessage + "
+        "DeleteMessage)",
+        f"  Celery events: {TASKS_PER_IMAGE * EVENTS_PER_TASK} SNS Publish, each delivered to "
+        "every Flower queue (SQS ReceiveMessage in batches of up to 10, DeleteMessage each)",
+    ]
+    return lines
+
+
+def designs(bill: Bill, cpu_today: float, cpu_now: float) -> list[Design]:
+    """Today's design, this branch, then each lever on top of the one before (docs/capacity.md)."""
+    puts = bill.calls["s3", "PutObject"]
+    first, last = bill.dynamodb_items[0][1], bill.dynamodb_items[-1][1]
+    # pending (table, by_user, by_open_status), then ready (table, by_user, out of the index)
+    two_writes = 3 * math.ceil(first / 1024) + 2 * math.ceil(last / 1024) + 1
+    on_demand = 7  # 160-lq.jpg, 640-lq.jpg, 640-lq.webp and the four standard JPEGs
+    return [
+        Design("today (libaom, WebP m4)", cpu_today),
+        Design("SVT-AV1, WebP m2 (this branch)", cpu_now),
+        Design("+ Celery events off in production", cpu_now, events=False),
+        Design(
+            "+ master kept off S3 (one task from resize to encode)",
+            cpu_now,
+            tasks=2,
+            events=False,
+            puts_saved=1,
+            gets_saved=2,
+        ),
+        Design(
+            "+ two catalog writes (pending; ready with every variant)",
+            cpu_now,
+            tasks=2,
+            events=False,
+            puts_saved=1,
+            gets_saved=2,
+            write_units=two_writes,
+        ),
+        Design(
+            "+ JPEG and weak-tier WebP/JPEG made on first request",
+            cpu_now * 0.9,
+            tasks=2,
+            events=False,
+            puts_saved=1 + on_demand,
+            gets_saved=2,
+            write_units=two_writes,
+        ),
+        Design(
+            "+ the variants in one packed object (original + pack)",
+            cpu_now * 0.9,
+            tasks=2,
+            events=False,
+            puts_saved=puts - 2,
+            gets_saved=2,
+            write_units=two_writes,
+        ),
+    ]
+
+
+def cost_table(bill: Bill, cpu_today: float, cpu_now: float) -> list[str]:
+    kinds = list(PRICES)
+    lines = [
+        "| design | S3 PUT | S3 GET | DynamoDB | SQS | SNS | compute | total per 1,000 |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for design in designs(bill, cpu_today, cpu_now):
+        units = billed(bill, design)
+        cost = cost_per_1000(units)
+        by = {k: cost[k] for k in kinds}
+        lines.append(
+            f"| {design.name} | ${by['s3_put']:.4f} ({units['s3_put']:.0f}) "
+            f"| ${by['s3_get']:.4f} ({units['s3_get']:.0f}) "
+            f"| ${by['dynamodb_wru'] + by['dynamodb_rru']:.4f} "
+            f"({units['dynamodb_wru']:.0f} WRU, {units['dynamodb_rru']:.0f} RRU) "
+            f"| ${by['sqs']:.4f} ({units['sqs']:.0f}) | ${by['sns']:.4f} ({units['sns']:.0f}) "
+            f"| ${by['vcpu_s'] + by['gb_s']:.4f} | **${sum(cost.values()):.3f}** |"
+        )
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.bill_of_materials", description=__doc__)
+    parser.add_argument("photo", nargs="?", type=Path, default=None)
+    parser.add_argument("--cpu-today", type=float, default=1.22, help="CPU-s/image before")
+    parser.add_argument("--cpu-now", type=float, default=0.5, help="CPU-s/image, this branch")
+    args = parser.parse_args(argv)
+    sys.path.insert(0, str(ROOT))
+    from tests.conftest import photo
+
+    path = args.photo or photo(DEFAULT_PHOTO)
+    bill = measure(path)
+    print(f"{path.name}: one image through the AWS path")
+    print("\n".join(report(bill)))
+    print(json.dumps(bill.as_dict()))
+    print("\n".join(cost_table(bill, args.cpu_today, args.cpu_now)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
