@@ -82,9 +82,9 @@ worker_prefetch_multiplier = 1
 task_soft_time_limit = _settings.task_time_limit
 task_time_limit = _settings.task_time_limit + 15
 
-# Flower needs both.
-worker_send_task_events = True
-task_send_sent_event = True
+# Flower needs both; each costs requests per task on AWS (IMAGEPIPE_TASK_EVENTS, capacity.md).
+worker_send_task_events = _settings.task_events
+task_send_sent_event = _settings.task_events
 
 imports = ("tasks.pipeline", "tasks.reconcile", "tasks.retention")
 # Three rounds a lease: an image whose worker died runs again within about 1.3 leases of its

@@ -233,6 +233,7 @@ _TABLE: tuple[tuple[str, str, Callable[[str, str], Any], str | None], ...] = (
     ("IMAGEPIPE_SQS_WAIT_SECONDS", "sqs_wait_seconds", _int_range(0, 20), "10"),
     ("IMAGEPIPE_SQS_MAX_RECEIVES", "sqs_max_receives", _int_range(1, 1000), "5"),
     ("IMAGEPIPE_EVENTS_FANOUT", "events_fanout", _bool, "true"),
+    ("IMAGEPIPE_TASK_EVENTS", "task_events", _bool, "true"),
     (
         "IMAGEPIPE_MULTIPART_THRESHOLD_BYTES",
         "multipart_threshold_bytes",
@@ -314,6 +315,9 @@ class Settings:
     sqs_wait_seconds: int = 10
     sqs_max_receives: int = 5  # then SQS moves a message to the queue's DLQ
     events_fanout: bool = True  # Celery events over SNS on SQS, so Flower sees workers
+    # Celery task events, what Flower shows: on AWS ~20 SNS publishes and ~22 SQS requests an
+    # image (docs/capacity.md); off in a production that watches CloudWatch instead.
+    task_events: bool = True
     multipart_threshold_bytes: int = 15 * 1000 * 1000
     multipart_part_bytes: int = 8 * 1024 * 1024
 
