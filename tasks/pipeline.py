@@ -110,7 +110,7 @@ def start_chain(image_id: str, attempt: int | None = None) -> None:
     ).apply_async()
 
 
-@celery_app.task(name="imagepipe.ingest", base=StageTask)
+@celery_app.task(name="imagepipe.ingest", base=StageTask, shared=False)
 def ingest(key: str) -> str | None:
     """The ObjectCreated event: claim the image, then start its chain (once)."""
     image_id = image_id_from_key(key)
@@ -129,22 +129,22 @@ def ingest(key: str) -> str | None:
     return None
 
 
-@celery_app.task(name="imagepipe.resize", base=StageTask)
+@celery_app.task(name="imagepipe.resize", base=StageTask, shared=False)
 def resize(image_id: str, attempt: int | None = None) -> bool:
     return _stage(processing.resize, image_id, attempt)
 
 
-@celery_app.task(name="imagepipe.compress", base=StageTask)
+@celery_app.task(name="imagepipe.compress", base=StageTask, shared=False)
 def compress(image_id: str, attempt: int | None = None) -> bool:
     return _stage(processing.compress, image_id, attempt)
 
 
-@celery_app.task(name="imagepipe.encode", base=StageTask)
+@celery_app.task(name="imagepipe.encode", base=StageTask, shared=False)
 def encode(image_id: str, attempt: int | None = None) -> bool:
     return _stage(processing.encode, image_id, attempt)
 
 
-@celery_app.task(name="imagepipe.record", base=StageTask)
+@celery_app.task(name="imagepipe.record", base=StageTask, shared=False)
 def record(image_id: str, attempt: int | None = None) -> bool:
     return _stage(processing.record, image_id, attempt)
 

@@ -38,7 +38,7 @@ def _jobs() -> CeleryJobQueue:
     return CeleryJobQueue(celery_app, cache_seconds=0)
 
 
-@celery_app.task(name="imagepipe.reconcile", ignore_result=True)
+@celery_app.task(name="imagepipe.reconcile", ignore_result=True, shared=False)
 def reconcile(limit: int = 500) -> dict[str, int]:
     return reconcile_once(services(), start_chain, backlog=_jobs().backlog(), limit=limit)
 

@@ -7,7 +7,7 @@ from app.retention import expire_originals, remove_abandoned
 from tasks.celery_app import celery_app, services
 
 
-@celery_app.task(name="imagepipe.retention", ignore_result=True)
+@celery_app.task(name="imagepipe.retention", ignore_result=True, shared=False)
 def retention() -> dict[str, int]:
     """Each run handles at most 500 images and is safe to repeat (app/retention.py)."""
     svc = services()

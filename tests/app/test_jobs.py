@@ -11,7 +11,7 @@ from app.jobs import INGEST_TASK, CeleryJobQueue
 
 def broker(tmp_path: Path) -> Celery:
     """The embedded broker as celeryconfig.py sets it up, in a folder of this test's."""
-    app = Celery("count-test", broker="filesystem://")
+    app = Celery("count-test", broker="filesystem://", set_as_current=False)
     app.conf.broker_transport = "tasks.fs_transport:Transport"
     app.conf.broker_transport_options = {
         "data_folder": str(tmp_path / "queues"),

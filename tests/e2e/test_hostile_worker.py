@@ -238,7 +238,7 @@ def stuck_record(platform: Platform, name: str) -> str:
 
 def producer(platform: Platform) -> Celery:
     broker = platform.var / "broker"
-    app = Celery("e2e-producer")
+    app = Celery("e2e-producer", set_as_current=False)
     app.conf.update(
         broker_url="filesystem://",
         broker_transport="tasks.fs_transport:Transport",  # as celeryconfig.py selects it

@@ -217,6 +217,7 @@ def test_the_app_signs_cloudfront_urls_and_its_route_checks_them_like_cloudfront
     client: FlaskClient = create_app(settings, jobs=RecordingJobs()).test_client()
     record = client.get(f"/image/{ready}", headers=auth()).json
     assert record is not None
+    assert "delivery" in record, record
     src = record["delivery"]["picture"]["img"]["src"]
     assert src.startswith(f"{BASE}/i/{ready}/640.jpg?Policy=")
     assert src.endswith(f"&Key-Pair-Id={KEY_ID}")
