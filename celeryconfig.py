@@ -14,14 +14,18 @@ _scheme = urlsplit(_settings.broker_url).scheme
 
 
 def _filesystem_options() -> dict[str, Any]:
-    queue = _settings.data_path("broker", "queue")
-    control = _settings.data_path("broker", "control")
-    for folder in (queue, control):
+    """tasks/fs_transport.py: a folder per queue, whole messages, temporary queues that go."""
+    # New folder names: the layout of kombu's plain transport (broker/queue, broker/control) is
+    # not read, and its leftovers there can be deleted.
+    queues = _settings.data_path("broker", "queues")
+    exchanges = _settings.data_path("broker", "exchanges")
+    for folder in (queues, exchanges):
         folder.mkdir(parents=True, exist_ok=True)
     return {
-        "data_folder_in": str(queue),
-        "data_folder_out": str(queue),
-        "control_folder": str(control),
+        "data_folder": str(queues),
+        "data_folder_in": str(queues),
+        "data_folder_out": str(queues),
+        "control_folder": str(exchanges),
         "store_processed": False,
         # Each hop of the chain waits for a poll: kombu's default 1 s would add seconds, 50 ms
         # kept the first usable variant over 300 ms; 10 ms costs an idle worker ~3% of a core
@@ -62,6 +66,8 @@ _transport_options = {"filesystem": _filesystem_options, "sqs": _sqs_options}.ge
 broker_transport_options: dict[str, Any] = _transport_options() if _transport_options else {}
 if _scheme == "sqs":
     broker_transport = "tasks.sqs_transport:Transport"
+elif _scheme == "filesystem":
+    broker_transport = "tasks.fs_transport:Transport"
 
 task_serializer = "json"
 accept_content = ["json"]

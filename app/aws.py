@@ -18,6 +18,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from app import names
 from app.settings import Settings
 
 if TYPE_CHECKING:
@@ -40,8 +41,7 @@ __all__ = [
 ]
 
 DEFAULT_REGION = "us-east-1"
-# Longest single retry chain a stage can hold an SQS message for (tasks.pipeline.StageTask).
-RETRY_BACKOFF_MAX_SECONDS = 60
+RETRY_BACKOFF_MAX_SECONDS = names.RETRY_BACKOFF_MAX_SECONDS
 
 
 @dataclass(frozen=True)
@@ -133,8 +133,7 @@ def task_visibility_timeout(settings: Settings) -> int:
     Above the hard time limit plus the longest retry countdown a worker holds a message for, so
     SQS never hands a task that is still running (or waiting to retry) to a second worker.
     """
-    hard_limit = settings.task_time_limit + 15  # celeryconfig.task_time_limit
-    return hard_limit + RETRY_BACKOFF_MAX_SECONDS + 60
+    return names.task_visibility_timeout(settings.task_time_limit)
 
 
 def split_s3_url(url: str) -> tuple[str, str]:

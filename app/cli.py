@@ -45,6 +45,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="create or update the AWS buckets, queues, notification and table the settings name",
     )
 
+    health = commands.add_parser(
+        "worker-health", help="exit 0 if a Celery worker here beat recently (a container check)"
+    )
+    health.add_argument("--max-age", type=float, default=30.0, help="seconds (default 30)")
+    health.add_argument("--hostname", help="one worker's name (default: any worker here)")
+
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_env()
@@ -53,6 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     handler = {"token": _token, "process": _process, "urls": _urls, "check-config": _check}
     handler["provision"] = _provision
+    handler["worker-health"] = _worker_health
     return handler[args.command](settings, args)
 
 
@@ -158,6 +165,18 @@ def process_file(
         }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest
+
+
+def _worker_health(settings: Settings, args: argparse.Namespace) -> int:
+    from app.heartbeat import freshest_age
+
+    age = freshest_age(settings, args.hostname)
+    if age is None or age > args.max_age:
+        seen = "no heartbeat" if age is None else f"last heartbeat {age:.0f} s ago"
+        print(f"imagepipe: worker unhealthy: {seen} (limit {args.max_age:g} s)", file=sys.stderr)
+        return 1
+    print(f"worker healthy: last heartbeat {age:.1f} s ago")
+    return 0
 
 
 if __name__ == "__main__":

@@ -19,10 +19,8 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from app import aws
+from app import aws, names
 from app.aws import ClientError
-from app.catalog.dynamodb import BY_OPEN_STATUS, BY_USER
-from app.processing import WORK_PREFIX
 from app.settings import Settings
 
 if TYPE_CHECKING:
@@ -32,10 +30,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-NOTIFICATION_ID = "imagepipe-originals-created"
-DLQ_SUFFIX = "-dlq"
-UPLOADS_VISIBILITY_SECONDS = 60  # ingest only hands each event to the broker
-DLQ_RETENTION_SECONDS = 14 * 24 * 3600  # SQS's maximum: time to look at what failed
+# The shapes infra/pulumi/ builds too: one source of truth (app/names.py).
+NOTIFICATION_ID = names.NOTIFICATION_ID
+DLQ_SUFFIX = names.DLQ_SUFFIX
+UPLOADS_VISIBILITY_SECONDS = names.UPLOADS_VISIBILITY_SECONDS
+DLQ_RETENTION_SECONDS = names.DLQ_RETENTION_SECONDS
 
 
 @dataclass(frozen=True)
@@ -116,7 +115,7 @@ def ensure_bucket(s3: S3Client, bucket: str, region: str, web_origin: str) -> No
     s3.put_bucket_encryption(
         Bucket=bucket,
         ServerSideEncryptionConfiguration={
-            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": names.SSE_ALGORITHM}}]
         },
     )
     # Browsers post the upload form and PUT the parts straight to the bucket, and must read each
@@ -127,9 +126,9 @@ def ensure_bucket(s3: S3Client, bucket: str, region: str, web_origin: str) -> No
             "CORSRules": [
                 {
                     "AllowedOrigins": [web_origin],
-                    "AllowedMethods": ["POST", "PUT"],
+                    "AllowedMethods": list(names.UPLOAD_CORS_METHODS),
                     "AllowedHeaders": ["*"],
-                    "ExposeHeaders": ["ETag"],
+                    "ExposeHeaders": list(names.UPLOAD_CORS_EXPOSE),
                     "MaxAgeSeconds": 3600,
                 }
             ]
@@ -154,7 +153,7 @@ def ensure_lifecycle(s3: S3Client, bucket: str, prefix: str, *, is_originals: bo
         ours = [
             {
                 "ID": f"imagepipe-expire-work-{prefix or 'root'}",
-                "Filter": {"Prefix": f"{base}{WORK_PREFIX}/"},
+                "Filter": {"Prefix": names.work_prefix(prefix)},
                 "Status": "Enabled",
                 "Expiration": {"Days": 2},
             }
@@ -237,10 +236,12 @@ def ensure_notification(
     rule: dict[str, Any] = {
         "Id": NOTIFICATION_ID,
         "QueueArn": queue_arn(sqs, queue_url),
-        "Events": ["s3:ObjectCreated:*"],
+        "Events": list(names.OBJECT_CREATED_EVENTS),
     }
     if prefix:
-        rule["Filter"] = {"Key": {"FilterRules": [{"Name": "prefix", "Value": f"{prefix}/"}]}}
+        rule["Filter"] = {
+            "Key": {"FilterRules": [{"Name": "prefix", "Value": names.notification_prefix(prefix)}]}
+        }
     current["QueueConfigurations"] = [*queues, rule]
     s3.put_bucket_notification_configuration(
         Bucket=bucket,
@@ -248,17 +249,8 @@ def ensure_notification(
     )
 
 
-_INDEXES: dict[str, tuple[str, str]] = {
-    BY_USER: ("user_id", "upload_time"),
-    BY_OPEN_STATUS: ("open_status", "updated_at"),
-}
-_ATTRIBUTE_TYPES = {
-    "image_id": "S",
-    "user_id": "S",
-    "upload_time": "N",
-    "open_status": "S",
-    "updated_at": "N",
-}
+_INDEXES = names.INDEXES
+_ATTRIBUTE_TYPES = names.ATTRIBUTE_TYPES
 
 
 def ensure_table(dynamodb: DynamoDBClient, table: str) -> None:
@@ -275,7 +267,7 @@ def ensure_table(dynamodb: DynamoDBClient, table: str) -> None:
             TableName=table,
             BillingMode="PAY_PER_REQUEST",
             AttributeDefinitions=definitions,
-            KeySchema=[{"AttributeName": "image_id", "KeyType": "HASH"}],
+            KeySchema=[{"AttributeName": names.TABLE_KEY, "KeyType": "HASH"}],
             GlobalSecondaryIndexes=[_index(name) for name in _INDEXES],
             SSESpecification={"Enabled": True},
         )

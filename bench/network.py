@@ -1,6 +1,6 @@
 """Delivered bytes per network class: a phone showing a 12-photo gallery.
 
-Run: ``python -m bench.network [--update-docs]``.
+Run: ``python -m bench.network [--update-docs] [--sensitivity] [--corpus DIR]``.
 
 The phone is 360 CSS px wide at DPR 2 and shows each photo at full width (360 CSS px, so
 720 device px). For each network class (slow-2g, 2g, 3g, 4g) it sends what Chrome on
@@ -25,6 +25,13 @@ longer; the comparison between policies is what matters. Network figures are Chr
 typical RTT and downlink for each effective connection type (the values Blink reports
 through the Network Information API for that class).
 
+Wi-Fi and desktops (:data:`WIFI_SCREENS`, no network hints): the phone on Wi-Fi and 1280 /
+1920 CSS px screens at DPR 1 and 2, each against what the rule before ``edge.widths``
+served (:func:`choose_before`), SSIM at the displayed width (at most 1920, the widest
+stored). Cost (:func:`width_costs`): bytes per view over the stated :data:`VIEW_PATTERN`,
+and for each stored stem its PUTs and a year of S3 storage per image against the egress it
+saves per view (list prices with their source and date below).
+
 Variants are cached under ``bench/results/network/`` (git-ignored), keyed by the photo's
 bytes and the encode settings; results go to ``bench/results/network.json``, and
 ``--update-docs`` rewrites the Benchmark section of ``docs/delivery.md``.
@@ -37,6 +44,7 @@ import csv
 import hashlib
 import io
 import json
+import math
 import os
 import platform
 import sys
@@ -70,6 +78,9 @@ DOCS_START: Final = "<!-- bench:network:start -->"
 DOCS_END: Final = "<!-- bench:network:end -->"
 
 GALLERY_SIZE: Final = 12
+# Displayed widths with a reference (device px): the phone, a 1280 and a 1920 screen. Wider
+# screens are compared at 1920, the widest width the platform stores (as master and slot).
+REFERENCE_WIDTHS: Final = (720, 1280, 1920)
 VIEWPORT_CSS: Final = 360
 DPR: Final = 2
 REFERENCE_WIDTH: Final = VIEWPORT_CSS * DPR  # 720 device px: the fixed policy's width too
@@ -81,6 +92,11 @@ TARGET_CLASS: Final = "3g"
 TARGET_VS_ORIGINALS: Final = 10.0  # at least this many times fewer bytes
 TARGET_VS_FIXED: Final = 0.30  # at least this fraction fewer bytes
 TARGET_SSIM: Final = 0.92
+# On 4g: at most this share of the fixed policy's bytes, at a mean SSIM no lower than its.
+TARGET_4G_CLASS: Final = "4g"
+TARGET_4G_SHARE: Final = 0.70
+# Wi-Fi and desktop: no more bytes than before, SSIM against the displayed size at least this.
+TARGET_WIFI_SSIM: Final = 0.95
 
 # Chrome 13x on Android: its Accept for <img> requests, and a UA (read for the Safari rule).
 CHROME_ANDROID_ACCEPT: Final = "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8"
@@ -147,20 +163,21 @@ def reduction(policy_bytes: int, baseline_bytes: int) -> tuple[float, float]:
 # --- the photos ------------------------------------------------------------------------
 
 
-def gallery(count: int = GALLERY_SIZE) -> tuple[list[Path], str]:
+def gallery(count: int = GALLERY_SIZE, corpus: Path = CORPUS) -> tuple[list[Path], str]:
     """The ``count`` largest JPEG photos of the corpus (by pixels), or the fixtures.
 
     Where the corpus is absent, the committed fixture photos are used, repeated in turn
     to make ``count`` (the source says so).
     """
-    manifest = CORPUS / "MANIFEST.tsv"
+    manifest = corpus / "MANIFEST.tsv"
     if manifest.exists():
         with manifest.open(newline="") as handle:
             rows = [r for r in csv.DictReader(handle, delimiter="\t") if r["format"] == "JPEG"]
         rows.sort(key=lambda r: (-int(r["width"]) * int(r["height"]), r["filename"]))
-        photos = [CORPUS / r["filename"] for r in rows[:count]]
+        photos = [corpus / r["filename"] for r in rows[:count]]
         if len(photos) == count:
-            return photos, f"corpus: the {count} largest JPEG photos of ../shared/corpus/photos"
+            where = "../shared/corpus/photos" if corpus == CORPUS else str(corpus)
+            return photos, f"corpus: the {count} largest JPEG photos of {where}"
     fixtures = sorted(p for p in FIXTURES.iterdir() if p.suffix in (".jpg", ".png"))
     photos = [fixtures[i % len(fixtures)] for i in range(count)]
     return photos, f"fixtures: {len(fixtures)} photos of tests/fixtures, repeated to make {count}"
@@ -191,7 +208,7 @@ def _cache_key(path: Path, settings: EncodeSettings) -> str:
     for source in sorted((ROOT / "app" / "imaging").glob("*.py")):  # the code made them too
         digest.update(source.read_bytes())
     digest.update((ROOT / "edge" / "variants.py").read_bytes())
-    digest.update(f"fixed-webp-q{FIXED_QUALITY}-{REFERENCE_WIDTH}".encode())
+    digest.update(f"fixed-webp-q{FIXED_QUALITY}-{REFERENCE_WIDTH}-{REFERENCE_WIDTHS}".encode())
     return digest.hexdigest()[:16]
 
 
@@ -208,6 +225,10 @@ def prepare(path: Path, settings: EncodeSettings, cache: Path = CACHE) -> Prepar
         variant_bytes[item.spec.name] = len(item.data)
     reference = resize_to_width(master.image, REFERENCE_WIDTH).convert("RGB")
     reference.save(folder / "reference.png")
+    for width in REFERENCE_WIDTHS:
+        if width != REFERENCE_WIDTH:
+            shown = resize_to_width(master.image, min(width, master.width)).convert("RGB")
+            shown.save(folder / f"reference-{width}.png")
     fixed = encode(reference, "webp", FIXED_QUALITY, settings)
     (folder / "fixed.webp").write_bytes(fixed)
     prepared = Prepared(
@@ -225,9 +246,11 @@ def prepare(path: Path, settings: EncodeSettings, cache: Path = CACHE) -> Prepar
     return prepared
 
 
-def similarity(photo: Prepared, name: str) -> float:
-    """SSIM of a stored image against the 720 px reference, at the reference's size."""
-    reference = photo.image("reference.png")
+def similarity(photo: Prepared, name: str, shown: int = REFERENCE_WIDTH) -> float:
+    """SSIM of a stored image against the reference of a displayed width (720 px unless
+    ``shown`` is another of :data:`REFERENCE_WIDTHS`), at the reference's size."""
+    file = "reference.png" if shown == REFERENCE_WIDTH else f"reference-{shown}.png"
+    reference = photo.image(file)
     served = photo.image(name).convert("RGB")
     if served.size != reference.size:
         served = served.resize(reference.size, Image.Resampling.LANCZOS)
@@ -253,6 +276,7 @@ class Row:
     fraction_fewer_than_fixed: float
     ssim_mean: float
     ssim_min: float
+    fixed_ssim_mean: float
 
 
 def run_network(photos: Sequence[Prepared], network: Network) -> Row:
@@ -262,6 +286,7 @@ def run_network(photos: Sequence[Prepared], network: Network) -> Row:
     originals = sum(p.original_bytes for p in photos)
     fixed = sum(p.fixed_bytes for p in photos)
     scores = [similarity(p, name) for p, name in zip(photos, chosen, strict=True)]
+    fixed_scores = [similarity(p, "fixed.webp") for p in photos]
     served: dict[str, int] = {}
     for name in chosen:
         served[name] = served.get(name, 0) + 1
@@ -280,6 +305,7 @@ def run_network(photos: Sequence[Prepared], network: Network) -> Row:
         fraction_fewer_than_fixed=reduction(edge_bytes, fixed)[1],
         ssim_mean=mean(scores),
         ssim_min=min(scores),
+        fixed_ssim_mean=mean(fixed_scores),
     )
 
 
@@ -309,6 +335,23 @@ def targets(row: Row, placeholder_total: int) -> list[tuple[str, bool, str]]:
     ]
 
 
+def targets_4g(row: Row) -> list[tuple[str, bool, str]]:
+    """(target, met, measured) for the 4g row: bytes against the fixed policy, and SSIM."""
+    share = 1 - row.fraction_fewer_than_fixed
+    return [
+        (
+            f"{row.network}: <= {TARGET_4G_SHARE:.0%} of WebP q80 at 720 px's bytes",
+            share <= TARGET_4G_SHARE,
+            f"{share:.1%}",
+        ),
+        (
+            f"{row.network}: mean SSIM >= the fixed policy's ({row.fixed_ssim_mean:.4f})",
+            row.ssim_mean >= row.fixed_ssim_mean,
+            f"{row.ssim_mean:.4f}",
+        ),
+    ]
+
+
 def _kb(n: int) -> str:
     return f"{n / 1000:,.0f} kB" if n >= 10_000 else f"{n / 1000:.1f} kB"
 
@@ -329,6 +372,271 @@ def table(rows: Sequence[Row]) -> str:
             f"{r.original_seconds:.0f} s | {_kb(r.fixed_bytes)} | {r.fixed_seconds:.1f} s | "
             f"{r.times_fewer_than_originals:.0f}× fewer | {-r.fraction_fewer_than_fixed:+.0%} | "
             f"{r.ssim_mean:.3f} / {r.ssim_min:.3f} |"
+        )
+    return "\n".join(lines)
+
+
+# --- Wi-Fi, desktops, and what each width costs -------------------------------------------
+
+CHROME_DESKTOP_UA: Final = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/136.0.0.0 Safari/537.36"
+)
+
+
+@dataclass(frozen=True)
+class Screen:
+    """A browser showing each photo at its full viewport width; ``network`` None = no hints."""
+
+    name: str
+    css_width: int
+    dpr: float
+    network: str | None = None
+    mobile: bool = False
+
+    @property
+    def shown(self) -> int:
+        """The displayed width compared against: device px, at most 1920 (the widest stored)."""
+        return min(round(self.css_width * self.dpr), REFERENCE_WIDTHS[-1])
+
+    def headers(self) -> dict[str, str]:
+        headers = {
+            "Accept": CHROME_ANDROID_ACCEPT,
+            "User-Agent": CHROME_ANDROID_UA if self.mobile else CHROME_DESKTOP_UA,
+            "Sec-CH-DPR": f"{self.dpr:g}",
+            "Sec-CH-Viewport-Width": str(self.css_width),
+        }
+        if self.network is not None:
+            headers["ECT"] = self.network
+        return headers
+
+
+# Wi-Fi and desktops send no network hints (Chrome sends ECT only when asked; Wi-Fi usually
+# classifies as 4g when it does): the phone on Wi-Fi, then the issue's four desktops.
+WIFI_SCREENS: Final = (
+    Screen("phone, Wi-Fi (no ECT)", VIEWPORT_CSS, DPR, None, mobile=True),
+    Screen("desktop 1280 @1", 1280, 1.0),
+    Screen("desktop 1920 @1", 1920, 1.0),
+    Screen("laptop 1280 @2", 1280, 2.0),
+    Screen("desktop 1920 @2", 1920, 2.0),
+)
+
+
+def choose_before(names: Iterable[str], screen: Screen) -> str:
+    """What the edge served before edge.widths: DPR capped at 3, then the slot that covers
+    the need; weak networks and Save-Data unchanged (the same step-down as now)."""
+    if screen.network not in (None, "4g"):
+        return choose(names, screen.headers())
+    available = [variant for variant in map(parse_name, names) if variant is not None]
+    need = math.ceil(screen.css_width * min(screen.dpr, 3.0))
+    return negotiate(screen.headers(), available, {"w": str(need)}).variant.name
+
+
+@dataclass(frozen=True)
+class ScreenRow:
+    screen: str
+    shown: int
+    served: dict[str, int]
+    edge_bytes: int
+    before_served: dict[str, int]
+    before_bytes: int
+    ssim_mean: float
+    ssim_min: float
+    before_ssim_mean: float
+
+
+def _counts(names: Iterable[str]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for name in names:
+        counts[name] = counts.get(name, 0) + 1
+    return dict(sorted(counts.items()))
+
+
+def run_screen(photos: Sequence[Prepared], screen: Screen) -> ScreenRow:
+    now = [choose(p.variant_bytes, screen.headers()) for p in photos]
+    before = [choose_before(p.variant_bytes, screen) for p in photos]
+    scores = [similarity(p, n, screen.shown) for p, n in zip(photos, now, strict=True)]
+    before_scores = [similarity(p, n, screen.shown) for p, n in zip(photos, before, strict=True)]
+    return ScreenRow(
+        screen=screen.name,
+        shown=screen.shown,
+        served=_counts(now),
+        edge_bytes=sum(p.variant_bytes[n] for p, n in zip(photos, now, strict=True)),
+        before_served=_counts(before),
+        before_bytes=sum(p.variant_bytes[n] for p, n in zip(photos, before, strict=True)),
+        ssim_mean=mean(scores),
+        ssim_min=min(scores),
+        before_ssim_mean=mean(before_scores),
+    )
+
+
+def screen_table(rows: Sequence[ScreenRow]) -> str:
+    head = (
+        "| screen (no network hints) | compared at | edge serves | edge bytes | before "
+        "(snap up, DPR cap 3) | before bytes | bytes vs before | SSIM mean / min | "
+        "SSIM before |"
+    )
+    lines = [head, "|" + " --- |" * (head.count("|") - 1)]
+    for r in rows:
+        served = ", ".join(f"{n}× {name}" for name, n in r.served.items())
+        before = ", ".join(f"{n}× {name}" for name, n in r.before_served.items())
+        change = r.edge_bytes / r.before_bytes - 1
+        lines.append(
+            f"| {r.screen} | {r.shown} px | {served} | {_kb(r.edge_bytes)} | {before} | "
+            f"{_kb(r.before_bytes)} | {change:+.0%} | {r.ssim_mean:.3f} / {r.ssim_min:.3f} | "
+            f"{r.before_ssim_mean:.3f} |"
+        )
+    return "\n".join(lines)
+
+
+def wifi_targets(rows: Sequence[ScreenRow]) -> list[tuple[str, bool, str]]:
+    """No more bytes than before and SSIM >= 0.95 at the displayed size, for the desktops."""
+    desktops = [r for r in rows if not r.screen.startswith("phone")]
+    worst = min(r.ssim_min for r in desktops)
+    ratio = max(r.edge_bytes / r.before_bytes for r in desktops)
+    return [
+        ("Wi-Fi/desktop: bytes <= before, every screen", ratio <= 1.0, f"max {ratio:.2f}x"),
+        (
+            f"Wi-Fi/desktop: SSIM >= {TARGET_WIFI_SSIM} at the displayed size (every photo)",
+            worst >= TARGET_WIFI_SSIM,
+            f"min {worst:.4f}",
+        ),
+    ]
+
+
+# The stated view pattern: who looks at a photo, with what share of all views. An assumption
+# to change, not a measurement: phones take most views, most of them on 4g or Wi-Fi.
+NETWORK_BY_NAME: Final = {n.name: n for n in NETWORKS}
+VIEW_PATTERN: Final = (
+    (Screen("phone 360 @2, 4g", VIEWPORT_CSS, DPR, "4g", mobile=True), 0.40),
+    (Screen("phone 360 @2, Wi-Fi", VIEWPORT_CSS, DPR, None, mobile=True), 0.25),
+    (Screen("phone 360 @2, 3g", VIEWPORT_CSS, DPR, "3g", mobile=True), 0.08),
+    (Screen("phone 360 @2, 2g", VIEWPORT_CSS, DPR, "2g", mobile=True), 0.02),
+    (Screen("phone 360 @2, slow-2g", VIEWPORT_CSS, DPR, "slow-2g", mobile=True), 0.01),
+    (WIFI_SCREENS[1], 0.10),
+    (WIFI_SCREENS[2], 0.08),
+    (WIFI_SCREENS[3], 0.04),
+    (WIFI_SCREENS[4], 0.02),
+)
+
+# AWS list prices, us-east-1 / United States, read 2026-11-29 from
+# https://aws.amazon.com/s3/pricing/ (S3 Standard, first 50 TB; PUT, COPY, POST, LIST) and
+# https://aws.amazon.com/cloudfront/pricing/ (data transfer out to the internet, first 10 TB).
+S3_STORAGE_PER_GB_MONTH: Final = 0.023
+S3_PUT_PER_1000: Final = 0.005
+CLOUDFRONT_EGRESS_PER_GB: Final = 0.085
+STORAGE_MONTHS: Final = 12  # a stored width is paid for a year before it is judged
+
+
+@dataclass(frozen=True)
+class WidthCost:
+    stem: str
+    share_of_views: float  # of the view pattern, served by this stem
+    stored_bytes: int  # mean per image, every format
+    objects: int  # per image (one PUT each)
+    keep_dollars: float  # per image: the PUTs and a year of storage
+    bytes_saved_per_view: float  # mean over all views: bytes without this stem minus with it
+    break_even_views: float | None  # views per image in a year that pay for keeping it
+    ssim_without: float | None  # its views' mean SSIM if it were dropped (their next choice)
+
+
+def bytes_per_view_before(photos: Sequence[Prepared]) -> float:
+    """Mean bytes served per view over the view pattern with the rule before edge.widths."""
+    return sum(
+        share * mean(p.variant_bytes[choose_before(p.variant_bytes, screen)] for p in photos)
+        for screen, share in VIEW_PATTERN
+    )
+
+
+def bytes_per_view(photos: Sequence[Prepared], drop: str | None = None) -> float:
+    """Mean bytes served per view over the view pattern (``drop``: a stem not stored)."""
+    total = 0.0
+    for screen, share in VIEW_PATTERN:
+        sizes = [_served_bytes(p, screen, drop) for p in photos]
+        total += share * mean(sizes)
+    return total
+
+
+def _names(photo: Prepared, drop: str | None) -> list[str]:
+    return [n for n in photo.variant_bytes if drop is None or n.rsplit(".", 1)[0] != drop]
+
+
+def _served_bytes(photo: Prepared, screen: Screen, drop: str | None) -> int:
+    return photo.variant_bytes[choose(_names(photo, drop), screen.headers())]
+
+
+def width_costs(photos: Sequence[Prepared]) -> list[WidthCost]:
+    """The cost of keeping each stored stem against the egress it saves on the view pattern."""
+    stems = sorted(
+        {n.rsplit(".", 1)[0] for p in photos for n in p.variant_bytes},
+        key=lambda stem: (int(stem.split("-")[0]), stem),
+    )
+    base = bytes_per_view(photos)
+    costs = []
+    for stem in stems:
+        stored = [
+            sum(b for n, b in p.variant_bytes.items() if n.startswith(f"{stem}.")) for p in photos
+        ]
+        objects = max(sum(n.startswith(f"{stem}.") for n in p.variant_bytes) for p in photos)
+        keep = objects * S3_PUT_PER_1000 / 1000 + mean(stored) / 1e9 * S3_STORAGE_PER_GB_MONTH * (
+            STORAGE_MONTHS
+        )
+        saved = bytes_per_view(photos, drop=stem) - base
+        share = 0.0
+        without: list[float] = []
+        for screen, view_share in VIEW_PATTERN:
+            for photo in photos:
+                if choose(photo.variant_bytes, screen.headers()).startswith(f"{stem}."):
+                    share += view_share / len(photos)
+                    instead = choose(_names(photo, stem), screen.headers())
+                    without.append(similarity(photo, instead, _compared_at(screen)))
+        per_view_dollars = saved / 1e9 * CLOUDFRONT_EGRESS_PER_GB
+        costs.append(
+            WidthCost(
+                stem=stem,
+                share_of_views=share,
+                stored_bytes=round(mean(stored)),
+                objects=objects,
+                keep_dollars=keep,
+                bytes_saved_per_view=saved,
+                break_even_views=keep / per_view_dollars if per_view_dollars > 0 else None,
+                ssim_without=mean(without) if without else None,
+            )
+        )
+    return costs
+
+
+def _compared_at(screen: Screen) -> int:
+    return min(REFERENCE_WIDTHS, key=lambda width: abs(width - screen.shown))
+
+
+def cost_table(costs: Sequence[WidthCost], before: float, now: float) -> str:
+    lines = [
+        f"View pattern: {'; '.join(f'{s.name} {share:.0%}' for s, share in VIEW_PATTERN)} "
+        "(Chrome everywhere, so AVIF; each photo at full viewport width).",
+        f"Bytes per view: {before / 1000:.1f} kB before, {now / 1000:.1f} kB now "
+        f"({now / before - 1:+.0%}).",
+        f"Prices: S3 Standard ${S3_STORAGE_PER_GB_MONTH}/GB-month and ${S3_PUT_PER_1000} per "
+        f"1,000 PUTs, CloudFront egress ${CLOUDFRONT_EGRESS_PER_GB}/GB (us-east-1 / US list "
+        "prices, aws.amazon.com/s3/pricing and /cloudfront/pricing, read 2026-11-29); a width "
+        f"is kept {STORAGE_MONTHS} months.",
+        "",
+        "| width | views it serves | stored per image (all formats) | keep: PUTs + a year "
+        "of storage | egress saved per view (all views) | pays for itself at | its views "
+        "without it: SSIM |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for c in costs:
+        pays = (
+            f"{c.break_even_views:,.1f} views/image-year"
+            if c.break_even_views is not None
+            else "never in bytes (kept for quality)"
+        )
+        without = "—" if c.ssim_without is None else f"{c.ssim_without:.3f}"
+        lines.append(
+            f"| {c.stem} | {c.share_of_views:.0%} | {_kb(c.stored_bytes)} ({c.objects} "
+            f"objects) | ${c.keep_dollars * 1000:.4f} per 1,000 images | "
+            f"{c.bytes_saved_per_view / 1000:+.1f} kB | {pays} | {without} |"
         )
     return "\n".join(lines)
 
@@ -356,9 +664,16 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def report(rows: Sequence[Row], photos: Sequence[Prepared], source: str) -> str:
+def report(
+    rows: Sequence[Row],
+    photos: Sequence[Prepared],
+    source: str,
+    screens: Sequence[ScreenRow] = (),
+    costs: str = "",
+) -> str:
     placeholder_total = sum(p.placeholder_bytes for p in photos)
     target_row = next(r for r in rows if r.network == TARGET_CLASS)
+    row_4g = next((r for r in rows if r.network == TARGET_4G_CLASS), None)
     info = machine()
     lines = [
         f"Gallery: {source}; {len(photos)} photos, {_kb(sum(p.original_bytes for p in photos))} "
@@ -376,13 +691,23 @@ def report(rows: Sequence[Row], photos: Sequence[Prepared], source: str) -> str:
         "",
         table(rows),
         "",
+        "Wi-Fi and desktops: each photo at full viewport width, compared at the displayed "
+        "width (device px, at most 1920: the widest stored).",
+        "",
+        screen_table(screens) if screens else "(no screens run)",
+        "",
+        costs,
+        "",
         f"Placeholders (ThumbHash + data URI + colour, inline): {placeholder_total} bytes for "
         f"{len(photos)} photos (largest {max(p.placeholder_bytes for p in photos)}).",
         "",
         "| target | met | measured |",
         "| --- | --- | --- |",
     ]
-    for name, met, measured in targets(target_row, placeholder_total):
+    judged = targets(target_row, placeholder_total)
+    judged += targets_4g(row_4g) if row_4g is not None else []
+    judged += wifi_targets(screens) if screens else []
+    for name, met, measured in judged:
         lines.append(f"| {name} | {'yes' if met else '**no**'} | {measured} |")
     return "\n".join(lines)
 
@@ -471,16 +796,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help=f"also re-encode the {TARGET_CLASS} rung at other AVIF qualities and speeds",
     )
+    parser.add_argument(
+        "--corpus",
+        type=Path,
+        default=CORPUS,
+        help="folder with the photos and their MANIFEST.tsv (default: ../shared/corpus/photos)",
+    )
     args = parser.parse_args(argv)
     settings = EncodeSettings()
-    paths, source = gallery()
+    paths, source = gallery(corpus=args.corpus)
     started = time.perf_counter()
     photos = []
     for number, path in enumerate(paths, start=1):
         photos.append(prepare(path, settings))
         print(f"[{number}/{len(paths)}] {path.name}", file=sys.stderr, flush=True)
     rows = [run_network(photos, network) for network in NETWORKS]
-    text = report(rows, photos, source)
+    screens = [run_screen(photos, screen) for screen in WIFI_SCREENS]
+    costs = width_costs(photos)
+    before, now = bytes_per_view_before(photos), bytes_per_view(photos)
+    text = report(rows, photos, source, screens, cost_table(costs, before, now))
     alternatives: list[Alternative] = []
     if args.sensitivity:
         network = next(n for n in NETWORKS if n.name == TARGET_CLASS)
@@ -493,6 +827,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "photos": [p.name for p in photos],
         "machine": machine(),
         "rows": [asdict(r) for r in rows],
+        "screens": [asdict(r) for r in screens],
+        "bytes_per_view": {"before": before, "now": now},
+        "width_costs": [asdict(c) for c in costs],
         "placeholder_bytes": [p.placeholder_bytes for p in photos],
         "sensitivity": [asdict(a) for a in alternatives],
         "seconds": round(time.perf_counter() - started, 1),

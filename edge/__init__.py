@@ -2,7 +2,8 @@
 
 Everything under ``edge/`` is pure standard library: the package is zipped on its own
 and shipped to Lambda@Edge, and the app imports ``edge.variants`` as the single source
-of truth for variant names. The helpers below convert between CloudFront's header shape
+of truth for variant names and ``edge.widths`` for the width rule its manifest states.
+The helpers below convert between CloudFront's header shape
 (``{"lower-name": [{"key": "Name", "value": "..."}]}``) and plain mappings.
 """
 

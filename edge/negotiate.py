@@ -14,11 +14,10 @@ from types import MappingProxyType
 from typing import Final, Literal
 
 from edge.variants import FORMATS, LOW, LQ_WIDTH, STANDARD, Variant
+from edge.widths import DEFAULT_WIDTH, device_pixel_ratio, needed_width, number, pick_slot
 
 NetworkClass = Literal["slow-2g", "2g", "3g", "4g", "unknown"]
 
-DPR_CAP: Final = 3.0
-DEFAULT_WIDTH: Final = 1280  # device px when a request carries no width hint at all
 BUDGET_SECONDS: Final = 2.0  # a weak-network variant should arrive in about this long
 
 # Network Information API effective-type table, worst first: a class applies when the
@@ -75,13 +74,6 @@ _AVIF_BROKEN_UA: Final = (
     re.compile(r"\bCPU (?:iPhone )?OS 16_[0-3](?![0-9])"),
 )
 
-# Client Hints, standard name first, then the legacy name.
-_DEVICE_WIDTH_HINTS: Final = ("sec-ch-width", "width")  # device px
-_VIEWPORT_HINTS: Final = ("sec-ch-viewport-width", "viewport-width")  # CSS px
-_DPR_HINTS: Final = ("sec-ch-dpr", "dpr")
-# ASCII digits only: \d and float() would also take other scripts' digits.
-_NUMBER: Final = re.compile(r"[0-9]{1,6}(?:\.[0-9]{1,6})?")
-
 _EXPLICIT_KEYS: Final = frozenset({"w", "f"})
 _FORMAT_ALIASES: Final[Mapping[str, str]] = MappingProxyType(
     {"avif": "avif", "webp": "webp", "jpg": "jpg", "jpeg": "jpg"}
@@ -129,17 +121,20 @@ def negotiate(
     only when named; ``image/*`` and ``*/*`` (or no ``Accept``) only mean JPEG. Safari
     and iOS 16.0-16.3 never get AVIF (they advertise it but cannot always decode it).
 
-    Width (device px): ``Sec-CH-Width``, else ``layout_width`` x DPR, else
-    ``Sec-CH-Viewport-Width`` x DPR (legacy ``Width``/``Viewport-Width``/``DPR`` too);
-    DPR is capped at 3 and defaults to 1; with no width at all, 1280. The width is
-    snapped UP to the smallest standard slot that covers it, never above the largest
-    available slot (no upscaling). That slot is then lowered for the network class:
+    Width (device px, ``edge.widths``): ``Sec-CH-Width``, else ``layout_width`` x DPR,
+    else ``Sec-CH-Viewport-Width`` x DPR (legacy ``Width``/``Viewport-Width``/``DPR`` too);
+    DPR is capped at 2 and defaults to 1; with no width at all, 1280. On 4g or an unknown
+    network without Save-Data, the slot is the smallest that serves the width: at DPR >= 2
+    a slot serves up to 35% more than its own width (a 360 CSS px phone's 720 px get 640),
+    below DPR 2 it must cover it. Otherwise (a weak class, Save-Data) the width is snapped
+    UP to the smallest standard slot that covers it, and that slot is lowered for the
+    network class. Never above the largest available slot (no upscaling).
 
     =========  ==========================  ==========  ==========================
     class      slot rule (sizes unknown)   160-lq ok   byte budget (sizes known)
     =========  ==========================  ==========  ==========================
-    4g         the snapped slot            no          none
-    unknown    the snapped slot            no          none
+    4g         the nearest serving slot    no          none
+    unknown    the nearest serving slot    no          none
     3g         one slot smaller            no          175 000 (0.7 Mbps, 2 s)
     2g         two rungs smaller           yes         17 500 (0.07 Mbps, 2 s)
     slow-2g    three rungs smaller         yes         12 500 (0.05 Mbps, 2 s)
@@ -178,9 +173,18 @@ def negotiate(
     if want_width is not None:
         index = _snap(rungs, first_standard, want_width)
     else:
-        needed = _needed_width(lowered, layout_width)
-        top = _snap(rungs, first_standard, DEFAULT_WIDTH if needed is None else needed)
-        index = _lower_for_network(rungs, first_standard, top, _POLICIES[network], save_data)
+        needed = needed_width(lowered, layout_width)
+        want = DEFAULT_WIDTH if needed is None else needed
+        policy = _POLICIES[network]
+        if policy.steps_down == 0 and not save_data:
+            # Full strength: the nearest slot the screen's density allows (edge.widths).
+            top = first_standard + pick_slot(
+                [r.width for r in rungs[first_standard:]], want, device_pixel_ratio(lowered)
+            )
+        else:
+            # The weak-network ladder starts from the slot that covers the need.
+            top = _snap(rungs, first_standard, want)
+        index = _lower_for_network(rungs, first_standard, top, policy, save_data)
     chosen = rungs[index]
     if want_width is None and (save_data or _POLICIES[network].steps_down > 0):
         chosen = _weak_rendition(available, chosen)
@@ -256,37 +260,12 @@ def _qvalue(params: str) -> float | None:
 # --- width and network ------------------------------------------------------------
 
 
-def _number(raw: str | None, *, allow_zero: bool = False) -> float | None:
-    if raw is None or not _NUMBER.fullmatch(raw.strip()):
-        return None
-    value = float(raw)
-    return value if value > 0 or allow_zero else None
-
-
-def _first_number(headers: Mapping[str, str], names: tuple[str, ...]) -> float | None:
-    values = (_number(headers.get(name)) for name in names)
-    return next((value for value in values if value is not None), None)
-
-
-def _needed_width(headers: Mapping[str, str], layout_width: int | None) -> float | None:
-    raw_dpr = _first_number(headers, _DPR_HINTS)
-    dpr = min(raw_dpr or 1.0, DPR_CAP)
-    device = _first_number(headers, _DEVICE_WIDTH_HINTS)
-    if device is not None:
-        # Sec-CH-Width already includes the DPR: take back the part above the cap.
-        return device * dpr / raw_dpr if raw_dpr else device
-    css: float | None = layout_width if layout_width and layout_width > 0 else None
-    if css is None:
-        css = _first_number(headers, _VIEWPORT_HINTS)
-    return None if css is None else css * dpr
-
-
 def _network_class(headers: Mapping[str, str]) -> NetworkClass:
     ect = _ECT_VALUES.get(headers.get("ect", "").strip().lower())
     if ect is not None:
         return ect
-    rtt = _number(headers.get("rtt"), allow_zero=True)
-    downlink = _number(headers.get("downlink"), allow_zero=True)
+    rtt = number(headers.get("rtt"), allow_zero=True)
+    downlink = number(headers.get("downlink"), allow_zero=True)
     if rtt is None and downlink is None:
         return "unknown"
     for name, min_rtt, max_downlink in _ECT_THRESHOLDS:

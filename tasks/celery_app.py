@@ -12,12 +12,14 @@ from celery.signals import worker_process_init
 
 from app.services import Services, build_services
 from app.settings import Settings
+from tasks.heartbeat import Heartbeat
 
 log = logging.getLogger(__name__)
 
 # One remote-control reply queue per thread, not per call: tasks/remote_control.py.
 celery_app = Celery("imagepipe", control="tasks.remote_control:Control")
 celery_app.config_from_object("celeryconfig")
+celery_app.steps["worker"].add(Heartbeat)  # `imagepipe worker-health` reads its beats
 
 
 @cache

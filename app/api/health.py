@@ -1,8 +1,15 @@
-"""GET /health: is each backend reachable? (No token: load balancers call it.)"""
+"""Health checks for orchestrators and load balancers (no token: they cannot send one).
+
+- ``GET /health/live``: the process answers. Restart it when this fails.
+- ``GET /health/ready``: every backend answers within its timeout. Send no traffic while this
+  fails. ``GET /health`` is the same check, kept for existing callers.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 from flask import Blueprint
@@ -11,9 +18,19 @@ from app.api.context import platform
 
 blueprint = Blueprint("health", __name__)
 
+# A check still running after this is reported as timed out; its thread finishes on its own.
+CHECK_TIMEOUT_SECONDS = 3.0
+_checks = ThreadPoolExecutor(8, thread_name_prefix="health")
 
+
+@blueprint.get("/health/live")
+def live() -> dict[str, Any]:
+    return {"status": "alive"}
+
+
+@blueprint.get("/health/ready")
 @blueprint.get("/health")
-def health() -> tuple[dict[str, Any], int]:
+def ready() -> tuple[dict[str, Any], int]:
     p = platform()
     checks: dict[str, Callable[[], None]] = {
         "originals": p.services.originals.ping,
@@ -21,11 +38,14 @@ def health() -> tuple[dict[str, Any], int]:
         "catalog": p.services.catalog.ping,
         "broker": p.jobs.ping,
     }
+    running = {name: _checks.submit(check) for name, check in checks.items()}
     results: dict[str, str] = {}
-    for name, check in checks.items():
+    for name, future in running.items():
         try:
-            check()
+            future.result(timeout=CHECK_TIMEOUT_SECONDS)
             results[name] = "ok"
+        except FutureTimeout:
+            results[name] = f"unavailable: no answer within {CHECK_TIMEOUT_SECONDS:g} s"
         except Exception as exc:  # noqa: BLE001 - any failure is the answer to report
             results[name] = f"unavailable: {type(exc).__name__}"
     healthy = all(v == "ok" for v in results.values())

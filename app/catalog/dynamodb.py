@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
-from app import aws
+from app import aws, names
 from app.catalog.base import (
     AlreadyExists,
     CatalogError,
@@ -39,8 +39,8 @@ from app.catalog.records import ImageRecord, Page, Status
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-BY_USER = "by_user"
-BY_OPEN_STATUS = "by_open_status"
+BY_USER = names.BY_USER  # the table's shape is shared with provision and infra/pulumi/
+BY_OPEN_STATUS = names.BY_OPEN_STATUS
 OPEN_STATUSES = (Status.PENDING, Status.PROCESSING)
 _FLOAT_FIELDS = frozenset({"upload_time", "updated_at", "received_at"})
 _UNAVAILABLE = frozenset(

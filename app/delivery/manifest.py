@@ -5,7 +5,9 @@ Everything a web or native client needs to show the image without an SDK or gues
 ``1280`` slot is listed as ``1000w``), a suggested ``sizes``, ``<picture>`` sources
 (AVIF, then WebP, then the JPEG ``img`` fallback) also rendered as HTML, the intrinsic
 size, each variant's byte size, the inline placeholder and the dominant colour. Every URL
-carries the image's signature grant when images are private.
+carries the image's signature grant when images are private. ``sizes`` comes from
+``edge.widths``, the module the edge picks widths with, so a browser choosing from ``srcset``
+lands on the slot the negotiated ``auto_url`` would serve (a DPR 2 phone: 640, not 1280).
 
 Only what is stored is listed: while AVIF is still encoding, the block has WebP and JPEG.
 The low tiers are not in any ``srcset`` (a browser would pick them for small layouts
@@ -24,6 +26,7 @@ from app.catalog import ImageRecord, VariantRecord
 from app.delivery.signing import Grant
 from app.imaging.plan import LOW_TIER, WEAK_TIER
 from edge.variants import CONTENT_TYPES, FORMATS, STANDARD, parse_name
+from edge.widths import suggested_sizes
 
 # The <img> fallback's src for clients without srcset: the first slot at least this wide.
 FALLBACK_SLOT: Final = 640
@@ -81,11 +84,6 @@ def delivery_block(
         "dominant_color": None if placeholder is None else placeholder.dominant_color,
         "expires_at": None if grant.expires is None else _iso(grant.expires),
     }
-
-
-def suggested_sizes(width: int) -> str:
-    """Full width of the viewport, never wider than the image itself (in CSS px)."""
-    return f"(min-width: {width}px) {width}px, 100vw"
 
 
 def _picture(

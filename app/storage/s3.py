@@ -11,7 +11,7 @@ from typing import IO, TYPE_CHECKING, Any, Literal, cast
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
-from app import aws
+from app import aws, names
 from app.storage.base import (
     BlobInfo,
     BlobNotFound,
@@ -23,7 +23,7 @@ from app.storage.base import (
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-SERVER_SIDE_ENCRYPTION: Literal["AES256"] = "AES256"
+SERVER_SIDE_ENCRYPTION: Literal["AES256"] = names.SSE_ALGORITHM  # the buckets' default too
 _NOT_FOUND = frozenset({"NoSuchKey", "404", "NotFound"})
 _UNAVAILABLE = frozenset(
     {

@@ -9,21 +9,38 @@ import pytest
 from app.imaging.encode import EncodeSettings
 from app.imaging.plan import plan_variants
 from bench.network import (
+    CLOUDFRONT_EGRESS_PER_GB,
     DOCS_END,
     DOCS_START,
     NETWORKS,
+    S3_PUT_PER_1000,
+    S3_STORAGE_PER_GB_MONTH,
+    STORAGE_MONTHS,
+    VIEW_PATTERN,
+    WIFI_SCREENS,
     Network,
     Row,
+    Screen,
+    ScreenRow,
+    bytes_per_view,
+    bytes_per_view_before,
     choose,
+    choose_before,
+    cost_table,
     gallery,
     phone_headers,
     prepare,
     reduction,
+    run_screen,
+    screen_table,
     similarity,
     table,
     targets,
+    targets_4g,
     transfer_seconds,
     update_docs,
+    width_costs,
+    wifi_targets,
 )
 from tests.conftest import photo
 
@@ -62,7 +79,7 @@ def test_the_phone_sends_chrome_android_hints() -> None:
 @pytest.mark.parametrize(
     ("network", "expected"),
     [
-        ("4g", "1280.avif"),  # 720 device px snaps up to the 1280 slot
+        ("4g", "640.avif"),  # 720 device px at DPR 2: the 640 slot serves up to 864
         ("3g", "640-lq.avif"),  # one slot smaller, at the weak-network quality
         ("2g", "320.avif"),  # two rungs smaller
         ("slow-2g", "160-lq.avif"),  # three rungs: the low-quality tier
@@ -102,6 +119,7 @@ def row(**changes: object) -> Row:
         "fraction_fewer_than_fixed": 1 - 300_000 / 450_000,
         "ssim_mean": 0.96,
         "ssim_min": 0.94,
+        "fixed_ssim_mean": 0.97,
     }
     return Row(**(values | changes))  # type: ignore[arg-type]
 
@@ -150,3 +168,102 @@ def test_prepare_makes_caches_and_scores_a_photo(tmp_path: Path) -> None:
     # The 600 px photo is stored at 600 px under the 640 slot; compared at 600 px (its 720 ref).
     assert similarity(first, "640.avif") > 0.9
     assert similarity(first, "160-lq.jpg") < similarity(first, "640.jpg")
+
+
+def test_4g_targets_judge_bytes_against_the_fixed_policy_and_its_ssim() -> None:
+    met = targets_4g(row(network="4g", fraction_fewer_than_fixed=0.31, ssim_mean=0.975))
+    assert [ok for _, ok, _ in met] == [True, True]
+    assert met[0][2] == "69.0%"
+    missed = targets_4g(row(network="4g", fraction_fewer_than_fixed=0.13, ssim_mean=0.969))
+    assert [ok for _, ok, _ in missed] == [False, False]
+    assert "0.9700" in missed[1][0]
+
+
+def test_wifi_and_desktop_screens_send_no_network_hints() -> None:
+    assert [(s.css_width, s.dpr) for s in WIFI_SCREENS[1:]] == [
+        (1280, 1.0),
+        (1920, 1.0),
+        (1280, 2.0),
+        (1920, 2.0),
+    ]
+    for screen in WIFI_SCREENS:
+        assert "ECT" not in screen.headers()
+    assert [s.shown for s in WIFI_SCREENS] == [720, 1280, 1920, 1920, 1920]
+    assert "Mobile" in WIFI_SCREENS[0].headers()["User-Agent"]
+
+
+def test_before_is_the_covering_slot_with_dpr_capped_at_3() -> None:
+    phone = Screen("phone", 360, 2.0, "4g", mobile=True)
+    assert choose_before(BIG_PHOTO, phone) == "1280.avif"
+    assert choose(BIG_PHOTO, phone.headers()) == "640.avif"
+    # 3g is unchanged: both rules give the weak rendition.
+    weak = Screen("phone", 360, 2.0, "3g", mobile=True)
+    assert choose_before(BIG_PHOTO, weak) == choose(BIG_PHOTO, weak.headers()) == "640-lq.avif"
+    # Desktops below DPR 2: the same choice both ways.
+    for screen in WIFI_SCREENS[1:]:
+        assert choose_before(BIG_PHOTO, screen) == choose(BIG_PHOTO, screen.headers())
+
+
+def test_view_pattern_shares_add_up_to_one() -> None:
+    assert sum(share for _, share in VIEW_PATTERN) == pytest.approx(1.0)
+
+
+def screen_row(**changes: object) -> ScreenRow:
+    values: dict[str, object] = {
+        "screen": "desktop 1280 @1",
+        "shown": 1280,
+        "served": {"1280.avif": 12},
+        "edge_bytes": 1_000_000,
+        "before_served": {"1280.avif": 12},
+        "before_bytes": 1_000_000,
+        "ssim_mean": 0.98,
+        "ssim_min": 0.96,
+        "before_ssim_mean": 0.98,
+    }
+    return ScreenRow(**(values | changes))  # type: ignore[arg-type]
+
+
+def test_wifi_targets_ignore_the_phone_and_catch_more_bytes_or_lower_ssim() -> None:
+    phone = screen_row(screen="phone, Wi-Fi", edge_bytes=2_000_000, ssim_min=0.5)
+    assert [ok for _, ok, _ in wifi_targets([phone, screen_row()])] == [True, True]
+    heavier = screen_row(edge_bytes=1_100_000)
+    assert [ok for _, ok, _ in wifi_targets([heavier])] == [False, True]
+    blurry = screen_row(ssim_min=0.949)
+    assert [ok for _, ok, _ in wifi_targets([blurry])] == [True, False]
+    lines = screen_table([screen_row(), heavier]).splitlines()
+    assert len(lines) == 4
+    assert "+10%" in lines[3]
+
+
+def test_screens_and_width_costs_on_a_real_photo(tmp_path: Path) -> None:
+    photo_ = prepare(photo("skimage_coffee.png"), EncodeSettings(), cache=tmp_path)
+    row_ = run_screen([photo_], WIFI_SCREENS[1])
+    # A 600 px photo: every desktop gets its largest slot (640, stored at 600 px).
+    assert row_.served == {"640.avif": 1} == row_.before_served
+    assert row_.ssim_min > 0.95
+    costs = {c.stem: c for c in width_costs([photo_])}
+    assert set(costs) == {"160-lq", "320", "640"}
+    big = costs["640"]
+    stored = sum(b for n, b in photo_.variant_bytes.items() if n.startswith("640."))
+    assert big.stored_bytes == stored
+    assert big.objects == 3
+    expected = 3 * S3_PUT_PER_1000 / 1000 + stored / 1e9 * S3_STORAGE_PER_GB_MONTH * STORAGE_MONTHS
+    assert big.keep_dollars == pytest.approx(expected)
+    # Weak networks step down to 320 (a 600 px photo has no 640-lq); the rest get 640.
+    # Without 640 they would get 320: fewer bytes, so it is kept for quality, not bytes.
+    assert big.bytes_saved_per_view < 0
+    assert big.break_even_views is None
+    assert big.share_of_views == pytest.approx(
+        1 - sum(s for sc, s in VIEW_PATTERN if sc.network in ("3g", "2g", "slow-2g"))
+    )
+    assert big.ssim_without is not None and big.ssim_without < row_.ssim_mean
+    # 160-lq saves bytes on slow-2g: it pays for itself after some views.
+    tiny = costs["160-lq"]
+    assert tiny.bytes_saved_per_view > 0
+    assert tiny.break_even_views == pytest.approx(
+        tiny.keep_dollars / (tiny.bytes_saved_per_view / 1e9 * CLOUDFRONT_EGRESS_PER_GB)
+    )
+    assert bytes_per_view([photo_]) == bytes_per_view_before([photo_])
+    text = cost_table(list(costs.values()), 1000.0, 900.0)
+    assert "-10%" in text
+    assert "read 2026-11-29" in text

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import io
+import json
+import os
+import signal
 import subprocess
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -184,3 +187,37 @@ def test_the_upload_page_in_a_real_browser(
             page.screenshot(path=str(shots / "upload-page.png"))
         finally:
             browser.close()
+
+
+def temporary_queues(platform: Platform) -> set[str]:
+    """Queues that live as long as their process (tasks/fs_transport.py): folders and bindings."""
+    broker = Path(platform.env["IMAGEPIPE_DATA_DIR"], "broker")
+    folders = {p.name for p in (broker / "queues").iterdir() if (p / ".lock").exists()}
+    bound = set()
+    for table in (broker / "exchanges").glob("*.exchange"):
+        bound |= {queue for _, _, queue in json.loads(table.read_text())}
+    return folders | {q for q in bound if q.startswith("celeryev.") or ".reply." in q}
+
+
+@pytest.mark.parametrize("stop", ["SIGTERM at start-up", "SIGKILL"])
+def test_flowers_queues_go_when_it_stops(platform: Platform, tmp_path: Path, stop: str) -> None:
+    before = temporary_queues(platform)
+    with ExitStack() as stack:
+        proc = flower(stack, platform.env | {"FLOWER_PORT": str(free_port())}, tmp_path)
+        if stop == "SIGKILL":
+            made = wait_for(
+                lambda: {q for q in temporary_queues(platform) - before if "celeryev" in q} or None,
+                timeout=60,
+                what="the second Flower's event queue",
+            )
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        # Otherwise stopped (SIGTERM) as soon as it answers: its start-up may not be over.
+    # A clean exit deletes its queues; a killed process's go at the next route or sweep (5 s).
+    wait_for(
+        lambda: True if temporary_queues(platform) <= before else None,
+        timeout=60,
+        what=f"the queues of a Flower stopped by {stop} to go",
+    )
+    if stop == "SIGKILL":
+        assert not made & temporary_queues(platform)

@@ -51,7 +51,12 @@ pytestmark = pytest.mark.e2e
 
 # Short enough to keep the test bounded: an orphaned image runs again about 8 s after its last
 # renewal once the queue is empty (reconciler every 2 s).
-LEASE = {"IMAGEPIPE_LEASE_SECONDS": "6"}
+LEASE = {
+    "IMAGEPIPE_LEASE_SECONDS": "6",
+    # One client uploads fast here; the abuse limits have their own tests.
+    "IMAGEPIPE_UPLOAD_RATE_PER_USER": "100000/minute",
+    "IMAGEPIPE_UPLOAD_RATE_PER_IP": "100000/minute",
+}
 
 
 @dataclass
@@ -249,3 +254,22 @@ def on_aws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Target]:
 
 def test_aws_kills_lose_nothing(on_aws: Target) -> None:
     storm(on_aws, 50, seed=4, requeues=True)
+
+
+def test_the_worker_health_check_follows_the_worker(tmp_path: Path) -> None:
+    """What an ECS container health check runs: healthy while the worker beats, not once dead."""
+    env = embedded_env(tmp_path, free_port())
+
+    def check() -> int:
+        args = python("-m", "app.cli", "worker-health", "--max-age", "8")
+        done = subprocess.run(args, env=env, cwd=ROOT, capture_output=True, text=True, check=False)
+        assert done.returncode == 0 or "worker unhealthy" in done.stderr, done.stderr
+        return done.returncode
+
+    assert check() == 1  # no worker yet
+    with ExitStack() as stack:
+        proc = worker(stack, env, tmp_path)
+        wait_for(lambda: True if check() == 0 else None, timeout=60, what="a healthy worker")
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        wait_for(lambda: True if check() == 1 else None, timeout=60, what="the check to fail")

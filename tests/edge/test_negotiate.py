@@ -314,17 +314,23 @@ def test_never_beyond_the_largest_available_slot(max_slot: int) -> None:
 
 def test_viewport_times_dpr() -> None:
     assert negotiate(chrome(Sec_CH_Viewport_Width="400", Sec_CH_DPR="1"), FULL).width == 640
-    assert negotiate(chrome(Sec_CH_Viewport_Width="400", Sec_CH_DPR="2"), FULL).width == 1280
     assert negotiate(chrome(Sec_CH_Viewport_Width="400", Sec_CH_DPR="1.5"), FULL).width == 640
+    # 400 x 2 = 800 device px: at DPR 2 the 640 slot serves up to 864.
+    assert negotiate(chrome(Sec_CH_Viewport_Width="400", Sec_CH_DPR="2"), FULL).width == 640
+    assert negotiate(chrome(Sec_CH_Viewport_Width="500", Sec_CH_DPR="2"), FULL).width == 1280
+    # Below DPR 2 a slot must cover the need: 500 x 1.5 = 750 -> 1280.
+    assert negotiate(chrome(Sec_CH_Viewport_Width="500", Sec_CH_DPR="1.5"), FULL).width == 1280
 
 
-def test_dpr_is_capped_at_3() -> None:
-    # 400 CSS px x DPR 4 would be 1600 (-> 1920); capped, it is 1200 (-> 1280).
-    assert negotiate(chrome(Sec_CH_Viewport_Width="400", Sec_CH_DPR="4"), FULL).width == 1280
-    assert negotiate(chrome(Sec_CH_Viewport_Width="400", Sec_CH_DPR="3"), FULL).width == 1280
-    # Sec-CH-Width includes the DPR: 1700 at DPR 4 is 1275 at DPR 3 (-> 1280, not 1920).
-    assert negotiate(chrome(Sec_CH_Width="1700", Sec_CH_DPR="4"), FULL).width == 1280
-    assert negotiate(chrome(Sec_CH_Width="1700", Sec_CH_DPR="2"), FULL).width == 1920
+def test_dpr_is_capped_at_2() -> None:
+    # 700 CSS px x DPR 3 would be 2100 (-> 1920); capped, it is 1400 (-> 1280, which
+    # serves up to 1728 at DPR 2).
+    assert negotiate(chrome(Sec_CH_Viewport_Width="700", Sec_CH_DPR="3"), FULL).width == 1280
+    assert negotiate(chrome(Sec_CH_Viewport_Width="700", Sec_CH_DPR="4"), FULL).width == 1280
+    assert negotiate(chrome(Sec_CH_Viewport_Width="900", Sec_CH_DPR="2"), FULL).width == 1920
+    # Sec-CH-Width includes the DPR: 2100 at DPR 3 is 1400 at DPR 2 (-> 1280, not 1920).
+    assert negotiate(chrome(Sec_CH_Width="2100", Sec_CH_DPR="3"), FULL).width == 1280
+    assert negotiate(chrome(Sec_CH_Width="2100", Sec_CH_DPR="2"), FULL).width == 1920
 
 
 def test_sec_ch_width_beats_layout_width_beats_viewport() -> None:
@@ -721,7 +727,7 @@ def test_equivalent_headers_give_the_same_cache_key() -> None:
     same_need = [
         {"Sec-CH-Width": "1100"},
         {"Width": "1250"},
-        {"Sec-CH-Viewport-Width": "400", "Sec-CH-DPR": "3"},
+        {"Sec-CH-Viewport-Width": "650", "Sec-CH-DPR": "3"},
         {"Sec-CH-Viewport-Width": "1000"},
         {"sec-ch-viewport-width": "700", "dpr": "1.75"},
     ]

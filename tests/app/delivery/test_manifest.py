@@ -15,6 +15,7 @@ from app.catalog import Status
 from app.delivery.manifest import delivery_block
 from app.delivery.signing import Grant
 from app.services import Services
+from edge.widths import suggested_sizes
 from tests.app.test_processing import upload
 from tests.conftest import photo
 
@@ -50,7 +51,13 @@ def test_manifest_of_a_1000_px_photo(
     record = services.catalog.get(wide_1000)
     # Intrinsic size: what is delivered at most (here the original's own 1000x667).
     assert (delivery["width"], delivery["height"]) == (1000, 667)
-    assert delivery["sizes"] == "(min-width: 1000px) 1000px, 100vw"
+    # sizes: full width up to 1000 CSS px, with the edge's high-density rule (edge.widths).
+    assert delivery["sizes"] == suggested_sizes(1000)
+    assert delivery["sizes"].endswith(", (min-width: 1000px) 1000px, 100vw")
+    assert (
+        "(min-resolution: 2dppx) and (max-width: 1000px) calc(100vw * 0.7407)"
+        in (delivery["sizes"])
+    )
     # srcset per format, smallest first, with REAL widths: the 1280 slot is listed as 1000w.
     for fmt in ("avif", "webp", "jpg"):
         assert srcset_entries(delivery["srcset"][fmt]) == [

@@ -1,0 +1,1 @@
+"""The imagepipe stack's components; `../__main__.py` composes them."""
