@@ -176,8 +176,13 @@ def test_sign_in_upload_reload_and_delete(browser: Any, site: Site) -> None:
         )
         assert gone.status_code == 404
         assert page.evaluate("() => window.cspViolations") == []  # the strict CSP holds
-        page.reload()
+
+        # One image per page: the gallery follows next_cursor as its end comes into view.
+        listed: list[str] = []
+        page.on("request", lambda r: "/images?" in r.url and listed.append(r.url))
+        page.goto(f"{site.base}/?per_page=1")
         wait_count(page, "#items li[data-status=ready]", 2, timeout=30_000)
+        assert sum("cursor=" in url for url in listed) >= 1, listed
     finally:
         page.close()
 
