@@ -312,3 +312,65 @@ def test_the_gallery_on_a_weak_phone_network(browser: Any, site: Site) -> None:
         assert total < GALLERY_BUDGET_BYTES, {urls[r]: s for r, s in gallery.items()}
     finally:
         context.close()
+
+
+def test_a_dropped_upload_is_retried_and_a_refusal_is_not(browser: Any, site: Site) -> None:
+    page = browser.new_page(viewport={"width": 1000, "height": 800})
+    try:
+        sign_in(page, site, "rita")
+        posts: list[str] = []
+
+        def drop_the_first(route: Any) -> None:
+            posts.append(route.request.url)
+            if len(posts) == 1:
+                route.abort("connectionreset")
+            else:
+                route.continue_()
+
+        page.route("**/upload/receive", drop_the_first)
+        page.set_input_files("#file", str(photo("skimage_coffee.png")))
+        page.get_by_text(re.compile("connection lost; retry 1 in")).wait_for(timeout=15_000)
+        wait_count(page, "#items li[data-status=ready]", 1)
+        assert len(posts) == 2
+        page.unroute("**/upload/receive")
+
+        refused: list[str] = []
+
+        def refuse(route: Any) -> None:
+            refused.append(route.request.url)
+            route.fulfill(
+                status=403,
+                content_type="application/json",
+                body='{"error": {"code": "forbidden", "message": "the form has expired"}}',
+            )
+
+        page.route("**/upload/receive", refuse)
+        page.set_input_files("#file", str(photo("mate_Storm.jpg")))
+        wait_count(page, "#items li[data-status=error]", 1, timeout=15_000)
+        assert "the form has expired" in cards(page, "error").locator(".status").inner_text()
+        assert len(refused) == 1  # a 4xx is an answer: not sent again
+    finally:
+        page.close()
+
+
+def test_an_upload_can_be_cancelled(browser: Any, site: Site) -> None:
+    context = browser.new_context(viewport={"width": 1000, "height": 800})
+    page = context.new_page()
+    try:
+        sign_in(page, site, "carl")
+        cdp = context.new_cdp_session(page)
+        cdp.send("Network.enable")
+        cdp.send(  # 700 KB at 20 KB/s: half a minute to press Cancel in
+            "Network.emulateNetworkConditions",
+            {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": 20_000},
+        )
+        page.set_input_files("#file", str(photo("mate_Storm.jpg")))
+        card = cards(page).first
+        page.wait_for_function(
+            "() => document.querySelector('#items progress')?.value > 0", timeout=30_000
+        )
+        card.get_by_role("button", name="Cancel mate_Storm.jpg").click()
+        wait_count(page, "#items li", 0, timeout=15_000)
+        assert "mate_Storm.jpg: upload cancelled" in page.locator("#announce").inner_text()
+    finally:
+        context.close()
