@@ -73,7 +73,9 @@ async function uploadOne(file) {
     cancel.remove();
     if (err.name === "AbortError") {
       announce(`${file.name}: upload cancelled`);
-      li.remove(); // its pending record, if any, is removed by retention as abandoned
+      li.remove();
+      // The record asked for is erased now rather than listed as pending until retention.
+      if (ticket) api(`/image/${ticket.image_id}`, { method: "DELETE" }).catch(() => {});
       return;
     }
     const why = err instanceof ApiError || err instanceof NetworkError ? err.message : String(err);

@@ -160,9 +160,20 @@ def test_sign_in_upload_reload_and_delete(browser: Any, site: Site) -> None:
 
         doomed = cards(page).first
         doomed_id = doomed.get_attribute("data-image-id")
-        doomed.get_by_role("button", name=re.compile("^Delete ")).click()
+        # By keyboard: the Delete button shows its focus, Enter asks, Escape keeps the photo
+        # and gives the focus back.
+        opener = doomed.get_by_role("button", name=re.compile("^Delete "))
+        opener.focus()
+        page.keyboard.press("Tab")
+        page.keyboard.press("Shift+Tab")
+        assert opener.evaluate("b => getComputedStyle(b).outlineStyle") == "solid"
+        page.keyboard.press("Enter")
         dialog = page.locator("#confirm-delete")
         assert dialog.is_visible()
+        page.keyboard.press("Escape")
+        assert dialog.is_hidden()
+        assert opener.evaluate("b => b === document.activeElement")
+        doomed.get_by_role("button", name=re.compile("^Delete ")).click()
         dialog.get_by_role("button", name="Keep it").click()
         assert cards(page).count() == 3  # kept
         doomed.get_by_role("button", name=re.compile("^Delete ")).click()
@@ -372,5 +383,14 @@ def test_an_upload_can_be_cancelled(browser: Any, site: Site) -> None:
         card.get_by_role("button", name="Cancel mate_Storm.jpg").click()
         wait_count(page, "#items li", 0, timeout=15_000)
         assert "mate_Storm.jpg: upload cancelled" in page.locator("#announce").inner_text()
+        token = page.evaluate("() => sessionStorage.getItem('imagepipe-token')")
+
+        def listed() -> list[Any] | None:
+            images: list[Any] = requests.get(
+                f"{site.base}/images", headers={"Authorization": f"Bearer {token}"}, timeout=30
+            ).json()["images"]
+            return None if images else images
+
+        assert wait_for(listed, timeout=30, what="the cancelled upload's record to go") == []
     finally:
         context.close()
