@@ -8,6 +8,7 @@ from typing import Any
 from flask import Flask
 
 from app.api import create_app
+from app.aws import AwsLocation
 from app.services import build_services
 from tests.conftest import RecordingJobs, make_settings
 
@@ -36,7 +37,8 @@ def test_a_bad_user_id_is_refused(tmp_path: Path) -> None:
     assert client.post("/dev/token", json={}).status_code == 400
 
 
-def test_the_route_does_not_exist_outside_embedded_mode(tmp_path: Path) -> None:
+def test_the_route_does_not_exist_outside_embedded_mode(tmp_path: Path, aws: AwsLocation) -> None:
+    # aws: moto, before anything builds the process's one boto3 session (app/aws.py).
     on_aws = _app(tmp_path, catalog_url="dynamodb://images").test_client()
     answer = on_aws.post("/dev/token", json={"user_id": "carol"})
     assert answer.status_code == 404
