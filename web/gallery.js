@@ -160,6 +160,7 @@ function showPicture(li, image) {
 // --- live status ---
 
 const SETTLED = new Set(["ready", "failed"]);
+const ABANDONED_MS = 20 * 60 * 1000;
 
 // Polls one image until it is ready or failed (AVIF may still be arriving after "ready" with
 // WebP and JPEG: one more look picks it up).
@@ -178,6 +179,11 @@ export async function watch(li, imageId) {
     }
     if (!li.isConnected) return;
     show(li, image);
+    // Asked for but never sent (the form expires in 15 minutes): nothing will change until
+    // retention removes it, so stop asking.
+    if (image.status === "pending" && Date.now() - Date.parse(image.upload_time) > ABANDONED_MS) {
+      return setStatus(li, "pending", "the upload never arrived");
+    }
     if (SETTLED.has(image.status)) {
       if (image.status === "ready" && !image.variants.some((v) => v.format === "avif") && !li.dataset.lastLook) {
         li.dataset.lastLook = "1";
