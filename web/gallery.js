@@ -50,7 +50,7 @@ export function announce(text) {
   const line = document.createElement("p");
   line.textContent = text;
   region.append(line);
-  while (region.childElementCount > 5) region.firstElementChild.remove();
+  while (region.childElementCount > 20) region.firstElementChild.remove(); // only additions are read
 }
 
 // --- cards ---
