@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -39,6 +40,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     urls = commands.add_parser("urls", help="print where the running platform can be opened")
     urls.add_argument("--user", default="demo", help="user the page's token is for")
 
+    send = commands.add_parser(
+        "upload", help="upload files through the API, wait for processing, print their URLs"
+    )
+    send.add_argument("files", nargs="+", type=Path)
+    send.add_argument(
+        "--api", default=None, help="API base URL (default: IMAGEPIPE_PUBLIC_BASE_URL)"
+    )
+    send.add_argument("--token", default=None, help="bearer token (default: $IMAGEPIPE_TOKEN)")
+    send.add_argument("--json", action="store_true", help="print the results as JSON")
+    send.add_argument("--wait", type=float, default=600, help="seconds to wait for processing")
+
     commands.add_parser("check-config", help="validate the settings and print them")
     commands.add_parser(
         "provision",
@@ -59,6 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     handler = {"token": _token, "process": _process, "urls": _urls, "check-config": _check}
     handler["provision"] = _provision
+    handler["upload"] = _upload
     handler["worker-health"] = _worker_health
     return handler[args.command](settings, args)
 
@@ -74,6 +87,21 @@ def _token(settings: Settings, args: argparse.Namespace) -> int:
         print(f"imagepipe: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def _upload(settings: Settings, args: argparse.Namespace) -> int:
+    from app.client import Api, run
+
+    token = args.token or os.environ.get("IMAGEPIPE_TOKEN", "")
+    if not token:
+        print(
+            "imagepipe: pass --token or set IMAGEPIPE_TOKEN "
+            "(in embedded mode `imagepipe token USER_ID` prints one)",
+            file=sys.stderr,
+        )
+        return 2
+    api = Api(args.api or settings.public_base_url, token)
+    return run(args.files, api, as_json=args.json, wait_seconds=args.wait)
 
 
 def _urls(settings: Settings, args: argparse.Namespace) -> int:

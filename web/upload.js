@@ -1,147 +1,174 @@
-// The upload flow as a client sees it: ask for a form, post the bytes with progress, poll, show.
-const state = { token: null };
+// The page: sign in, take files (picker, camera, drag and drop), check them, upload each with
+// its own progress bar, cancel and retry, then hand the card to the gallery to watch.
+import { api, ApiError, NetworkError, sendFile, signOut, subject, takeToken, useToken } from "./api.js";
+import { addButton, announce, loadGallery, newCard, setStatus, show, watch } from "./gallery.js";
 
-function takeToken() {
-  const fromHash = new URLSearchParams(location.hash.slice(1)).get("token");
-  if (fromHash) {
-    sessionStorage.setItem("imagepipe-token", fromHash);
-    history.replaceState(null, "", location.pathname); // keep the token out of history
+// What POST /upload accepts (app/imaging/formats.py); the server's answer still decides.
+const ACCEPTED = new Set([
+  "image/jpeg", "image/jpg", "image/pjpeg", "image/png", "image/x-png", "image/webp", "image/avif",
+  "image/heic", "image/heif", "image/heic-sequence", "image/heif-sequence", "image/gif",
+  "image/tiff", "image/x-tiff",
+]);
+const BY_EXTENSION = {
+  jpg: "image/jpeg", jpeg: "image/jpeg", png: "image/png", webp: "image/webp", avif: "image/avif",
+  heic: "image/heic", heif: "image/heif", gif: "image/gif", tif: "image/tiff", tiff: "image/tiff",
+};
+const MAX_BYTES = 50 * 1000 * 1000; // IMAGEPIPE_MAX_UPLOAD_BYTES's default
+
+// The type to declare: the browser's, or from the extension when it has none (HEIC on many
+// desktops). null when it is not an image type we take.
+function contentType(file) {
+  const type = (file.type || "").toLowerCase();
+  if (ACCEPTED.has(type)) return type;
+  if (type && type !== "application/octet-stream") return null;
+  return BY_EXTENSION[file.name.split(".").pop().toLowerCase()] || null;
+}
+
+function check(file) {
+  const type = contentType(file);
+  if (!type) return `${file.name} is not a photo we accept (${file.type || "unknown type"}); choose JPEG, PNG, WebP, AVIF, HEIC, GIF or TIFF.`;
+  if (file.size === 0) return `${file.name} is empty.`;
+  if (file.size > MAX_BYTES) return `${file.name} is ${megabytes(file.size)}; the limit is ${megabytes(MAX_BYTES)}.`;
+  return null;
+}
+
+const megabytes = (n) => `${(n / 1e6).toFixed(1)} MB`;
+
+export function take(files) {
+  const rejected = [];
+  for (const file of files) {
+    const problem = check(file);
+    if (problem) rejected.push(problem);
+    else uploadOne(file);
   }
-  return sessionStorage.getItem("imagepipe-token");
-}
-
-async function api(path, options = {}) {
-  const response = await fetch(path, {
-    ...options,
-    headers: { Authorization: `Bearer ${state.token}`, "Content-Type": "application/json" },
-  });
-  const body = await response.json().catch(() => ({}));
-  if (!response.ok) throw new Error(body.error ? `${body.error.code}: ${body.error.message}` : response.statusText);
-  return body;
-}
-
-function postForm(upload, file, onProgress) {
-  return new Promise((resolve, reject) => {
-    const form = new FormData();
-    for (const [k, v] of Object.entries(upload.fields)) form.append(k, v);
-    form.append("file", file);
-    const xhr = new XMLHttpRequest();
-    xhr.open(upload.method, upload.url);
-    xhr.upload.onprogress = (e) => e.lengthComputable && onProgress(e.loaded / e.total);
-    xhr.onload = () => (xhr.status < 300 ? resolve() : reject(new Error(uploadError(xhr))));
-    xhr.onerror = () => reject(new Error("the upload was interrupted"));
-    xhr.send(form);
-  });
-}
-
-function uploadError(xhr) {
-  try { const e = JSON.parse(xhr.responseText).error; return `${e.code}: ${e.message}`; }
-  catch { return `upload failed (${xhr.status})`; }
-}
-
-function card(file) {
-  const li = document.createElement("li");
-  li.innerHTML = `<div class="media"></div><progress max="1" value="0"></progress>
-    <div class="status"></div><div class="name"></div>`;
-  li.querySelector(".name").textContent = file.name;
-  document.getElementById("items").prepend(li);
-  return li;
-}
-
-// What the page's grid gives each card (style.css): a third of 60rem, half, or the full width.
-const CARD_SIZES = "(min-width: 60rem) 20rem, (min-width: 34rem) 50vw, 100vw";
-
-function show(li, image) {
-  const status = li.querySelector(".status");
-  status.textContent = image.status + (image.failure_reason ? ` — ${image.failure_reason}: ${image.failure_detail}` : "");
-  status.classList.toggle("failed", image.status === "failed");
-  li.dataset.status = image.status;
-  const media = li.querySelector(".media");
-  const delivery = image.delivery;
-  let picture = media.querySelector("picture");
-  if (!picture && image.placeholder) {
-    // Step 1: the inline placeholder, painted at once (no request) at the final aspect ratio.
-    const box = delivery || image;
-    const img = document.createElement("img");
-    img.alt = image.filename;
-    img.decoding = "async";
-    img.width = box.width;
-    img.height = box.height;
-    img.src = image.placeholder.data_uri;
-    // Also as the background, so nothing but the placeholder shows while a variant decodes.
-    img.style.background = `${image.placeholder.dominant_color} url("${image.placeholder.data_uri}") center / cover no-repeat`;
-    picture = document.createElement("picture");
-    picture.append(img);
-    media.append(picture);
-  }
-  // Step 2: the right variant, picked by the browser from the manifest's <picture> sources.
-  if (picture && delivery) useSources(picture, delivery);
-}
-
-const shownSources = new WeakMap(); // <picture> -> the manifest picture it shows
-
-// Puts the manifest's sources on the card's one <picture>. The browser keeps showing what it
-// shows (the placeholder, or WebP before AVIF arrived) until the newly chosen image has loaded.
-// Only redone when the sources change: AVIF arriving after WebP and JPEG, or URLs signed anew.
-function useSources(picture, delivery) {
-  const key = JSON.stringify(delivery.picture);
-  if (shownSources.get(picture) === key) return;
-  shownSources.set(picture, key);
-  const img = picture.querySelector("img");
-  picture.querySelectorAll("source").forEach((old) => old.remove());
-  for (const s of delivery.picture.sources) {
-    const source = document.createElement("source");
-    source.type = s.type;
-    source.srcset = s.srcset;
-    source.sizes = CARD_SIZES; // this page knows its layout better than the suggested sizes
-    picture.insertBefore(source, img);
-  }
-  img.width = delivery.picture.img.width;
-  img.height = delivery.picture.img.height;
-  img.sizes = CARD_SIZES;
-  img.srcset = delivery.picture.img.srcset;
-  img.src = delivery.picture.img.src;
+  const box = document.getElementById("rejected");
+  box.textContent = rejected.join(" ");
 }
 
 async function uploadOne(file) {
-  const li = card(file);
-  const bar = li.querySelector("progress");
+  const li = newCard(file.name);
+  setStatus(li, "uploading");
+  const bar = document.createElement("progress");
+  bar.max = 100;
+  bar.value = 0;
+  bar.setAttribute("aria-label", `Upload of ${file.name}`);
+  li.querySelector(".media").after(bar);
+  const controller = new AbortController();
+  const cancel = addButton(li, "Cancel", "cancel", () => controller.abort());
+  announce(`${file.name}: uploading`);
+  let ticket;
   try {
-    const ticket = await api("/upload", {
+    ticket = await api("/upload", {
       method: "POST",
-      body: JSON.stringify({ filename: file.name, content_type: file.type || "application/octet-stream", size: file.size }),
+      body: { filename: file.name, content_type: contentType(file), size: file.size },
+      signal: controller.signal,
     });
     li.dataset.imageId = ticket.image_id;
-    await postForm(ticket.upload, file, (p) => (bar.value = p));
-    bar.remove();
-    for (let delay = 250; ; delay = Math.min(delay * 1.5, 3000)) {
-      const image = await api(`/image/${ticket.image_id}`);
-      show(li, image);
-      if (image.status === "ready" || image.status === "failed") break;
-      await new Promise((r) => setTimeout(r, delay));
-    }
+    await sendFile(ticket, file, {
+      signal: controller.signal,
+      onProgress: (fraction) => { bar.value = Math.round(fraction * 100); },
+      onRetry: (attempt, delay) => setStatus(li, "uploading", `connection lost; retry ${attempt} in ${Math.ceil(delay / 1000)} s`),
+    });
   } catch (err) {
-    bar.remove();
-    const status = li.querySelector(".status");
-    status.textContent = err.message;
-    status.classList.add("failed");
+    cancel.remove();
+    if (err.name === "AbortError") {
+      announce(`${file.name}: upload cancelled`);
+      li.remove();
+      // The record asked for is erased now rather than listed as pending until retention.
+      if (ticket) api(`/image/${ticket.image_id}`, { method: "DELETE" }).catch(() => {});
+      return;
+    }
+    const why = err instanceof ApiError || err instanceof NetworkError ? err.message : String(err);
+    setStatus(li, "error", why);
     li.dataset.status = "error";
+    return;
   }
+  cancel.remove();
+  setStatus(li, "pending");
+  show(li, { image_id: ticket.image_id, filename: file.name, status: "pending" });
+  watch(li, ticket.image_id);
+}
+
+// --- drag and drop, anywhere on the page ---
+
+function acceptDrops() {
+  const overlay = document.getElementById("drop-overlay");
+  let depth = 0;
+  const hasFiles = (e) => [...(e.dataTransfer?.types || [])].includes("Files");
+  document.addEventListener("dragenter", (e) => {
+    if (!hasFiles(e) || document.getElementById("uploader").hidden) return;
+    depth++;
+    overlay.hidden = false;
+  });
+  document.addEventListener("dragleave", () => { if (--depth <= 0) { depth = 0; overlay.hidden = true; } });
+  document.addEventListener("dragover", (e) => { if (hasFiles(e)) e.preventDefault(); });
+  document.addEventListener("drop", (e) => {
+    e.preventDefault(); // the browser would otherwise open the file and leave the page
+    depth = 0;
+    overlay.hidden = true;
+    if (document.getElementById("uploader").hidden) return;
+    take([...(e.dataTransfer?.files || [])]);
+  });
+}
+
+// --- sign-in ---
+
+function showSignIn(message = "") {
+  document.getElementById("signin").hidden = false;
+  document.getElementById("uploader").hidden = true;
+  document.getElementById("gallery").hidden = true;
+  document.getElementById("sign-out").hidden = true;
+  document.getElementById("who").textContent = "Not signed in.";
+  document.getElementById("signin-error").textContent = message;
+  document.getElementById("user-id").focus();
+}
+
+function signedIn(token) {
+  const who = subject(token);
+  if (!who) return showSignIn("That token cannot be read; paste the whole token.");
+  document.getElementById("signin").hidden = true;
+  document.getElementById("uploader").hidden = false;
+  document.getElementById("gallery").hidden = false;
+  document.getElementById("sign-out").hidden = false;
+  document.getElementById("who").textContent = `Signed in as ${who}`;
+  loadGallery();
 }
 
 function start() {
-  state.token = takeToken();
-  const signin = document.getElementById("signin");
-  const uploader = document.getElementById("uploader");
-  document.getElementById("use-token").onclick = () => {
-    sessionStorage.setItem("imagepipe-token", document.getElementById("token").value.trim());
-    start();
-  };
-  if (!state.token) { signin.hidden = false; uploader.hidden = true; return; }
-  signin.hidden = true; uploader.hidden = false;
-  const claims = JSON.parse(atob(state.token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/")));
-  document.getElementById("who").textContent = `Signed in as ${claims.sub}`;
-  document.getElementById("file").onchange = (e) => [...e.target.files].forEach(uploadOne);
+  document.getElementById("sign-in-as").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const userId = document.getElementById("user-id").value.trim();
+    try {
+      const answer = await api("/dev/token", { method: "POST", body: { user_id: userId }, noAuth: true });
+      useToken(answer.token);
+      signedIn(answer.token);
+    } catch (err) {
+      const message = err.status === 404
+        ? "Signing in by name works only on a laptop (embedded mode); paste a token instead."
+        : err.message;
+      document.getElementById("signin-error").textContent = message;
+    }
+  });
+  document.getElementById("paste-token").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const value = document.getElementById("token").value.trim();
+    document.getElementById("token").value = "";
+    useToken(value);
+    signedIn(value);
+  });
+  document.getElementById("sign-out").addEventListener("click", () => { signOut(); showSignIn(); });
+  window.addEventListener("imagepipe:unauthorized", (e) => {
+    signOut();
+    showSignIn(`Please sign in again (${e.detail || "the token was refused"}).`);
+  });
+  for (const id of ["file", "camera"]) {
+    const input = document.getElementById(id);
+    input.addEventListener("change", () => { take([...input.files]); input.value = ""; });
+  }
+  acceptDrops();
+  const token = takeToken();
+  if (token) signedIn(token);
+  else showSignIn();
 }
 
 start();

@@ -8,6 +8,7 @@ from flask import Flask
 
 from app.api import (
     delivery,
+    devlogin,
     hardening,
     health,
     images,
@@ -56,7 +57,7 @@ def create_app(
     )
     register_error_handlers(app)
     hardening.install(app, settings)
-    for module in (uploads, images, privacy, originals, delivery, health, webpage):
+    for module in (uploads, images, privacy, originals, delivery, health, webpage, devlogin):
         app.register_blueprint(module.blueprint)
     limits.install(app, settings)
     return app
