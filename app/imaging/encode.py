@@ -26,13 +26,16 @@ measures them):
 from __future__ import annotations
 
 import io
+import logging
 import threading
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from PIL import Image
 
 from app.imaging.plugins import register_plugins
+
+log = logging.getLogger(__name__)
 
 # SVT-AV1 (v4.1) refuses frames smaller than 4 px or larger than 16384 x 8704: libaom takes them.
 SVT_MIN_SIDE = 4
@@ -85,13 +88,31 @@ def encode(img: Image.Image, fmt: str, quality: int, settings: EncodeSettings) -
     elif fmt == "webp":
         _colour_ready(img).save(out, "WEBP", quality=quality, method=settings.webp_method)
     elif fmt == "avif":
-        options = avif_options(img.size, settings, gray=img.mode in ("L", "LA"))
-        big = options["codec"] == "svt" and img.width * img.height >= SVT_ONE_AT_A_TIME_PIXELS
-        with _SVT_BIG if big else nullcontext():
-            _colour_ready(img).save(out, "AVIF", quality=quality, **options)
+        _encode_avif(_colour_ready(img), out, quality, settings, gray=img.mode in ("L", "LA"))
     else:
         raise ValueError(f"unknown output format {fmt!r}")
     return out.getvalue()
+
+
+def _encode_avif(
+    img: Image.Image, out: io.BytesIO, quality: int, settings: EncodeSettings, *, gray: bool
+) -> None:
+    options = avif_options(img.size, settings, gray=gray)
+    if options["codec"] != "svt":
+        img.save(out, "AVIF", quality=quality, **options)
+        return
+    try:
+        with _SVT_BIG if img.width * img.height >= SVT_ONE_AT_A_TIME_PIXELS else nullcontext():
+            img.save(out, "AVIF", quality=quality, **options)
+    except RuntimeError as exc:
+        # SVT-AV1 starts threads of its own; when it cannot (a worker near its memory ceiling,
+        # or the host out of threads: "Failed to create thread", seen in the hostile-file run)
+        # it fails the encode. libaom runs on the calling thread: the image still gets its AVIF.
+        log.warning("SVT-AV1 failed (%s); encoding this AVIF with libaom", exc)
+        out.seek(0)
+        out.truncate()
+        aom = replace(settings, avif_codec="aom")
+        img.save(out, "AVIF", quality=quality, **avif_options(img.size, aom, gray=gray))
 
 
 def avif_codec(size: tuple[int, int], settings: EncodeSettings, *, gray: bool = False) -> str:

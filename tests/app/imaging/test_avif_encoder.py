@@ -78,3 +78,21 @@ def test_the_plugin_writes_avif_and_pillow_still_reads_it() -> None:
     Image.init()  # a later lazy init must not put Pillow's own writer back
     assert Image.SAVE["AVIF"].__module__ == "pillow_avif.AvifImagePlugin"
     assert Image.OPEN["AVIF"][0] is AvifImagePlugin.AvifImageFile
+
+
+def test_an_svt_encode_that_fails_falls_back_to_libaom(monkeypatch: pytest.MonkeyPatch) -> None:
+    """SVT-AV1 could not start its threads in a worker near its ceiling: the AVIF still comes."""
+    real_save = Image.Image.save
+    codecs: list[object] = []
+
+    def save(self: Image.Image, fp: object, format: object = None, **params: object) -> None:
+        codecs.append(params.get("codec"))
+        if params.get("codec") == "svt":
+            raise RuntimeError("Failed to encode image: Encoding of color planes failed")
+        real_save(self, fp, format, **params)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Image.Image, "save", save)
+    data = encode(Image.new("RGB", (640, 427), (90, 140, 200)), "avif", 70, EncodeSettings())
+    assert codecs == ["svt", "aom"]
+    with Image.open(io.BytesIO(data)) as img:
+        assert (img.format, img.size) == ("AVIF", (640, 427))
