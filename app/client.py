@@ -22,22 +22,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Final, TypeVar
 
+from app.imaging.formats import CONTENT_TYPE_BY_SUFFIX
+
 T = TypeVar("T")
 
 RETRIES: Final = 5
 _BLOCK = 64 * 1024
-_TYPES: Final = {
-    ".jpg": "image/jpeg",
-    ".jpeg": "image/jpeg",
-    ".png": "image/png",
-    ".webp": "image/webp",
-    ".avif": "image/avif",
-    ".heic": "image/heic",
-    ".heif": "image/heif",
-    ".gif": "image/gif",
-    ".tif": "image/tiff",
-    ".tiff": "image/tiff",
-}
+_TYPES = CONTENT_TYPE_BY_SUFFIX
 
 
 class ClientError(Exception):

@@ -43,21 +43,12 @@ from typing import Any
 
 import requests
 
+from app.imaging.formats import CONTENT_TYPE_BY_SUFFIX
+
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT.parent / "shared" / "corpus" / "photos"
 FIXTURES = ROOT / "tests" / "fixtures"
-CONTENT_TYPES = {
-    ".jpg": "image/jpeg",
-    ".jpeg": "image/jpeg",
-    ".png": "image/png",
-    ".webp": "image/webp",
-    ".avif": "image/avif",
-    ".heic": "image/heic",
-    ".heif": "image/heif",
-    ".gif": "image/gif",
-    ".tif": "image/tiff",
-    ".tiff": "image/tiff",
-}
+CONTENT_TYPES = CONTENT_TYPE_BY_SUFFIX
 SETTLED = ("ready", "failed")
 START_TIMEOUT = 300.0
 

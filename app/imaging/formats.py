@@ -29,6 +29,20 @@ ACCEPTED_CONTENT_TYPES: frozenset[str] = frozenset(
     | {"image/heif-sequence", "image/avif-sequence", "image/x-png", "image/x-tiff"}
 )
 
+# The content type a client declares for a file, from its name (the server still sniffs bytes).
+CONTENT_TYPE_BY_SUFFIX: dict[str, str] = {
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".png": "image/png",
+    ".webp": "image/webp",
+    ".avif": "image/avif",
+    ".heic": "image/heic",
+    ".heif": "image/heif",
+    ".gif": "image/gif",
+    ".tif": "image/tiff",
+    ".tiff": "image/tiff",
+}
+
 _AVIF_BRANDS = {b"avif", b"avis"}
 _HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs", b"mif1"}
 _HEIF_BRANDS |= {b"msf1", b"mif2"}
