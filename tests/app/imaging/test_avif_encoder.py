@@ -23,14 +23,15 @@ from app.imaging.encode import (
 )
 from app.imaging.plugins import register_plugins
 
-SETTINGS = EncodeSettings()
+SETTINGS = EncodeSettings(avif_codec="svt")  # SVT-AV1's rules, where it is chosen
 
 
 def _scene(size: tuple[int, int]) -> Image.Image:
     return Image.effect_mandelbrot((96, 64), (-2.0, -1.2, 1.0, 1.2), 60).convert("RGB").resize(size)
 
 
-def test_svt_av1_is_the_default_and_libaom_takes_what_it_refuses() -> None:
+def test_libaom_is_the_default_and_takes_what_svt_av1_refuses() -> None:
+    assert avif_codec((1920, 1280), EncodeSettings()) == "aom"
     assert avif_codec((1920, 1280), SETTINGS) == "svt"
     assert avif_codec((4, 4), SETTINGS) == "svt"
     assert avif_codec((SVT_MAX_WIDTH, SVT_MAX_HEIGHT), SETTINGS) == "svt"
@@ -92,7 +93,7 @@ def test_an_svt_encode_that_fails_falls_back_to_libaom(monkeypatch: pytest.Monke
         real_save(self, fp, format, **params)  # type: ignore[arg-type]
 
     monkeypatch.setattr(Image.Image, "save", save)
-    data = encode(Image.new("RGB", (640, 427), (90, 140, 200)), "avif", 70, EncodeSettings())
+    data = encode(Image.new("RGB", (640, 427), (90, 140, 200)), "avif", 70, SETTINGS)
     assert codecs == ["svt", "aom"]
     with Image.open(io.BytesIO(data)) as img:
         assert (img.format, img.size) == ("AVIF", (640, 427))
