@@ -31,9 +31,11 @@ fi
 
 imagepipe check-config >/dev/null
 
-moto_server -H 127.0.0.1 -p "$MOTO_PORT" >"$DATA/moto.log" 2>&1 &
+# In its own session, so Ctrl-C reaches the platform first: a worker or ingest loop that found
+# moto gone would spend its whole stop timeout retrying. The EXIT trap stops moto last.
+setsid moto_server -H 127.0.0.1 -p "$MOTO_PORT" >"$DATA/moto.log" 2>&1 &
 MOTO_PID=$!
-trap 'kill "$MOTO_PID" 2>/dev/null || true' EXIT
+trap 'kill "$MOTO_PID" 2>/dev/null && wait "$MOTO_PID" 2>/dev/null; true' EXIT
 python - "$AWS_ENDPOINT_URL" "$DATA/moto.log" <<'PY'
 import sys, time, urllib.request
 deadline = time.monotonic() + 30

@@ -1,0 +1,119 @@
+"""`make run-aws-local` (scripts/run-aws-local.sh) stops cleanly on Ctrl-C.
+
+The script runs a moto server beside the platform. Ctrl-C reaches the whole terminal's process
+group: if moto went down with it, the worker and the ingest loop would spend their stop timeouts
+retrying a dead endpoint and be killed with tracebacks. Every process must stop by itself.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.e2e.processes import ROOT, descendants, free_port, wait_for
+
+pytestmark = pytest.mark.e2e
+
+STARTUP = 300  # seconds: moto plus six processes on a loaded 2-core machine
+# The two that poll SQS in a loop: with moto gone they retried until supervisord killed them.
+SQS_POLLERS = ("ingest", "worker")
+
+
+def _answers(url: str) -> bool | None:
+    try:
+        return True if requests.get(url, timeout=10).status_code == 200 else None
+    except (requests.ConnectionError, requests.Timeout):
+        return None
+
+
+def _start_time(pid: int) -> str | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def _moto_servers(port: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if any(b"moto_server" in arg for arg in argv) and str(port).encode() in argv:
+            found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.timeout(900)
+def test_ctrl_c_stops_the_local_aws_platform_cleanly(tmp_path: Path) -> None:
+    port, flower_port, moto_port = free_port(), free_port(), free_port()
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("IMAGEPIPE_", "CELERY_", "AWS_", "FLOWER_"))
+    } | {
+        "IMAGEPIPE_DATA_DIR": str(tmp_path / "data"),
+        "IMAGEPIPE_PORT": str(port),
+        "FLOWER_PORT": str(flower_port),
+        "MOTO_PORT": str(moto_port),
+    }
+    output = tmp_path / "terminal.out"
+    with output.open("ab") as out:
+        proc = subprocess.Popen(
+            ["scripts/run-aws-local.sh"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, as a terminal gives it
+        )
+    logs = tmp_path / "data" / "logs"
+    started: dict[int, str | None] = {}
+
+    def serving(check: bool | None) -> bool | None:
+        if proc.poll() is not None:
+            raise RuntimeError(f"run-aws-local exited: {output.read_text()[-3000:]}")
+        return check
+
+    try:
+        wait_for(
+            lambda: serving(_answers(f"http://127.0.0.1:{port}/health")),
+            timeout=STARTUP,
+            what="the API",
+        )
+        wait_for(
+            lambda: serving(
+                True
+                if (logs / "worker.log").exists()
+                and "ready." in (logs / "worker.log").read_text(errors="replace")
+                else None
+            ),
+            timeout=STARTUP,
+            what="the worker",
+        )
+        started = {pid: _start_time(pid) for pid in descendants(proc.pid)}
+        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in the terminal does
+        code = proc.wait(timeout=180)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        # moto runs in a session of its own: nothing above reaches it.
+        left = [pid for pid, at in started.items() if at is not None and _start_time(pid) == at]
+        if not started:  # start-up failed before the snapshot
+            left = _moto_servers(moto_port)
+        for pid in left:
+            os.kill(pid, signal.SIGKILL)
+    terminal = output.read_text(errors="replace")
+    assert left == [], f"still running after Ctrl-C: {left}"
+    assert code == 0, terminal[-3000:]
+    for name in SQS_POLLERS:
+        assert f"stopped: {name} (exit status 0)" in terminal, terminal[-3000:]
+    assert "Traceback" not in terminal, terminal[-5000:]
