@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import requests
+from celery import Celery
 
 ROOT = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
@@ -289,3 +290,19 @@ def address_space_limit(pid: int) -> int | None:
     except OSError:
         return None
     return None
+
+
+def producer_for(var: Path, task_queue: str) -> Celery:
+    """A Celery client on the embedded broker under var, for sending test-only tasks."""
+    broker = var / "broker"
+    app = Celery("e2e-producer", set_as_current=False)
+    app.conf.update(
+        broker_url="filesystem://",
+        broker_transport="tasks.fs_transport:Transport",  # as celeryconfig.py selects it
+        broker_transport_options={
+            "data_folder": str(broker / "queues"),
+            "control_folder": str(broker / "exchanges"),
+        },
+        task_default_queue=task_queue,
+    )
+    return app

@@ -30,3 +30,13 @@ def stuck_decoder(image_id: str) -> bool:
 def dying_decoder(image_id: str) -> bool:
     os.kill(os.getpid(), signal.SIGKILL)  # what the kernel's OOM killer does
     return False
+
+
+@celery_app.task(name="imagepipe.test.held_stage")
+def held_stage(marker: str) -> bool:
+    """A stage that runs until something kills its pool process; it says where it runs first."""
+    with open(marker, "w") as out:
+        out.write(str(os.getpid()))
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR2})
+    signal.sigwait({signal.SIGUSR2})  # nobody sends it
+    return False

@@ -34,6 +34,7 @@ from tests.e2e.processes import (
     descendants,
     embedded_env,
     free_port,
+    producer_for,
     status_mb,
     wait_for,
     web,
@@ -237,18 +238,7 @@ def stuck_record(platform: Platform, name: str) -> str:
 
 
 def producer(platform: Platform) -> Celery:
-    broker = platform.var / "broker"
-    app = Celery("e2e-producer", set_as_current=False)
-    app.conf.update(
-        broker_url="filesystem://",
-        broker_transport="tasks.fs_transport:Transport",  # as celeryconfig.py selects it
-        broker_transport_options={
-            "data_folder": str(broker / "queues"),
-            "control_folder": str(broker / "exchanges"),
-        },
-        task_default_queue=platform.services.settings.task_queue,
-    )
-    return app
+    return producer_for(platform.var, platform.services.settings.task_queue)
 
 
 def failure(platform: Platform, image_id: str, timeout: float) -> dict[str, Any]:

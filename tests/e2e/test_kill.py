@@ -36,15 +36,18 @@ from tests.e2e.processes import (
     ROOT,
     aws_env,
     beat,
+    children,
     embedded_env,
     free_port,
     ingest,
     moto_server,
     presigned_upload,
+    producer_for,
     python,
     wait_for,
     web,
     worker,
+    worker_including,
 )
 
 pytestmark = pytest.mark.e2e
@@ -273,3 +276,28 @@ def test_the_worker_health_check_follows_the_worker(tmp_path: Path) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
         wait_for(lambda: True if check() == 1 else None, timeout=60, what="the check to fail")
+
+
+def test_pool_processes_die_with_the_workers_main_process(tmp_path: Path) -> None:
+    """The embedded broker hands a dead worker's messages back: a pool process that outlived
+    its main process would still be running the same stage. Celery's prefork pool asks the
+    kernel to SIGKILL each pool process when its parent dies (PR_SET_PDEATHSIG)."""
+    env = embedded_env(tmp_path, free_port())
+    marker = tmp_path / "held.pid"
+    with ExitStack() as stack:
+        proc = worker_including(stack, env, tmp_path, "tests.e2e.stall_tasks")
+        app = producer_for(tmp_path, "imagepipe")
+        app.send_task("imagepipe.test.held_stage", args=[str(marker)])
+        pool_pid = wait_for(
+            lambda: int(text) if marker.exists() and (text := marker.read_text()) else None,
+            timeout=120,
+            what="a pool process to run the stage",
+        )
+        assert pool_pid in children(proc.pid)
+        os.kill(proc.pid, signal.SIGKILL)  # the main process only, not its group
+        proc.wait()
+        wait_for(
+            lambda: True if not Path(f"/proc/{pool_pid}").exists() else None,
+            timeout=60,
+            what=f"pool process {pool_pid} to die with its parent",
+        )
