@@ -94,6 +94,14 @@ def _token(settings: Settings, args: argparse.Namespace) -> int:
     if settings.cognito_user_pool_id:
         print("imagepipe: tokens come from the Cognito user pool here", file=sys.stderr)
         return 2
+    aws_local = settings.data_path("aws-local", "env")
+    if settings.embedded and args.env is None and aws_local.exists():
+        # The newcomer's trap: this token is for `make run`, not `make run-aws-local`.
+        print(
+            f"imagepipe: a token for the embedded platform (make run); for make run-aws-local: "
+            f"imagepipe --env {aws_local} token {args.user_id}",
+            file=sys.stderr,
+        )
     try:
         issuer = LocalIssuer.from_settings(settings)
         print(issuer.issue(args.user_id, admin=args.admin, ttl_seconds=args.ttl))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -11,6 +13,7 @@ import pytest
 
 from app import cli
 from app.admin import commands
+from app.aws import process_location
 from app.services import Services, build_services
 from app.settings import Settings
 from tests.conftest import SECRET
@@ -48,7 +51,14 @@ class Cli:
 
     def __call__(self, *args: str) -> tuple[int, str, str]:
         self.capsys.readouterr()
-        status = cli.main(list(args))
+        before = dict(os.environ)
+        try:
+            status = cli.main(list(args))
+        finally:
+            # `--env FILE` loads into this process's environment: undone after each command.
+            for name in set(os.environ) - set(before):
+                del os.environ[name]
+            os.environ.update(before)
         out, err = self.capsys.readouterr()
         return status, out, err
 
@@ -59,8 +69,6 @@ class Cli:
 
 
 def embedded_env(monkeypatch: pytest.MonkeyPatch, tmp: Path) -> None:
-    import os
-
     for name in list(os.environ):
         if name.startswith("IMAGEPIPE_"):
             monkeypatch.delenv(name)
@@ -78,8 +86,14 @@ def embedded_env(monkeypatch: pytest.MonkeyPatch, tmp: Path) -> None:
 
 
 @pytest.fixture
-def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Cli:
+def run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Iterator[Cli]:
     embedded_env(monkeypatch, tmp_path)
     jobs = Jobs()
     monkeypatch.setattr(commands, "jobs_for", lambda settings: jobs)
-    return Cli(tmp_path, jobs, capsys)
+    # AWS clients take the process's location from the settings once (app/aws.py): each test
+    # here has its own, in moto's memory or on a moto server of its own.
+    process_location.cache_clear()
+    yield Cli(tmp_path, jobs, capsys)
+    process_location.cache_clear()
