@@ -71,6 +71,7 @@ def add_commands(commands: Any) -> dict[str, Handler]:
 
 
 def _reprocess(settings: Settings, args: argparse.Namespace) -> int:
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from app.admin import reprocess as rp
@@ -100,7 +101,9 @@ def _reprocess(settings: Settings, args: argparse.Namespace) -> int:
         )
     jobs = jobs_for(settings)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
-    with Progress(*columns, transient=False, disable=not sys.stderr.isatty()) as bar:
+    # The bar and the skipped images on stderr; the tally on stdout.
+    console = Console(stderr=True, soft_wrap=True)
+    with Progress(*columns, console=console, disable=not sys.stderr.isatty()) as bar:
         task = bar.add_task("reprocess", total=total, completed=resumed.seen if resumed else 0)
 
         def shown(state: rp.Checkpoint, image_id: str, outcome: str) -> None:

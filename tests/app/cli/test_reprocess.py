@@ -43,9 +43,9 @@ def test_a_processing_or_unknown_image_is_not_requeued(run: Cli) -> None:
     svc = run.services
     stored_image(svc, "busy", "alice")
     processing.claim(svc, "busy", force=True)
-    status, out, err = run("reprocess", "--image", "busy")
+    status, _, err = run("reprocess", "--image", "busy")
     assert status == 1
-    assert "busy: processing (its chain is on it)" in out
+    assert "busy: processing (its chain is on it)" in err
     status, _, err = run("reprocess", "--image", "nope")
     assert status == 1 and "no image 'nope'" in err
     status, _, err = run("reprocess", "--user", "nobody")
@@ -59,10 +59,11 @@ def test_a_users_images_only_and_failed_ones_only_when_asked(run: Cli) -> None:
         stored_image(svc, image_id, user)
     processing.claim(svc, "a2", force=True)
     processing.fail(svc, "a2", "corrupt", "bad bytes")
-    status, out, _ = run("reprocess", "--user", "alice")
+    status, out, err = run("reprocess", "--user", "alice")
     assert status == 0
     assert run.jobs.started == [("a1", 1)]
-    assert "failed (pass --include-failed to retry)" in out
+    assert "a2: failed (pass --include-failed to retry)" in err
+    assert "requeued 1; skipped 1" in out
     status, _, _ = run("reprocess", "--user", "alice", "--include-failed")
     assert [i for i, _ in run.jobs.started] == ["a1", "a2"]
 
