@@ -125,3 +125,31 @@ def test_the_pacer_spaces_images_at_the_rate_asked() -> None:
     pacer.wait()
     pacer.wait()
     assert slept[-1] == pytest.approx(0.25)
+
+
+def test_all_images_on_aws_through_the_same_protocols(
+    run: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.aws import s3_client
+    from tests.conftest import moto_catalog
+
+    moto_catalog("imagepipe-images")  # starts moto in this process
+    for bucket in ("imagepipe-originals", "imagepipe-variants"):
+        s3_client().create_bucket(Bucket=bucket)
+    for name, value in {
+        "IMAGEPIPE_ORIGINALS_URL": "s3://imagepipe-originals/originals",
+        "IMAGEPIPE_VARIANTS_URL": "s3://imagepipe-variants/variants",
+        "IMAGEPIPE_CATALOG_URL": "dynamodb://imagepipe-images",
+        "AWS_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    svc = run.services
+    ids = sorted(stored_image(svc, f"img{n}", f"user{n % 2}") for n in range(5))
+    svc.originals.delete("img3")  # retention removed it: nothing to process from
+    monkeypatch.setattr(reprocess, "PAGE", 2)
+    status, out, err = run("reprocess", "--all", "--rate", "1000")
+    assert status == 0, err
+    assert "requeued 4; skipped 1 (1 original removed)" in out
+    assert sorted(i for i, _ in run.jobs.started) == [i for i in ids if i != "img3"]
+    assert "img3: original removed" in err
+    assert svc.catalog.get("img0").status is Status.PROCESSING
