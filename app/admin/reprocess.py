@@ -13,7 +13,12 @@ checkpoint is removed when a run ends.
 
 Old variants: the new chain writes over every name the current set still has; a variant no
 longer in the set stays stored, recorded and served at its URL (pages and caches may hold it:
-variant URLs are immutable) until the image is erased.
+variant URLs are immutable) until the image is erased. While it runs, the image is
+`processing` and its old variants are still served.
+
+Each reprocess is one more attempt: the reconciler fails an image whose attempts reach its
+MAX_ATTEMPTS (5) if a worker then dies on it. The progress bar's total costs one listing pass
+before the work (on DynamoDB, a Scan of the table).
 """
 
 from __future__ import annotations
