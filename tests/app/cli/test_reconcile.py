@@ -93,3 +93,16 @@ def test_the_layering_keeps_the_plan_in_app(tmp_path: Path) -> None:
     import tasks.reconcile
 
     assert tasks.reconcile.reconciler is app.reconciler  # one code path for beat and CLI
+
+
+def test_a_record_that_moved_on_after_the_plan_is_left_alone(run: Cli) -> None:
+    from app import reconciler
+
+    scene(run)
+    svc = run.services
+    planned = reconciler.plan(svc)
+    assert "stuck" in {s.image_id for s in planned.steps}
+    processing.claim(svc, "stuck", force=True)  # someone requeued it meanwhile (attempt 2)
+    counts = reconciler.apply(svc, planned, run.jobs.start)
+    assert ("stuck", 3) not in run.jobs.started and counts["requeued"] == 1  # "unevented" only
+    assert svc.catalog.get("stuck").attempts == 2
