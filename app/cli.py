@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from app.admin.commands import add_commands
+from app.admin.env_file import EnvFileError, load_env_file
 from app.auth.tokens import InvalidUserId, LocalIssuer
 from app.imaging.encode import EncodeSettings
 from app.imaging.errors import ImageRejected
@@ -25,6 +27,13 @@ from app.settings import Settings, SettingsError
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="imagepipe", description=__doc__)
+    parser.add_argument(
+        "--env",
+        type=Path,
+        metavar="FILE",
+        help="read settings from this KEY=VALUE file first (make run-aws-local writes "
+        "var/aws-local/env)",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     token = commands.add_parser("token", help="print a signed bearer token for a user")
@@ -63,16 +72,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     health.add_argument("--max-age", type=float, default=30.0, help="seconds (default 30)")
     health.add_argument("--hostname", help="one worker's name (default: any worker here)")
 
+    admin = add_commands(commands)  # reprocess, reconcile, stats, erase-user
+
     args = parser.parse_args(argv)
     try:
+        if args.env is not None:
+            load_env_file(args.env)
         settings = Settings.from_env()
-    except SettingsError as exc:
+    except (SettingsError, EnvFileError) as exc:
         print(f"imagepipe: configuration error: {exc}", file=sys.stderr)
         return 2
     handler = {"token": _token, "process": _process, "urls": _urls, "check-config": _check}
     handler["provision"] = _provision
     handler["upload"] = _upload
     handler["worker-health"] = _worker_health
+    handler |= admin
     return handler[args.command](settings, args)
 
 
@@ -80,6 +94,14 @@ def _token(settings: Settings, args: argparse.Namespace) -> int:
     if settings.cognito_user_pool_id:
         print("imagepipe: tokens come from the Cognito user pool here", file=sys.stderr)
         return 2
+    aws_local = settings.data_path("aws-local", "env")
+    if settings.embedded and args.env is None and aws_local.exists():
+        # The newcomer's trap: this token is for `make run`, not `make run-aws-local`.
+        print(
+            f"imagepipe: a token for the embedded platform (make run); for make run-aws-local: "
+            f"imagepipe --env {aws_local} token {args.user_id}",
+            file=sys.stderr,
+        )
     try:
         issuer = LocalIssuer.from_settings(settings)
         print(issuer.issue(args.user_id, admin=args.admin, ttl_seconds=args.ttl))

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from celery import Celery
 
 INGEST_TASK = "imagepipe.ingest"
+PROCESS_TASK = "imagepipe.process"  # tasks/pipeline.py: the chain of one claimed attempt
 
 
 class JobQueue(Protocol):
@@ -23,6 +24,13 @@ class JobQueue(Protocol):
 
     def backlog(self) -> int:
         """How many tasks wait in the queue (SQS: an approximate count of visible messages)."""
+        ...
+
+
+class ChainStarter(Protocol):
+    def start(self, image_id: str, attempt: int) -> None:
+        """Run the processing chain for an attempt the caller has claimed (app/processing.py
+        claim): what the admin commands use to reprocess and to requeue."""
         ...
 
 
@@ -58,6 +66,9 @@ class CeleryJobQueue:
 
     def object_created(self, key: str) -> None:
         self._celery.send_task(INGEST_TASK, args=[key])
+
+    def start(self, image_id: str, attempt: int) -> None:
+        self._celery.send_task(PROCESS_TASK, args=[image_id, attempt])
 
     def ping(self) -> None:
         with self._celery.connection_for_write() as conn:

@@ -50,19 +50,49 @@ def variant_key(image_id: str, name: str) -> str:
     return f"{image_id}/{name}"
 
 
-def claim(services: Services, image_id: str, *, force: bool = False) -> int | None:
+def claim(
+    services: Services, image_id: str, *, force: bool = False, version: int | None = None
+) -> int | None:
     """Move a record to `processing` and return its attempt number, which fences the chain.
 
     None when it is finished or someone is on it already. Every stage of a chain carries the
     attempt it was started for, and does nothing once the record has moved to a later attempt,
-    so a requeued image is never processed by two chains at once.
+    so a requeued image is never processed by two chains at once. With ``version``, only a
+    record still at that version is claimed (the reconciler's plan, read a moment before).
     """
     stale_before = time.time() - services.settings.stuck_after_seconds
 
     def change(record: ImageRecord) -> ImageRecord | None:
+        if version is not None and record.version != version:
+            return None
         if record.status in (Status.READY, Status.FAILED) and not force:
             return None
         if record.status is Status.PROCESSING and record.updated_at > stale_before and not force:
+            return None
+        return record.evolve(
+            status=Status.PROCESSING,
+            attempts=record.attempts + 1,
+            failure_reason=None,
+            failure_detail=None,
+        )
+
+    claimed = change_once(services.catalog, image_id, change)
+    return claimed.attempts if claimed is not None else None
+
+
+def claim_again(services: Services, image_id: str, *, untouched_since: float) -> int | None:
+    """Claim a finished image to process it again (`imagepipe reprocess`); its attempt number.
+
+    None unless the record is ready or failed and was last written before ``untouched_since``
+    (a record written since was processed or claimed after the caller's run began). A pending
+    or processing image is left to the chain that has it. Its old variants stay recorded and
+    stored until the new chain writes over the names it still makes.
+    """
+
+    def change(record: ImageRecord) -> ImageRecord | None:
+        if record.status not in (Status.READY, Status.FAILED):
+            return None
+        if record.updated_at >= untouched_since:
             return None
         return record.evolve(
             status=Status.PROCESSING,

@@ -10,6 +10,7 @@ export PATH="$BIN:$PATH"
 MOTO_PORT="${MOTO_PORT:-5100}"
 DATA="${IMAGEPIPE_DATA_DIR:-./var/aws-local}"
 mkdir -p "$DATA"
+DATA="$(cd "$DATA" && pwd)"  # absolute: the env file below works from any folder
 
 # Dummy credentials and one endpoint for every AWS client (boto3 reads AWS_ENDPOINT_URL; kombu
 # takes the SQS endpoint from the broker URL's host).
@@ -30,6 +31,8 @@ if [ -z "${IMAGEPIPE_SECRET_KEY:-}" ]; then
 fi
 
 imagepipe check-config >/dev/null
+# The same settings for the CLI in another terminal: `imagepipe --env var/aws-local/env token alice`.
+python -m app.admin.env_file "$DATA/env"
 
 # In its own session, so Ctrl-C reaches the platform first: a worker or ingest loop that found
 # moto gone would spend its whole stop timeout retrying. The EXIT trap stops moto last.
@@ -53,6 +56,7 @@ echo "Provisioning buckets, queues, notification and table on moto ($AWS_ENDPOIN
 imagepipe provision | sed 's/^/  /'
 echo "Starting imagepipe on the AWS path (web, ingest, worker, beat, flower). Ctrl-C stops everything."
 imagepipe urls
+echo "  CLI for this platform (tokens, stats, reconcile, ...): .venv/bin/imagepipe --env $DATA/env token alice"
 echo "  moto dashboard:      $AWS_ENDPOINT_URL/moto-api/"
 # supervisord restarts a process that dies (app/ops/supervise.py); Ctrl-C stops them all.
 python -m app.ops.supervise web ingest worker beat flower

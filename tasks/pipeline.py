@@ -129,6 +129,15 @@ def ingest(key: str) -> str | None:
     return None
 
 
+@celery_app.task(name="imagepipe.process", acks_late=True, shared=False)
+def process(image_id: str, attempt: int) -> None:
+    """Start the chain of an attempt claimed elsewhere (`imagepipe reprocess`, `reconcile`).
+
+    Should sending fail, the record stays `processing` and the reconciler requeues it.
+    """
+    start_chain(image_id, attempt)
+
+
 @celery_app.task(name="imagepipe.resize", base=StageTask, shared=False)
 def resize(image_id: str, attempt: int | None = None) -> bool:
     return _stage(processing.resize, image_id, attempt)

@@ -200,6 +200,27 @@ class DynamoDBCatalog:
                 query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
         return records[:limit]
 
+    def scan(self, *, limit: int, cursor: str | None = None) -> Page:
+        # A Scan, in the table's own (hash) order: an admin's walk over everything, never a
+        # request's. Scan's Limit counts items read, so pages are filled in a loop.
+        request: dict[str, Any] = {"TableName": self.table, "Limit": limit, "ConsistentRead": True}
+        if cursor:
+            after = decode_cursor(cursor).get("id")
+            if not isinstance(after, str) or not after:
+                raise InvalidCursor("cursor is not one this API issued")
+            request["ExclusiveStartKey"] = {"image_id": {"S": after}}
+        items: list[ImageRecord] = []
+        with _errors(self.table):
+            while True:
+                request["Limit"] = limit - len(items)
+                response = self.client.scan(**request)
+                items += [from_item(i) for i in response.get("Items", [])]
+                last = response.get("LastEvaluatedKey")
+                if last is None or len(items) >= limit:
+                    break
+                request["ExclusiveStartKey"] = last
+        return Page(items, encode_cursor({"id": last["image_id"]["S"]}) if last else None)
+
     def delete(self, image_id: str) -> bool:
         with _errors(image_id):
             response = self.client.delete_item(

@@ -177,6 +177,20 @@ class SQLiteCatalog:
         ).fetchall()
         return [ImageRecord.from_dict(json.loads(doc)) for (doc,) in rows]
 
+    def scan(self, *, limit: int, cursor: str | None = None) -> Page:
+        after = ""
+        if cursor:
+            after = decode_cursor(cursor).get("id", "")
+            if not isinstance(after, str) or not after:
+                raise InvalidCursor("cursor is not one this API issued")
+        rows = self._execute(
+            "SELECT doc FROM images WHERE image_id > ? ORDER BY image_id LIMIT ?",
+            (after, limit + 1),
+        ).fetchall()
+        items = [ImageRecord.from_dict(json.loads(doc)) for (doc,) in rows[:limit]]
+        more = len(rows) > limit
+        return Page(items, encode_cursor({"id": items[-1].image_id}) if more else None)
+
     def delete(self, image_id: str) -> bool:
         cursor = self._execute("DELETE FROM images WHERE image_id = ?", (image_id,))
         return cursor.rowcount == 1

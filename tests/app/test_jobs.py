@@ -6,7 +6,7 @@ from pathlib import Path
 
 from celery import Celery
 
-from app.jobs import INGEST_TASK, CeleryJobQueue
+from app.jobs import INGEST_TASK, PROCESS_TASK, CeleryJobQueue
 
 
 def broker(tmp_path: Path) -> Celery:
@@ -35,3 +35,12 @@ def test_the_count_is_cached_briefly_so_a_flood_of_requests_lists_once(tmp_path:
     assert jobs.backlog() == 0
     jobs.object_created("img")
     assert jobs.backlog() == 0  # within the cache's second(s), the old count stands
+
+
+def test_start_sends_the_process_task_the_worker_registers(tmp_path: Path) -> None:
+    from tasks import pipeline
+
+    jobs = CeleryJobQueue(broker(tmp_path), cache_seconds=0)
+    jobs.start("img", 3)
+    assert jobs.backlog() == 1
+    assert pipeline.process.name == PROCESS_TASK  # the name the admin commands send by

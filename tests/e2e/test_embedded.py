@@ -132,6 +132,35 @@ def test_a_pdf_renamed_to_jpg_fails_with_a_reason(platform: Platform) -> None:
     assert record["variants"] == []
 
 
+def test_reprocess_runs_a_ready_image_through_the_worker_again(platform: Platform) -> None:
+    from app.catalog import Status
+    from app.services import build_services
+    from app.settings import Settings
+
+    with Image.open(photo("mate_Storm.jpg")) as img:
+        small = jpeg_bytes(img.convert("RGB").resize((800, 533)), quality=85)
+    image_id = upload(platform, small, "storm.jpg", "image/jpeg")
+    assert settled(platform, image_id)["status"] == "ready"
+    catalog = build_services(Settings.from_env(platform.env)).catalog
+    assert catalog.get(image_id).attempts == 1
+    cli = subprocess.run(
+        python("-m", "app.cli", "reprocess", "--image", image_id),
+        env=platform.env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert cli.returncode == 0, cli.stderr
+    assert "requeued 1" in cli.stdout
+
+    def done_again() -> bool | None:
+        record = catalog.get(image_id)
+        return True if record.status is Status.READY and record.attempts == 2 else None
+
+    wait_for(done_again, timeout=180, what="the reprocessed image to be ready again")
+
+
 def test_flower_shows_the_chain_steps_by_name(platform: Platform) -> None:
     def names() -> set[str] | None:
         try:

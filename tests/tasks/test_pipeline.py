@@ -71,3 +71,12 @@ def test_the_event_starts_a_chain_fenced_by_its_attempt(
     assert pipeline.ingest("img") == "img"
     assert pipeline.ingest("img") is None  # the duplicate event
     assert started == [("img", 1)]
+
+
+def test_the_process_task_starts_the_chain_of_the_attempt_it_was_sent(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    started: list[tuple[str, int | None]] = []
+    monkeypatch.setattr(pipeline, "start_chain", lambda i, a=None: started.append((i, a)))
+    pipeline.process("img", 4)
+    assert started == [("img", 4)]

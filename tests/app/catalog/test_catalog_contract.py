@@ -140,6 +140,29 @@ def test_bad_cursor_is_an_error(catalog: ImageCatalog) -> None:
         catalog.list_by_user("u1", limit=3, cursor="not-a-cursor!")
 
 
+def test_scan_pages_through_every_record_once_in_any_status(catalog: ImageCatalog) -> None:
+    ids = [f"img{n:02d}" for n in range(11)]
+    for n, image_id in enumerate(ids):
+        added = catalog.add(record(image_id, user=f"u{n % 3}"))
+        if n % 2:
+            catalog.save(added.evolve(status=Status.READY))
+    seen: list[str] = []
+    cursor: str | None = None
+    pages = 0
+    while True:
+        page = catalog.scan(limit=4, cursor=cursor)
+        assert len(page.items) <= 4
+        seen += [r.image_id for r in page.items]
+        pages += 1
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    assert sorted(seen) == ids and len(seen) == len(ids)
+    assert pages >= 3
+    with pytest.raises(InvalidCursor):
+        catalog.scan(limit=3, cursor="not-a-cursor!")
+
+
 def test_list_stale_finds_stuck_records(catalog: ImageCatalog) -> None:
     stuck = catalog.add(record("stuck"))
     catalog.save(stuck.evolve(status=Status.PROCESSING))

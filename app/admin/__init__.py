@@ -1,0 +1,1 @@
+"""Operators' commands: reprocess, reconcile, stats, erase-user (`imagepipe ...`)."""
