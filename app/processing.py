@@ -15,6 +15,7 @@ from contextlib import contextmanager
 
 from PIL import Image
 
+from app import logs, observe
 from app.catalog import (
     ImageRecord,
     Placeholder,
@@ -87,7 +88,7 @@ def resize(services: Services, image_id: str, attempt: int | None = None) -> boo
     if record is None:
         return False
     try:
-        with services.originals.local_copy(record.original_key) as path:
+        with services.originals.local_copy(record.original_key) as path, observe.timed("decode"):
             # A forked child with its own time and memory budget: a hostile file costs one child.
             master = sandbox.load_master(path, services.limits)
     except ImageRejected as rejected:
@@ -106,10 +107,12 @@ def resize(services: Services, image_id: str, attempt: int | None = None) -> boo
             raise  # the task layer records decode_timeout; app/ does not import Celery
         fail(services, image_id, Reason.CORRUPT.value, f"{type(exc).__name__}: {exc}")
         return False
+    observe.current().bytes_in(master.info.bytes)
     settings = services.encode_settings
-    sizes = pyramid(
-        master.image, [s.width for s in plan_variants(master.width, height=master.height)]
-    )
+    with observe.timed("resize"):
+        sizes = pyramid(
+            master.image, [s.width for s in plan_variants(master.width, height=master.height)]
+        )
     first = [
         s
         for s in plan_variants(master.width, FAST_FORMATS, height=master.height)
@@ -187,12 +190,16 @@ def record(services: Services, image_id: str, attempt: int | None = None) -> boo
         lambda r: r.evolve(status=Status.READY, processed_url=services.delivery_url(image_id)),
     )
     services.variants.delete(master_key(image_id))
+    seconds = max(0.0, time.time() - current.upload_time)
+    observe.current().ready(seconds)
+    log.info("image %s ready %.1f s after its upload was created", image_id, seconds)
     return True
 
 
 def fail(services: Services, image_id: str, reason: str, detail: str) -> None:
     """Record why; keep the original (nothing already stored is lost)."""
     log.warning("image %s failed: %s (%s)", image_id, reason, detail)
+    observe.current().failed(reason)
 
     def change(r: ImageRecord) -> ImageRecord | None:
         if r.status is Status.READY:
@@ -242,6 +249,9 @@ def _animated(services: Services, record: ImageRecord) -> VariantRecord | None:
 
 def _active(services: Services, image_id: str, attempt: int | None) -> ImageRecord | None:
     record = services.catalog.get(image_id)
+    # The task's lines from here on name the owner by a keyed hash; the binding ends with the
+    # task (tasks/logs.py restores the context after each one).
+    logs.bind(user_id=logs.hashed_user(services.settings.secret_key, record.user_id))
     if not _current(record, attempt):
         log.info(
             "image %s is %s at attempt %d (this task: %s); stage skipped",
@@ -274,7 +284,10 @@ def _update(
 
 def _store(services: Services, image_id: str, rendered: Iterable[Rendered]) -> list[VariantRecord]:
     stored = []
+    out: dict[str, int] = {}
     for item in rendered:
+        observe.step_done("encode", item.seconds, item.spec.format)
+        out[item.spec.format] = out.get(item.spec.format, 0) + len(item.data)
         key = variant_key(image_id, item.spec.name)
         info = services.variants.put(
             key,
@@ -294,6 +307,8 @@ def _store(services: Services, image_id: str, rendered: Iterable[Rendered]) -> l
                 tier=item.spec.tier,
             )
         )
+    for fmt, count in out.items():
+        observe.current().bytes_out(fmt, count)
     return stored
 
 
