@@ -11,6 +11,7 @@ strings, so no signed URL reaches a log.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -18,12 +19,12 @@ import logging
 import re
 import sys
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar, Token
 from datetime import UTC, datetime
 from types import MappingProxyType
-from typing import IO, Any
+from typing import IO, Any, ParamSpec, TypeVar
 
 from app.settings import Settings
 
@@ -35,6 +36,8 @@ _USER_LABEL = b"imagepipe log user id v1"
 _NOTHING: Mapping[str, Any] = MappingProxyType({})
 _context: ContextVar[Mapping[str, Any]] = ContextVar("imagepipe_log_context", default=_NOTHING)
 _MARK = "_imagepipe_handler"
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 def hashed_user(secret_key: str, user_id: str) -> str:
@@ -76,6 +79,17 @@ def bound(**fields: Any) -> Iterator[None]:
         yield
     finally:
         restore(token)
+
+
+def scoped(function: Callable[P, R]) -> Callable[P, R]:
+    """Whatever `function` binds is unbound when it returns."""
+
+    @functools.wraps(function)
+    def call(*args: P.args, **kwargs: P.kwargs) -> R:
+        with bound():
+            return function(*args, **kwargs)
+
+    return call
 
 
 def _fields(record: logging.LogRecord) -> dict[str, Any]:

@@ -76,6 +76,7 @@ def claim(services: Services, image_id: str, *, force: bool = False) -> int | No
     return claimed.attempts if claimed is not None else None
 
 
+@logs.scoped
 def resize(services: Services, image_id: str, attempt: int | None = None) -> bool:
     """Decode once, resize every width once, and publish the first paint.
 
@@ -147,6 +148,7 @@ def resize(services: Services, image_id: str, attempt: int | None = None) -> boo
     return True
 
 
+@logs.scoped
 def compress(services: Services, image_id: str, attempt: int | None = None) -> bool:
     """The rest of the fast formats (WebP, JPEG), and the animated WebP of an animation."""
     record = _active(services, image_id, attempt)
@@ -166,6 +168,7 @@ def compress(services: Services, image_id: str, attempt: int | None = None) -> b
     return True
 
 
+@logs.scoped
 def encode(services: Services, image_id: str, attempt: int | None = None) -> bool:
     """The slow formats (AVIF), after the fast ones are already served."""
     record = _active(services, image_id, attempt)
@@ -178,6 +181,7 @@ def encode(services: Services, image_id: str, attempt: int | None = None) -> boo
     return True
 
 
+@logs.scoped
 def record(services: Services, image_id: str, attempt: int | None = None) -> bool:
     """Mark the image ready and drop the working master."""
     current = _active(services, image_id, attempt)
@@ -249,8 +253,8 @@ def _animated(services: Services, record: ImageRecord) -> VariantRecord | None:
 
 def _active(services: Services, image_id: str, attempt: int | None) -> ImageRecord | None:
     record = services.catalog.get(image_id)
-    # The task's lines from here on name the owner by a keyed hash; the binding ends with the
-    # task (tasks/logs.py restores the context after each one).
+    # The stage's lines from here on name the owner by a keyed hash (each stage is
+    # @logs.scoped, so the binding ends with it).
     logs.bind(user_id=logs.hashed_user(services.settings.secret_key, record.user_id))
     if not _current(record, attempt):
         log.info(

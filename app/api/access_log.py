@@ -50,7 +50,8 @@ class RedactingLogger(Logger):  # type: ignore[misc]  # gunicorn ships no type h
         if log_format(Settings.from_env()) == "json":
             for logger in (self.error_log, self.access_log):
                 for handler in logger.handlers:
-                    handler.setFormatter(JsonFormatter())
+                    if getattr(handler, "_gunicorn", False):  # gunicorn's own, not another's
+                        handler.setFormatter(JsonFormatter())
 
     def atoms(self, resp: Any, req: Any, environ: dict[str, Any], request_time: Any) -> Any:
         return redact_atoms(super().atoms(resp, req, environ, request_time))

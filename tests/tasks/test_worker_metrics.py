@@ -154,6 +154,7 @@ def test_every_stage_logs_under_the_request_id_its_message_carries(
     assert "bob" not in json.dumps(got)
     ready = [line for line in got if "ready" in line["message"]]
     assert ready and ready[0]["task"] == "imagepipe.record"
+    assert logs.context() == {}  # nothing a task or stage bound outlives it
 
 
 def test_a_task_sent_while_a_task_runs_carries_its_request_id() -> None:
