@@ -203,14 +203,17 @@ def record(services: Services, image_id: str, attempt: int | None = None) -> boo
 def fail(services: Services, image_id: str, reason: str, detail: str) -> None:
     """Record why; keep the original (nothing already stored is lost)."""
     log.warning("image %s failed: %s (%s)", image_id, reason, detail)
-    observe.current().failed(reason)
+    newly_failed = [False]  # counted once, whichever try of the versioned write wins
 
     def change(r: ImageRecord) -> ImageRecord | None:
+        newly_failed[0] = r.status not in (Status.READY, Status.FAILED)
         if r.status is Status.READY:
             return None
         return r.evolve(status=Status.FAILED, failure_reason=reason, failure_detail=detail[:500])
 
     mutate(services.catalog, image_id, change)
+    if newly_failed[0]:
+        observe.current().failed(reason)
     with _ignore_storage_errors():
         services.variants.delete(master_key(image_id))
 

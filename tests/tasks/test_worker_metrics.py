@@ -17,7 +17,7 @@ from PIL import Image
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from app import logs
+from app import logs, processing
 from app.catalog import Status
 from app.services import Services, build_services
 from tasks import metrics, pipeline
@@ -124,6 +124,7 @@ def test_a_failed_image_is_counted_by_reason(
     run_chain("bad", "req-00000002")
     record = svc.catalog.get("bad")
     assert record.status is Status.FAILED
+    processing.fail(svc, "bad", "corrupt", "failed again by a late retry")  # counted once
     found = scraped(svc)
     assert value(found, "imagepipe_image_failures_total", reason=record.failure_reason or "") == 1
     tasks = "imagepipe_tasks_total"
