@@ -124,7 +124,7 @@ def test_a_failed_image_is_counted_by_reason(
     run_chain("bad", "req-00000002")
     record = svc.catalog.get("bad")
     assert record.status is Status.FAILED
-    processing.fail(svc, "bad", "corrupt", "failed again by a late retry")  # counted once
+    processing.fail(svc, "bad", record.failure_reason or "", "a late retry")  # counted once
     found = scraped(svc)
     assert value(found, "imagepipe_image_failures_total", reason=record.failure_reason or "") == 1
     tasks = "imagepipe_tasks_total"
