@@ -8,6 +8,8 @@ import time
 from functools import cached_property
 from typing import TYPE_CHECKING, Protocol
 
+from app.logs import current_request_id
+
 if TYPE_CHECKING:
     from celery import Celery
 
@@ -65,7 +67,10 @@ class CeleryJobQueue:
             return count
 
     def object_created(self, key: str) -> None:
-        self._celery.send_task(INGEST_TASK, args=[key])
+        # The request's ID rides along, so the worker's lines for this image carry it too.
+        request_id = current_request_id()
+        headers = {"request_id": request_id} if request_id else None
+        self._celery.send_task(INGEST_TASK, args=[key], headers=headers)
 
     def start(self, image_id: str, attempt: int) -> None:
         self._celery.send_task(PROCESS_TASK, args=[image_id, attempt])

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 
 from PIL import Image
 
+from app import logs, observe
 from app.catalog import (
     ImageRecord,
     Placeholder,
@@ -105,6 +106,7 @@ def claim_again(services: Services, image_id: str, *, untouched_since: float) ->
     return claimed.attempts if claimed is not None else None
 
 
+@logs.scoped
 def resize(services: Services, image_id: str, attempt: int | None = None) -> bool:
     """Decode once, resize every width once, and publish the first paint.
 
@@ -117,7 +119,7 @@ def resize(services: Services, image_id: str, attempt: int | None = None) -> boo
     if record is None:
         return False
     try:
-        with services.originals.local_copy(record.original_key) as path:
+        with services.originals.local_copy(record.original_key) as path, observe.timed("decode"):
             # A forked child with its own time and memory budget: a hostile file costs one child.
             master = sandbox.load_master(path, services.limits)
     except ImageRejected as rejected:
@@ -136,10 +138,12 @@ def resize(services: Services, image_id: str, attempt: int | None = None) -> boo
             raise  # the task layer records decode_timeout; app/ does not import Celery
         fail(services, image_id, Reason.CORRUPT.value, f"{type(exc).__name__}: {exc}")
         return False
+    observe.current().bytes_in(master.info.bytes)
     settings = services.encode_settings
-    sizes = pyramid(
-        master.image, [s.width for s in plan_variants(master.width, height=master.height)]
-    )
+    with observe.timed("resize"):
+        sizes = pyramid(
+            master.image, [s.width for s in plan_variants(master.width, height=master.height)]
+        )
     first = [
         s
         for s in plan_variants(master.width, FAST_FORMATS, height=master.height)
@@ -174,6 +178,7 @@ def resize(services: Services, image_id: str, attempt: int | None = None) -> boo
     return True
 
 
+@logs.scoped
 def compress(services: Services, image_id: str, attempt: int | None = None) -> bool:
     """The rest of the fast formats (WebP, JPEG), and the animated WebP of an animation."""
     record = _active(services, image_id, attempt)
@@ -193,6 +198,7 @@ def compress(services: Services, image_id: str, attempt: int | None = None) -> b
     return True
 
 
+@logs.scoped
 def encode(services: Services, image_id: str, attempt: int | None = None) -> bool:
     """The slow formats (AVIF), after the fast ones are already served."""
     record = _active(services, image_id, attempt)
@@ -205,6 +211,7 @@ def encode(services: Services, image_id: str, attempt: int | None = None) -> boo
     return True
 
 
+@logs.scoped
 def record(services: Services, image_id: str, attempt: int | None = None) -> bool:
     """Mark the image ready and drop the working master."""
     current = _active(services, image_id, attempt)
@@ -217,19 +224,26 @@ def record(services: Services, image_id: str, attempt: int | None = None) -> boo
         lambda r: r.evolve(status=Status.READY, processed_url=services.delivery_url(image_id)),
     )
     services.variants.delete(master_key(image_id))
+    seconds = max(0.0, time.time() - current.upload_time)
+    observe.current().ready(seconds)
+    log.info("image %s ready %.1f s after its upload was created", image_id, seconds)
     return True
 
 
 def fail(services: Services, image_id: str, reason: str, detail: str) -> None:
     """Record why; keep the original (nothing already stored is lost)."""
     log.warning("image %s failed: %s (%s)", image_id, reason, detail)
+    newly_failed = [False]  # counted once, whichever try of the versioned write wins
 
     def change(r: ImageRecord) -> ImageRecord | None:
+        newly_failed[0] = r.status not in (Status.READY, Status.FAILED)
         if r.status is Status.READY:
             return None
         return r.evolve(status=Status.FAILED, failure_reason=reason, failure_detail=detail[:500])
 
     mutate(services.catalog, image_id, change)
+    if newly_failed[0]:
+        observe.current().failed(reason)
     with _ignore_storage_errors():
         services.variants.delete(master_key(image_id))
 
@@ -272,6 +286,9 @@ def _animated(services: Services, record: ImageRecord) -> VariantRecord | None:
 
 def _active(services: Services, image_id: str, attempt: int | None) -> ImageRecord | None:
     record = services.catalog.get(image_id)
+    # The stage's lines from here on name the owner by a keyed hash (each stage is
+    # @logs.scoped, so the binding ends with it).
+    logs.bind(user_id=logs.hashed_user(services.settings.secret_key, record.user_id))
     if not _current(record, attempt):
         log.info(
             "image %s is %s at attempt %d (this task: %s); stage skipped",
@@ -304,7 +321,10 @@ def _update(
 
 def _store(services: Services, image_id: str, rendered: Iterable[Rendered]) -> list[VariantRecord]:
     stored = []
+    out: dict[str, int] = {}
     for item in rendered:
+        observe.step_done("encode", item.seconds, item.spec.format)
+        out[item.spec.format] = out.get(item.spec.format, 0) + len(item.data)
         key = variant_key(image_id, item.spec.name)
         info = services.variants.put(
             key,
@@ -324,6 +344,8 @@ def _store(services: Services, image_id: str, rendered: Iterable[Rendered]) -> l
                 tier=item.spec.tier,
             )
         )
+    for fmt, count in out.items():
+        observe.current().bytes_out(fmt, count)
     return stored
 
 

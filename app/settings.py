@@ -152,6 +152,13 @@ def _basic_auth(name: str, raw: str) -> str:
     return raw
 
 
+def _log_format(name: str, raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in ("json", "text"):
+        raise SettingsError(f"{name} must be json or text, got {raw!r}")
+    return value
+
+
 def _rate(name: str, raw: str) -> str:
     from limits import parse_many
 
@@ -246,6 +253,12 @@ _TABLE: tuple[tuple[str, str, Callable[[str, str], Any], str | None], ...] = (
         _int_range(5 * 1024 * 1024, 5 * 1024**3),
         str(8 * 1024 * 1024),
     ),
+    # Logs and metrics (docs/operations.md). The log format defaults to text when embedded and
+    # JSON on AWS; the worker's metrics port 0 means none.
+    ("IMAGEPIPE_LOG_FORMAT", "log_format", _log_format, None),
+    ("IMAGEPIPE_METRICS_TOKEN", "metrics_token", _text, None),
+    ("IMAGEPIPE_WORKER_METRICS_HOST", "worker_metrics_host", _text, "127.0.0.1"),
+    ("IMAGEPIPE_WORKER_METRICS_PORT", "worker_metrics_port", _int_range(0, 65535), "0"),
 )
 
 
@@ -320,6 +333,11 @@ class Settings:
     task_events: bool = True
     multipart_threshold_bytes: int = 15 * 1000 * 1000
     multipart_part_bytes: int = 8 * 1024 * 1024
+    log_format: str = ""  # "json" or "text"; empty: text when embedded, JSON otherwise
+    # Set: GET /metrics needs "Authorization: Bearer <token>"; unset: loopback clients only.
+    metrics_token: str = field(default="", repr=False)
+    worker_metrics_host: str = "127.0.0.1"
+    worker_metrics_port: int = 0  # the worker's Prometheus endpoint; 0: none
 
     @property
     def embedded(self) -> bool:

@@ -21,6 +21,10 @@ celery_app = Celery("imagepipe", control="tasks.remote_control:Control")
 celery_app.config_from_object("celeryconfig")
 celery_app.steps["worker"].add(Heartbeat)  # `imagepipe worker-health` reads its beats
 
+# Signal receivers: log format and request IDs, and the worker's metrics.
+from tasks import logs as _logs  # noqa: E402, F401
+from tasks import metrics as _metrics  # noqa: E402, F401
+
 
 @cache
 def services() -> Services:

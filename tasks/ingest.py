@@ -34,7 +34,7 @@ from urllib.parse import unquote_plus
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from app import aws
+from app import aws, logs
 from app.settings import Settings, SettingsError
 from app.storage.base import InvalidKey, check_key
 
@@ -213,10 +213,13 @@ class Ingestor:
             self.counts["duplicate"] += 1
             log.info("duplicate event for %s (%s) ignored", event.key, event.version)
             return "duplicate"
-        self.send(key)
-        self.seen.add(identity)
-        self.counts["started"] += 1
-        log.info("started %s (event %s)", key, event.version)
+        # No API request started this chain: a new request ID for it, sent with the task, so
+        # this line and every stage's carry the same one (docs/operations.md).
+        with logs.bound(request_id=logs.request_id_from(None), image_id=key):
+            self.send(key)
+            self.seen.add(identity)
+            self.counts["started"] += 1
+            log.info("started %s (event %s)", key, event.version)
         return "started"
 
     def _store_key(self, object_key: str) -> str | None:
@@ -291,13 +294,9 @@ def install_signal_handlers(stopping: threading.Event) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stdout,
-    )
     try:
         settings = Settings.from_env()
+        logs.configure(settings, sys.stdout)
         from app.jobs import CeleryJobQueue
 
         ingestor = Ingestor.from_settings(settings, CeleryJobQueue().object_created)

@@ -13,8 +13,10 @@ from app.api import (
     health,
     images,
     limits,
+    metrics,
     originals,
     privacy,
+    request_log,
     uploads,
     webpage,
 )
@@ -56,6 +58,8 @@ def create_app(
         originals=original_links(settings, services.originals),
     )
     register_error_handlers(app)
+    request_log.install(app)  # first: its request ID is bound before other hooks can refuse
+    metrics.install(app, settings)
     hardening.install(app, settings)
     for module in (uploads, images, privacy, originals, delivery, health, webpage, devlogin):
         app.register_blueprint(module.blueprint)

@@ -14,6 +14,9 @@ from typing import Any
 
 from gunicorn.glogging import Logger  # type: ignore[import-untyped]
 
+from app.logs import JsonFormatter, log_format
+from app.settings import Settings
+
 REDACTED = "-"
 _SECRET_HEADERS = frozenset({"authorization", "cookie", "set-cookie", "proxy-authorization"})
 
@@ -40,5 +43,15 @@ def redact_atoms(atoms: dict[str, Any]) -> dict[str, Any]:
 
 
 class RedactingLogger(Logger):  # type: ignore[misc]  # gunicorn ships no type hints
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        # With JSON logs (IMAGEPIPE_LOG_FORMAT, docs/operations.md), gunicorn's own lines are
+        # JSON too, so a log store parses every line of the web process alike.
+        if log_format(Settings.from_env()) == "json":
+            for logger in (self.error_log, self.access_log):
+                for handler in logger.handlers:
+                    if getattr(handler, "_gunicorn", False):  # gunicorn's own, not another's
+                        handler.setFormatter(JsonFormatter())
+
     def atoms(self, resp: Any, req: Any, environ: dict[str, Any], request_time: Any) -> Any:
         return redact_atoms(super().atoms(resp, req, environ, request_time))

@@ -8,6 +8,7 @@ from flask import current_app, request
 
 from app.api.errors import ApiError
 from app.api.limits import check_auth_failures, record_auth_failure
+from app.api.request_log import note_user
 from app.audit import AuditLog
 from app.auth.tokens import Identity, IdentityUnavailable, InvalidToken, TokenVerifier
 from app.catalog import ImageRecord, RecordNotFound
@@ -50,13 +51,15 @@ def identity() -> Identity:
     token = token.strip()
     check_auth_failures(token)
     try:
-        return platform().tokens.verify(token)
+        who = platform().tokens.verify(token)
     except InvalidToken as exc:
         check_auth_failures(token, failed=True)  # this failure counts from the next request
         record_auth_failure(token)
         raise ApiError(401, "invalid_token", str(exc)) from None
     except IdentityUnavailable as exc:
         raise ApiError(503, "identity_unavailable", str(exc)) from None
+    note_user(who.user_id)
+    return who
 
 
 def owned_record(image_id: str, user: str | Identity) -> ImageRecord:

@@ -11,6 +11,7 @@ from typing import Any, Protocol, runtime_checkable
 from flask import Blueprint, Response, request
 from werkzeug.datastructures import FileStorage
 
+from app import logs
 from app.api.context import caller, owned_record, platform
 from app.api.errors import ApiError
 from app.api.limits import check_quota
@@ -59,6 +60,7 @@ def create_upload() -> tuple[dict[str, Any], int]:
     _admit(services, user_id)
     check_quota(services, user_id, fields["size"])
     image_id = uuid.uuid4().hex
+    logs.bind(image_id=image_id)  # this request's lines name the image from here on
     ticket = platform().uploads.presign(image_id, content_type, fields["size"])
     services.catalog.add(services.new_record(image_id, user_id, content_type, fields["filename"]))
     return {"image_id": image_id, "upload": ticket.to_dict()}, 201
@@ -79,6 +81,7 @@ def receive_upload() -> Response:
     except UploadRejected as exc:
         raise ApiError(exc.status, exc.code, exc.message) from None
     services = platform().services
+    logs.bind(image_id=policy.key)
     try:
         first_use = single_use.receive(services.catalog, policy.key)
     except RecordNotFound:

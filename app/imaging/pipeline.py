@@ -11,6 +11,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from time import perf_counter
 
 from PIL import Image
 
@@ -31,6 +32,7 @@ class Rendered:
     data: bytes
     width: int
     height: int
+    seconds: float = 0.0  # the encode's own time, for the worker's per-format metrics
 
 
 @dataclass(frozen=True)
@@ -84,7 +86,9 @@ def render(
 
 def _render_one(frame: Image.Image, spec: VariantSpec, settings: EncodeSettings) -> Rendered:
     quality = settings.quality_for(spec.tier).for_format(spec.format)
-    return Rendered(spec, encode(frame, spec.format, quality, settings), frame.width, frame.height)
+    start = perf_counter()
+    data = encode(frame, spec.format, quality, settings)
+    return Rendered(spec, data, frame.width, frame.height, perf_counter() - start)
 
 
 def _cost(spec: VariantSpec) -> float:

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from app import logs
 from app.aws import AwsLocation, sqs_client
 from app.catalog import ImageRecord, Status
 from app.provision import ensure_queue
@@ -154,6 +155,16 @@ def test_events_are_handed_over_once_and_deleted(queues: Queues) -> None:
     assert queues.count(queues.url) == 0  # every message was deleted
     assert queues.count(queues.dlq) == 0
     assert ingestor.counts["started"] == 1 and ingestor.counts["duplicate"] == 1
+
+
+def test_each_started_event_gets_its_own_request_id_for_its_chain(queues: Queues) -> None:
+    """No API request starts a chain on AWS: the ingest process makes the ID the chain carries."""
+    ids: list[str | None] = []
+    queues.put(event("originals%2Fimg1", etag="e1"))
+    queues.put(event("originals%2Fimg2", etag="e2"))
+    queues.drain(queues.ingestor(send=lambda key: ids.append(logs.current_request_id())))
+    assert len(ids) == 2 and all(ids) and ids[0] != ids[1]
+    assert logs.current_request_id() is None
 
 
 def test_a_malformed_message_goes_to_the_dead_letter_queue(queues: Queues) -> None:

@@ -93,3 +93,28 @@ def _get(url: str) -> int | None:
 
 def _read(path: Path) -> str:
     return path.read_text() if path.exists() else ""
+
+
+def test_with_json_logs_gunicorns_own_lines_are_json(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import io
+    import json
+
+    monkeypatch.setenv("IMAGEPIPE_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("IMAGEPIPE_LOG_FORMAT", "json")
+    config = Config()
+    config.set("accesslog", "-")
+    logger = RedactingLogger(config)
+    stream = io.StringIO()
+    for handler in logger.access_log.handlers:
+        handler.setStream(stream)  # type: ignore[attr-defined]
+    environ = {"REQUEST_METHOD": "GET", "RAW_URI": SIGNED, "PATH_INFO": "/i/abc/640.webp",
+               "QUERY_STRING": SIGNED.split("?", 1)[1], "SERVER_PROTOCOL": "HTTP/1.1",
+               "REMOTE_ADDR": "127.0.0.1"}  # fmt: skip
+    response = SimpleNamespace(status="200 OK", sent=0, headers=[])
+    logger.access(response, SimpleNamespace(headers=[]), environ, datetime.timedelta(0))
+    line = json.loads(stream.getvalue())
+    assert line["logger"] == "gunicorn.access"
+    assert "GET /i/abc/640.webp HTTP/1.1" in line["message"]
+    assert "SECRETSIGNATURE" not in stream.getvalue()
