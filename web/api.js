@@ -97,11 +97,12 @@ export async function api(path, { method = "GET", body, signal, noAuth = false }
 }
 
 // Posts the file through the ticket: the presigned form, or S3 multipart parts when the
-// ticket lists them. onProgress(fraction) follows the bytes actually sent.
+// ticket has them (upload.multipart, on the AWS path above the multipart threshold).
+// onProgress(fraction) follows the bytes actually sent.
 export function sendFile(ticket, file, { onProgress, onRetry, signal }) {
   const upload = ticket.upload;
-  if (Array.isArray(upload.parts) && upload.parts.length) {
-    return sendParts(ticket, file, { onProgress, onRetry, signal });
+  if (Array.isArray(upload.multipart?.parts) && upload.multipart.parts.length) {
+    return sendParts(ticket.image_id, upload.multipart, file, { onProgress, onRetry, signal });
   }
   return withRetries(async (attempt) => {
     const form = new FormData();
@@ -119,8 +120,7 @@ export function sendFile(ticket, file, { onProgress, onRetry, signal }) {
 
 // S3 multipart: each part PUT to its own presigned URL; a part that fails is sent again,
 // parts already sent are not (the upload resumes where the connection dropped).
-async function sendParts(ticket, file, { onProgress, onRetry, signal }) {
-  const upload = ticket.upload;
+async function sendParts(imageId, upload, file, { onProgress, onRetry, signal }) {
   const done = new Map(); // part number -> ETag
   const sent = new Map(); // part number -> bytes so far
   const report = () => onProgress([...sent.values()].reduce((a, b) => a + b, 0) / file.size);
@@ -136,7 +136,7 @@ async function sendParts(ticket, file, { onProgress, onRetry, signal }) {
     done.set(part.part_number, etag);
   }
   const parts = [...done].map(([part_number, etag]) => ({ part_number, etag: etag.replace(/"/g, "") }));
-  await api(upload.complete_url || `/upload/${ticket.image_id}/complete`, {
+  await api(upload.complete_url || `/upload/${imageId}/complete`, {
     method: "POST", body: { upload_id: upload.upload_id, parts }, signal,
   });
 }

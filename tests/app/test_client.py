@@ -161,8 +161,14 @@ def test_multipart_resumes_with_the_part_that_failed(tmp_path: Path) -> None:
         {"part_number": 1, "url": "http://store.test/p1", "size": 6},
         {"part_number": 2, "url": "http://store.test/p2", "size": 4},
     ]
+    multipart = {
+        "upload_id": "u1",
+        "part_size": 6,
+        "parts": parts,
+        "complete_url": "http://api.test/upload/img1/complete",
+    }
     script = Script(
-        _ticket(parts=parts, upload_id="u1", complete_url="http://api.test/upload/img1/complete"),
+        _ticket(multipart=multipart),  # the shape POST /upload answers (app/uploads/s3_post.py)
         (200, None),  # part 1
         urllib.error.URLError(ConnectionResetError("reset")),  # part 2 drops
         (200, None),  # part 2 again
