@@ -3,6 +3,7 @@
 // answer about the request and is never retried.
 
 const TOKEN_KEY = "imagepipe-token";
+const WHO_KEY = "imagepipe-who";
 export const RETRIES = 5;
 
 export class ApiError extends Error {
@@ -21,28 +22,38 @@ let token = null;
 export function takeToken() {
   const fromHash = new URLSearchParams(location.hash.slice(1)).get("token");
   if (fromHash) {
-    sessionStorage.setItem(TOKEN_KEY, fromHash);
     history.replaceState(null, "", location.pathname + location.search); // out of history
+    useToken(fromHash);
   }
   token = sessionStorage.getItem(TOKEN_KEY);
   return token;
 }
 
-export function useToken(value) {
+// The token the API gets, and the name to show: the ID token's email after a Cognito sign-in
+// (its access token names the user by an opaque sub), the subject otherwise.
+export function useToken(value, idToken = null) {
   sessionStorage.setItem(TOKEN_KEY, value);
+  const email = idToken && claims(idToken)?.email;
+  if (email) sessionStorage.setItem(WHO_KEY, email);
+  else sessionStorage.removeItem(WHO_KEY);
   token = value;
 }
 
 export function signOut() {
   sessionStorage.removeItem(TOKEN_KEY);
+  sessionStorage.removeItem(WHO_KEY);
   token = null;
 }
 
-// The token's subject, read without verifying (the server does that on every call).
-export function subject(value) {
+export function displayName(value) {
+  return sessionStorage.getItem(WHO_KEY) || claims(value)?.sub || null;
+}
+
+// A token's claims, read without verifying (the server does that on every call).
+function claims(value) {
   try {
     const part = value.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
-    return JSON.parse(atob(part)).sub || null;
+    return JSON.parse(atob(part));
   } catch {
     return null;
   }

@@ -14,6 +14,7 @@ from app.api import (
     images,
     limits,
     originals,
+    pageconfig,
     privacy,
     uploads,
     webpage,
@@ -59,6 +60,7 @@ def create_app(
     hardening.install(app, settings)
     for module in (uploads, images, privacy, originals, delivery, health, webpage, devlogin):
         app.register_blueprint(module.blueprint)
+    app.register_blueprint(pageconfig.blueprint)
     limits.install(app, settings)
     return app
 
