@@ -303,7 +303,9 @@ def _send_parts(
                 progress(sum(sent.values()), size)
 
             body = _CountingBody([(path, start, length)], count)
-            _status, headers = _send_body(api, "PUT", url, body, {})
+            # Without a type urllib declares a urlencoded form, which a store may try to parse.
+            raw = {"Content-Type": "application/octet-stream"}
+            _status, headers = _send_body(api, "PUT", url, body, raw)
             etag = next((v for k, v in headers.items() if k.lower() == "etag"), "")
             return etag.strip('"')
 

@@ -183,4 +183,8 @@ def test_multipart_resumes_with_the_part_that_failed(tmp_path: Path) -> None:
         "http://api.test/upload/img1/complete",
     ]
     assert script.bodies[1:4] == [b"aaaaaa", b"bbbb", b"bbbb"]
+    # Raw bytes, not urllib's default urlencoded form (moto's S3 parsed it as one and hung).
+    assert {r.get_header("Content-type") for r in script.requests[1:4]} == {
+        "application/octet-stream"
+    }
     assert json.loads(script.bodies[4])["upload_id"] == "u1"
