@@ -207,6 +207,9 @@ def test_a_too_large_file_and_a_non_image_are_refused_before_any_request(
     browser: Any, site: Site
 ) -> None:
     page = browser.new_page(viewport={"width": 360, "height": 740})
+    # Listening from the start turns Playwright's file chooser interception on well before the
+    # key press (turned on at the press itself, it raced the press on a loaded machine).
+    page.on("filechooser", lambda chooser: None)
     try:
         sign_in(page, site, "sizer")
         assert "up to 3.0 MB" in page.locator("#dropzone").inner_text()  # the server's limit
@@ -315,7 +318,18 @@ def test_the_gallery_on_a_weak_phone_network(browser: Any, site: Site) -> None:
             lambda e: sizes.__setitem__(e["requestId"], e["encodedDataLength"]),
         )
         page.goto(f"{site.base}/#token={token}")
+        page.get_by_text("Signed in as wendy").wait_for(timeout=60_000)
+        assert "token" not in page.url  # the link's token is out of the address bar at once
         wait_count(page, "#items li[data-status=ready]", 2, timeout=60_000)
+        # Each card is sized from the manifest before its variant arrives: nothing moves later.
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('#items li')]"
+            ".filter(li => li.dataset.placeholderAt).length === 2",
+            timeout=60_000,
+        )
+        boxes = "() => [...document.querySelectorAll('#items .media')].map(m => m.offsetHeight)"
+        before = page.evaluate(boxes)
+        assert all(h > 100 for h in before), before
         page.wait_for_function(
             "() => document.querySelectorAll('#items .media.loaded').length === 2",
             timeout=120_000,
@@ -332,6 +346,7 @@ def test_the_gallery_on_a_weak_phone_network(browser: Any, site: Site) -> None:
         assert all(t > 0 for t in timing["painted"]), timing
         assert timing["arrived"], timing
         assert max(timing["painted"]) < min(timing["arrived"]), timing
+        assert page.evaluate(boxes) == before  # the same boxes once the images are in
         for src in timing["chosen"]:
             assert re.search(r"/640\.(avif|webp)\?", src) or re.search(
                 r"/640\.(avif|webp)$", src
