@@ -1,9 +1,10 @@
 """`imagepipe upload`: the API's upload flow from a terminal, as any script or app would do it.
 
 For each file: ``POST /upload`` for a presigned form, the bytes posted to it (or, when the
-ticket lists S3 multipart parts, each part PUT to its own URL and ``POST /upload/{id}/complete``),
-then ``GET /image/{id}`` until the image is ready or failed. Network errors and 5xx answers are
-retried with jittered exponential backoff; a 4xx is an answer about the request and is not.
+ticket has S3 multipart parts in ``upload.multipart``, each part PUT to its own URL and
+``POST /upload/{id}/complete``), then ``GET /image/{id}`` until the image is ready or failed.
+Network errors and 5xx answers are retried with jittered exponential backoff; a 4xx is an
+answer about the request and is not.
 Only the standard library speaks HTTP here, so the client needs nothing the platform lacks.
 """
 
@@ -250,8 +251,9 @@ def upload(
     )
     image_id = str(ticket["image_id"])
     form = ticket["upload"]
-    if form.get("parts"):
-        _send_parts(api, image_id, form, path, size=size, progress=progress, on_retry=on_retry)
+    multipart = form.get("multipart") or {}
+    if multipart.get("parts"):
+        _send_parts(api, image_id, multipart, path, size=size, progress=progress, on_retry=on_retry)
         return image_id
 
     def post(attempt: int) -> None:
@@ -301,7 +303,9 @@ def _send_parts(
                 progress(sum(sent.values()), size)
 
             body = _CountingBody([(path, start, length)], count)
-            _status, headers = _send_body(api, "PUT", url, body, {})
+            # Without a type urllib declares a urlencoded form, which a store may try to parse.
+            raw = {"Content-Type": "application/octet-stream"}
+            _status, headers = _send_body(api, "PUT", url, body, raw)
             etag = next((v for k, v in headers.items() if k.lower() == "etag"), "")
             return etag.strip('"')
 

@@ -231,6 +231,10 @@ _TABLE: tuple[tuple[str, str, Callable[[str, str], Any], str | None], ...] = (
     ("IMAGEPIPE_COGNITO_REGION", "cognito_region", _text, None),
     ("IMAGEPIPE_COGNITO_USER_POOL_ID", "cognito_user_pool_id", _text, None),
     ("IMAGEPIPE_COGNITO_CLIENT_ID", "cognito_client_id", _text, None),
+    # The page's sign-in (web/signin.js): the pool's hosted UI, e.g.
+    # https://<prefix>.auth.<region>.amazoncognito.com. The issuer is set only for a stand-in.
+    ("IMAGEPIPE_COGNITO_HOSTED_UI_URL", "cognito_hosted_ui_url", _http_base, None),
+    ("IMAGEPIPE_COGNITO_ISSUER_URL", "cognito_issuer_url", _http_base, None),
     # AWS (docs/aws.md). Region and endpoint default to boto3's own configuration chain.
     ("AWS_REGION", "aws_region", _text, None),
     ("AWS_ENDPOINT_URL", "aws_endpoint_url", _http_base, None),
@@ -319,6 +323,8 @@ class Settings:
     cognito_region: str = ""
     cognito_user_pool_id: str = ""
     cognito_client_id: str = ""
+    cognito_hosted_ui_url: str = ""  # set: the page signs in there (code flow with PKCE)
+    cognito_issuer_url: str = ""  # unset: https://cognito-idp.<region>.amazonaws.com/<pool>
     # AWS: endpoint/region (None: boto3's own chain), the queues, and multipart uploads.
     aws_region: str | None = None
     aws_endpoint_url: str | None = None

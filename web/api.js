@@ -3,6 +3,7 @@
 // answer about the request and is never retried.
 
 const TOKEN_KEY = "imagepipe-token";
+const WHO_KEY = "imagepipe-who";
 export const RETRIES = 5;
 
 export class ApiError extends Error {
@@ -21,28 +22,38 @@ let token = null;
 export function takeToken() {
   const fromHash = new URLSearchParams(location.hash.slice(1)).get("token");
   if (fromHash) {
-    sessionStorage.setItem(TOKEN_KEY, fromHash);
     history.replaceState(null, "", location.pathname + location.search); // out of history
+    useToken(fromHash);
   }
   token = sessionStorage.getItem(TOKEN_KEY);
   return token;
 }
 
-export function useToken(value) {
+// The token the API gets, and the name to show: the ID token's email after a Cognito sign-in
+// (its access token names the user by an opaque sub), the subject otherwise.
+export function useToken(value, idToken = null) {
   sessionStorage.setItem(TOKEN_KEY, value);
+  const email = idToken && claims(idToken)?.email;
+  if (email) sessionStorage.setItem(WHO_KEY, email);
+  else sessionStorage.removeItem(WHO_KEY);
   token = value;
 }
 
 export function signOut() {
   sessionStorage.removeItem(TOKEN_KEY);
+  sessionStorage.removeItem(WHO_KEY);
   token = null;
 }
 
-// The token's subject, read without verifying (the server does that on every call).
-export function subject(value) {
+export function displayName(value) {
+  return sessionStorage.getItem(WHO_KEY) || claims(value)?.sub || null;
+}
+
+// A token's claims, read without verifying (the server does that on every call).
+function claims(value) {
   try {
     const part = value.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
-    return JSON.parse(atob(part)).sub || null;
+    return JSON.parse(atob(part));
   } catch {
     return null;
   }
@@ -97,11 +108,12 @@ export async function api(path, { method = "GET", body, signal, noAuth = false }
 }
 
 // Posts the file through the ticket: the presigned form, or S3 multipart parts when the
-// ticket lists them. onProgress(fraction) follows the bytes actually sent.
+// ticket has them (upload.multipart, on the AWS path above the multipart threshold).
+// onProgress(fraction) follows the bytes actually sent.
 export function sendFile(ticket, file, { onProgress, onRetry, signal }) {
   const upload = ticket.upload;
-  if (Array.isArray(upload.parts) && upload.parts.length) {
-    return sendParts(ticket, file, { onProgress, onRetry, signal });
+  if (Array.isArray(upload.multipart?.parts) && upload.multipart.parts.length) {
+    return sendParts(ticket.image_id, upload.multipart, file, { onProgress, onRetry, signal });
   }
   return withRetries(async (attempt) => {
     const form = new FormData();
@@ -119,8 +131,7 @@ export function sendFile(ticket, file, { onProgress, onRetry, signal }) {
 
 // S3 multipart: each part PUT to its own presigned URL; a part that fails is sent again,
 // parts already sent are not (the upload resumes where the connection dropped).
-async function sendParts(ticket, file, { onProgress, onRetry, signal }) {
-  const upload = ticket.upload;
+async function sendParts(imageId, upload, file, { onProgress, onRetry, signal }) {
   const done = new Map(); // part number -> ETag
   const sent = new Map(); // part number -> bytes so far
   const report = () => onProgress([...sent.values()].reduce((a, b) => a + b, 0) / file.size);
@@ -136,7 +147,7 @@ async function sendParts(ticket, file, { onProgress, onRetry, signal }) {
     done.set(part.part_number, etag);
   }
   const parts = [...done].map(([part_number, etag]) => ({ part_number, etag: etag.replace(/"/g, "") }));
-  await api(upload.complete_url || `/upload/${ticket.image_id}/complete`, {
+  await api(upload.complete_url || `/upload/${imageId}/complete`, {
     method: "POST", body: { upload_id: upload.upload_id, parts }, signal,
   });
 }

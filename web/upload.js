@@ -1,34 +1,28 @@
 // The page: sign in, take files (picker, camera, drag and drop), check them, upload each with
 // its own progress bar, cancel and retry, then hand the card to the gallery to watch.
-import { api, ApiError, NetworkError, sendFile, signOut, subject, takeToken, useToken } from "./api.js";
+import { api, ApiError, displayName, NetworkError, sendFile, signOut, takeToken, useToken } from "./api.js";
 import { addButton, announce, loadGallery, newCard, setStatus, show, watch } from "./gallery.js";
+import { finishHostedSignIn, hostedSignOut, startHostedSignIn } from "./signin.js";
 
-// What POST /upload accepts (app/imaging/formats.py); the server's answer still decides.
-const ACCEPTED = new Set([
-  "image/jpeg", "image/jpg", "image/pjpeg", "image/png", "image/x-png", "image/webp", "image/avif",
-  "image/heic", "image/heif", "image/heic-sequence", "image/heif-sequence", "image/gif",
-  "image/tiff", "image/x-tiff",
-]);
-const BY_EXTENSION = {
-  jpg: "image/jpeg", jpeg: "image/jpeg", png: "image/png", webp: "image/webp", avif: "image/avif",
-  heic: "image/heic", heif: "image/heif", gif: "image/gif", tif: "image/tiff", tiff: "image/tiff",
-};
-const MAX_BYTES = 50 * 1000 * 1000; // IMAGEPIPE_MAX_UPLOAD_BYTES's default
+// GET /config: how to sign in, and what the server takes (its answer still decides).
+let config = null;
 
 // The type to declare: the browser's, or from the extension when it has none (HEIC on many
 // desktops). null when it is not an image type we take.
 function contentType(file) {
+  const { content_types: accepted, by_suffix: bySuffix } = config.upload;
   const type = (file.type || "").toLowerCase();
-  if (ACCEPTED.has(type)) return type;
+  if (accepted.includes(type)) return type;
   if (type && type !== "application/octet-stream") return null;
-  return BY_EXTENSION[file.name.split(".").pop().toLowerCase()] || null;
+  return bySuffix[file.name.split(".").pop().toLowerCase()] || null;
 }
 
 function check(file) {
   const type = contentType(file);
   if (!type) return `${file.name} is not a photo we accept (${file.type || "unknown type"}); choose JPEG, PNG, WebP, AVIF, HEIC, GIF or TIFF.`;
   if (file.size === 0) return `${file.name} is empty.`;
-  if (file.size > MAX_BYTES) return `${file.name} is ${megabytes(file.size)}; the limit is ${megabytes(MAX_BYTES)}.`;
+  const limit = config.upload.max_bytes;
+  if (file.size > limit) return `${file.name} is ${megabytes(file.size)}; the limit is ${megabytes(limit)}.`;
   return null;
 }
 
@@ -114,27 +108,34 @@ function acceptDrops() {
 // --- sign-in ---
 
 function showSignIn(message = "") {
+  const hostedUi = config?.sign_in.hosted_ui;
   document.getElementById("signin").hidden = false;
+  document.getElementById("hosted").hidden = !hostedUi;
+  document.getElementById("sign-in-as").hidden = !config?.sign_in.dev;
   document.getElementById("uploader").hidden = true;
   document.getElementById("gallery").hidden = true;
   document.getElementById("sign-out").hidden = true;
   document.getElementById("who").textContent = "Not signed in.";
   document.getElementById("signin-error").textContent = message;
-  document.getElementById("user-id").focus();
+  document.getElementById(hostedUi ? "hosted-sign-in" : config?.sign_in.dev ? "user-id" : "token").focus();
 }
 
 function signedIn(token) {
-  const who = subject(token);
+  const who = displayName(token);
   if (!who) return showSignIn("That token cannot be read; paste the whole token.");
   document.getElementById("signin").hidden = true;
   document.getElementById("uploader").hidden = false;
   document.getElementById("gallery").hidden = false;
   document.getElementById("sign-out").hidden = false;
   document.getElementById("who").textContent = `Signed in as ${who}`;
+  document.getElementById("max-size").textContent = megabytes(config.upload.max_bytes);
   loadGallery();
 }
 
-function start() {
+function wire() {
+  document.getElementById("hosted-sign-in").addEventListener("click", () => {
+    startHostedSignIn(config.sign_in.hosted_ui);
+  });
   document.getElementById("sign-in-as").addEventListener("submit", async (e) => {
     e.preventDefault();
     const userId = document.getElementById("user-id").value.trim();
@@ -156,7 +157,12 @@ function start() {
     useToken(value);
     signedIn(value);
   });
-  document.getElementById("sign-out").addEventListener("click", () => { signOut(); showSignIn(); });
+  document.getElementById("sign-out").addEventListener("click", () => {
+    signOut();
+    const hostedUi = config.sign_in.hosted_ui;
+    if (hostedUi) hostedSignOut(hostedUi); // ends the hosted UI's session too
+    else showSignIn();
+  });
   window.addEventListener("imagepipe:unauthorized", (e) => {
     signOut();
     showSignIn(`Please sign in again (${e.detail || "the token was refused"}).`);
@@ -166,6 +172,26 @@ function start() {
     input.addEventListener("change", () => { take([...input.files]); input.value = ""; });
   }
   acceptDrops();
+}
+
+async function start() {
+  try {
+    config = await api("/config", { noAuth: true });
+  } catch (err) {
+    document.getElementById("signin").hidden = false;
+    document.getElementById("signin-error").textContent = `The server cannot be reached (${err.message}); reload to try again.`;
+    return;
+  }
+  wire();
+  const hostedUi = config.sign_in.hosted_ui;
+  if (hostedUi) {
+    try {
+      const tokens = await finishHostedSignIn(hostedUi);
+      if (tokens) useToken(tokens.access_token, tokens.id_token);
+    } catch (err) {
+      return showSignIn(err.message);
+    }
+  }
   const token = takeToken();
   if (token) signedIn(token);
   else showSignIn();

@@ -15,6 +15,7 @@ from app.api import (
     limits,
     metrics,
     originals,
+    pageconfig,
     privacy,
     request_log,
     uploads,
@@ -63,6 +64,7 @@ def create_app(
     hardening.install(app, settings)
     for module in (uploads, images, privacy, originals, delivery, health, webpage, devlogin):
         app.register_blueprint(module.blueprint)
+    app.register_blueprint(pageconfig.blueprint)
     limits.install(app, settings)
     return app
 

@@ -37,9 +37,13 @@ def origin(url: str) -> str:
 
 
 def page_csp(settings: Settings) -> str:
-    """The upload page's policy: this origin, the delivery origin and the upload endpoint."""
+    """The upload page's policy: this origin, the delivery origin, the upload endpoint and the
+    sign-in's token endpoint."""
     own = origin(settings.public_base_url)
     connect = ["'self'", own]
+    if settings.cognito_hosted_ui_url:
+        # The page exchanges its sign-in code for tokens at the hosted UI's /oauth2/token.
+        connect.append(origin(settings.cognito_hosted_ui_url))
     if urlsplit(settings.originals_url).scheme == "s3":
         # The browser posts the file straight to the bucket (a presigned POST).
         connect.append(

@@ -225,7 +225,9 @@ def verifier_from_settings(settings: Settings) -> TokenVerifier:
                 "IMAGEPIPE_COGNITO_USER_POOL_ID needs IMAGEPIPE_COGNITO_CLIENT_ID and a region "
                 "(IMAGEPIPE_COGNITO_REGION or AWS_REGION)"
             )
-        issuer = cognito_issuer(region, settings.cognito_user_pool_id)
+        issuer = settings.cognito_issuer_url or cognito_issuer(
+            region, settings.cognito_user_pool_id
+        )
         return JwtVerifier(
             JwksKeys(f"{issuer}/.well-known/jwks.json"),
             issuer=issuer,

@@ -161,8 +161,14 @@ def test_multipart_resumes_with_the_part_that_failed(tmp_path: Path) -> None:
         {"part_number": 1, "url": "http://store.test/p1", "size": 6},
         {"part_number": 2, "url": "http://store.test/p2", "size": 4},
     ]
+    multipart = {
+        "upload_id": "u1",
+        "part_size": 6,
+        "parts": parts,
+        "complete_url": "http://api.test/upload/img1/complete",
+    }
     script = Script(
-        _ticket(parts=parts, upload_id="u1", complete_url="http://api.test/upload/img1/complete"),
+        _ticket(multipart=multipart),  # the shape POST /upload answers (app/uploads/s3_post.py)
         (200, None),  # part 1
         urllib.error.URLError(ConnectionResetError("reset")),  # part 2 drops
         (200, None),  # part 2 again
@@ -177,4 +183,8 @@ def test_multipart_resumes_with_the_part_that_failed(tmp_path: Path) -> None:
         "http://api.test/upload/img1/complete",
     ]
     assert script.bodies[1:4] == [b"aaaaaa", b"bbbb", b"bbbb"]
+    # Raw bytes, not urllib's default urlencoded form (moto's S3 parsed it as one and hung).
+    assert {r.get_header("Content-type") for r in script.requests[1:4]} == {
+        "application/octet-stream"
+    }
     assert json.loads(script.bodies[4])["upload_id"] == "u1"

@@ -8,14 +8,20 @@ credentials. The resources are made by the project's own set-up code (`imagepipe
 from __future__ import annotations
 
 import hashlib
+import http.client
 import io
 import json
 import os
+import re
 import signal
+import socket
+import struct
 import subprocess
+import threading
 from collections.abc import Iterator
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote_plus, urlsplit
@@ -26,6 +32,7 @@ from PIL import Image
 
 from app.aws import AwsLocation, dynamodb_client, s3_client, sqs_client
 from tests.conftest import jpeg_bytes, photo
+from tests.e2e.browser import RECORD_CSP_VIOLATIONS, chromium
 from tests.e2e.processes import (
     ROOT,
     aws_env,
@@ -389,6 +396,178 @@ def test_a_large_photo_goes_up_in_parts_and_a_broken_part_is_retried(aws: AwsPla
     record = settled(aws, image_id)
     assert record["status"] == "ready", record
     assert (record["width"], record["height"]) == (4224, 3168)
+
+
+@pytest.fixture(scope="module")
+def large_png(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real 13 MP photo as a 14 MB PNG: three parts of 5 MiB (the fixture's part size)."""
+    path = tmp_path_factory.mktemp("large") / "dragonfly.png"
+    with Image.open(photo("lomiri16_Dragonfly_by_Bolly.jpg")) as img:
+        img.convert("RGB").save(path, "PNG", compress_level=1)
+    assert path.stat().st_size > 2 * 5 * 1024 * 1024
+    return path
+
+
+def original_digest(aws: AwsPlatform, image_id: str) -> bytes:
+    stored = s3_client(aws.location).get_object(
+        Bucket=ORIGINALS_BUCKET, Key=f"{ORIGINALS_PREFIX}/{image_id}"
+    )
+    return hashlib.sha256(stored["Body"].read()).digest()
+
+
+def part_number(url: str) -> int | None:
+    found = parse_qs(urlsplit(url).query).get("partNumber")
+    return int(found[0]) if found else None
+
+
+def test_the_page_sends_a_large_photo_in_parts_and_resumes_after_a_drop(
+    aws: AwsPlatform, large_png: Path
+) -> None:
+    small = photo("skimage_coffee.png")  # under the threshold: the presigned POST, to S3 too
+    attempts: list[int] = []  # part numbers, one per PUT that left the page
+
+    def drop_part_two_once(route: Any) -> None:
+        number = part_number(route.request.url)
+        if route.request.method != "PUT" or number is None:
+            return route.continue_()
+        attempts.append(number)
+        if number == 2 and attempts.count(2) == 1:
+            return route.abort("connectionreset")  # the connection drops mid-file
+        return route.continue_()
+
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1000, "height": 800})
+        page.add_init_script(RECORD_CSP_VIOLATIONS)
+        page.route(re.compile(r"[?&]partNumber=\d+"), drop_part_two_once)
+        page.goto(f"{aws.base}/#token={aws.token}")
+        page.get_by_text("Signed in as alice").wait_for(timeout=30_000)
+        page.set_input_files("#file", [str(large_png), str(small)])
+        page.get_by_text(re.compile("connection lost; retry 1 in")).wait_for(timeout=60_000)
+        page.wait_for_function(
+            "() => ['dragonfly.png', 'skimage_coffee.png'].every(name =>"
+            " [...document.querySelectorAll('#items li')].some(li =>"
+            " li.querySelector('.name').textContent === name && li.dataset.imageId"
+            " && ['pending', 'processing', 'ready'].includes(li.dataset.status)))",
+            timeout=120_000,
+        )
+        ids = page.locator("#items li").evaluate_all(
+            "lis => Object.fromEntries(lis.map(li =>"
+            " [li.querySelector('.name').textContent, li.dataset.imageId]))"
+        )
+        # Parts 1 and 3 went once; only the dropped part 2 was sent again.
+        assert sorted(attempts) == [1, 2, 2, 3], attempts
+        assert page.evaluate("() => window.cspViolations") == []
+        page.close()
+    big = settled(aws, ids["dragonfly.png"])
+    assert big["status"] == "ready", big
+    assert (big["width"], big["height"]) == (4224, 3168)
+    assert (
+        original_digest(aws, ids["dragonfly.png"])
+        == hashlib.sha256(large_png.read_bytes()).digest()
+    )
+    assert settled(aws, ids["skimage_coffee.png"])["status"] == "ready"
+
+
+@dataclass
+class DroppingProxy:
+    """An HTTP proxy on loopback that cuts the first PUT of part 2 halfway through its body."""
+
+    seen: list[tuple[str, int | None, int]] = field(default_factory=list)  # method, part, bytes
+    server: ThreadingHTTPServer = field(init=False)
+
+    def __post_init__(self) -> None:
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.forward()
+
+            def do_POST(self) -> None:
+                self.forward()
+
+            def do_PUT(self) -> None:
+                self.forward()
+
+            def forward(self) -> None:
+                target = urlsplit(self.path)  # a proxy is sent the absolute URL
+                length = int(self.headers.get("Content-Length", "0"))
+                number = part_number(self.path)
+                dropping = self.command == "PUT" and number == 2 and not proxy.dropped
+                body = self.rfile.read(length // 2 if dropping else length)
+                proxy.seen.append((self.command, number, len(body)))
+                if dropping:
+                    # Reset, not a polite close: what a lost mobile connection looks like.
+                    self.connection.setsockopt(
+                        socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+                    )
+                    self.connection.close()
+                    self.close_connection = True
+                    return
+                upstream = http.client.HTTPConnection(target.netloc, timeout=120)
+                path = target.path + (f"?{target.query}" if target.query else "")
+                headers = {k: v for k, v in self.headers.items() if k.lower() != "proxy-connection"}
+                upstream.request(self.command, path, body=body, headers=headers)
+                answer = upstream.getresponse()
+                payload = answer.read()
+                self.send_response(answer.status)
+                for name, value in answer.getheaders():
+                    if name.lower() not in ("transfer-encoding", "connection", "content-length"):
+                        self.send_header(name, value)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+                upstream.close()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def dropped(self) -> bool:
+        return any(method == "PUT" and number == 2 for method, number, _ in self.seen)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_the_cli_sends_a_large_photo_in_parts_and_resumes_after_a_drop(
+    aws: AwsPlatform, large_png: Path
+) -> None:
+    proxy = DroppingProxy()
+    env = {k: v for k, v in aws.env.items() if k.lower() not in ("no_proxy", "https_proxy")}
+    env |= {"http_proxy": proxy.url, "HTTP_PROXY": proxy.url}  # every request goes through it
+    cli_upload = python("-m", "app.cli", "upload", str(large_png), "--json", "--api", aws.base)
+    try:
+        done = subprocess.run(
+            [*cli_upload, "--token", aws.token],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=600,
+        )
+    finally:
+        proxy.close()
+    assert done.returncode == 0, done.stderr
+    puts = [(number, sent) for method, number, sent in proxy.seen if method == "PUT"]
+    size = large_png.stat().st_size
+    part = 5 * 1024 * 1024
+    # Part 2 was cut halfway, then only it was sent again, whole; parts 1 and 3 once each.
+    assert puts == [(1, part), (2, part // 2), (2, part), (3, size - 2 * part)], puts
+    [result] = json.loads(done.stdout)
+    assert result["status"] == "ready", result
+    assert (result["width"], result["height"]) == (4224, 3168)
+    assert (
+        original_digest(aws, result["image_id"]) == hashlib.sha256(large_png.read_bytes()).digest()
+    )
 
 
 def test_flower_lists_the_worker_and_the_chain(aws: AwsPlatform, storm: str) -> None:

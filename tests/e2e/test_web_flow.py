@@ -19,26 +19,21 @@ import pytest
 import requests
 
 from tests.conftest import photo
+from tests.e2e.browser import RECORD_CSP_VIOLATIONS, chromium
 from tests.e2e.processes import embedded_env, free_port, presigned_upload, wait_for, web, worker
 
 pytestmark = pytest.mark.e2e
 
 PHOTOS = ("mate_Storm.jpg", "skimage_coffee.png", "lomiri16_Dragonfly_by_Bolly.jpg")
 PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 # Weak network: a slow 3G phone (CDP Network.emulateNetworkConditions).
 WEAK_DOWN_BYTES_PER_S = 400_000 / 8
 WEAK_LATENCY_MS = 400
 # The gallery of the two weak-network photos on a 360 px wide DPR 2 phone: the list call plus
 # one 640-wide AVIF or WebP each (measured: 70 KB in all, 14:50 UTC on the shared 2-core box).
 GALLERY_BUDGET_BYTES = 100_000
+# Above every photo here (the largest is 1.5 MB): the page learns it from GET /config.
+MAX_UPLOAD_BYTES = 3_000_000
 SETTLE_MS = 240_000  # a 12 MP photo's variants (AVIF included) on a loaded 2-core machine
 
 
@@ -62,6 +57,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         port,
         IMAGEPIPE_UPLOAD_RATE_PER_USER="1000/minute",
         IMAGEPIPE_AUTH_FAILURE_RATE="1000/minute",
+        IMAGEPIPE_MAX_UPLOAD_BYTES=str(MAX_UPLOAD_BYTES),
     )
     with ExitStack() as stack:
         web(stack, env, var)
@@ -72,21 +68,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
 
 @pytest.fixture(scope="module")
 def browser(site: Site) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
-RECORD_CSP_VIOLATIONS = """
-  window.cspViolations = [];
-  document.addEventListener("securitypolicyviolation",
-    e => window.cspViolations.push(`${e.violatedDirective} ${e.blockedURI}`));
-"""
+    with chromium() as launched:
+        yield launched
 
 
 def sign_in(page: Any, site: Site, user_id: str) -> None:
@@ -220,6 +203,52 @@ def test_a_renamed_pdf_fails_in_words_and_a_pdf_is_refused_before_upload(
         page.close()
 
 
+def test_a_too_large_file_and_a_non_image_are_refused_before_any_request(
+    browser: Any, site: Site
+) -> None:
+    page = browser.new_page(viewport={"width": 360, "height": 740})
+    # Listening from the start turns Playwright's file chooser interception on well before the
+    # key press (turned on at the press itself, it raced the press on a loaded machine).
+    page.on("filechooser", lambda chooser: None)
+    try:
+        sign_in(page, site, "sizer")
+        assert "up to 3.0 MB" in page.locator("#dropzone").inner_text()  # the server's limit
+        asked: list[str] = []
+        page.on("request", lambda r: r.method != "GET" and asked.append(r.url))
+        page.set_input_files(
+            "#file",
+            files=[
+                {"name": "huge.jpg", "mimeType": "image/jpeg", "buffer": b"\xff" * 4_000_000},
+                {"name": "notes.txt", "mimeType": "text/plain", "buffer": b"hello"},
+            ],
+        )
+        rejected = page.locator("#rejected")
+        assert rejected.get_attribute("role") == "alert"  # read out as it appears
+        said = rejected.inner_text()
+        assert "huge.jpg is 4.0 MB; the limit is 3.0 MB." in said, said
+        assert "notes.txt is not a photo we accept (text/plain)" in said, said
+        assert cards(page).count() == 0
+        assert asked == []  # nothing was asked for, nothing was sent
+
+        # Keyboard: the picker is reached by Tab, shows its focus on its label, and opens on
+        # Enter; the camera input asks for the back camera.
+        camera = page.locator("#camera")
+        assert (camera.get_attribute("accept"), camera.get_attribute("capture")) == (
+            "image/*",
+            "environment",
+        )
+        page.locator("#sign-out").focus()
+        page.keyboard.press("Tab")
+        assert page.evaluate("() => document.activeElement.id") == "file"
+        label = page.locator("label[for=file]")
+        assert label.evaluate("l => getComputedStyle(l).outlineStyle") == "solid"
+        with page.expect_file_chooser(timeout=15_000) as chooser:
+            page.keyboard.press("Enter")
+        assert chooser.value.is_multiple()
+    finally:
+        page.close()
+
+
 def test_a_file_dropped_onto_the_page_is_uploaded(browser: Any, site: Site) -> None:
     page = browser.new_page(viewport={"width": 1000, "height": 800})
     try:
@@ -289,7 +318,18 @@ def test_the_gallery_on_a_weak_phone_network(browser: Any, site: Site) -> None:
             lambda e: sizes.__setitem__(e["requestId"], e["encodedDataLength"]),
         )
         page.goto(f"{site.base}/#token={token}")
+        page.get_by_text("Signed in as wendy").wait_for(timeout=60_000)
+        assert "token" not in page.url  # the link's token is out of the address bar at once
         wait_count(page, "#items li[data-status=ready]", 2, timeout=60_000)
+        # Each card is sized from the manifest before its variant arrives: nothing moves later.
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('#items li')]"
+            ".filter(li => li.dataset.placeholderAt).length === 2",
+            timeout=60_000,
+        )
+        boxes = "() => [...document.querySelectorAll('#items .media')].map(m => m.offsetHeight)"
+        before = page.evaluate(boxes)
+        assert all(h > 100 for h in before), before
         page.wait_for_function(
             "() => document.querySelectorAll('#items .media.loaded').length === 2",
             timeout=120_000,
@@ -306,6 +346,7 @@ def test_the_gallery_on_a_weak_phone_network(browser: Any, site: Site) -> None:
         assert all(t > 0 for t in timing["painted"]), timing
         assert timing["arrived"], timing
         assert max(timing["painted"]) < min(timing["arrived"]), timing
+        assert page.evaluate(boxes) == before  # the same boxes once the images are in
         for src in timing["chosen"]:
             assert re.search(r"/640\.(avif|webp)\?", src) or re.search(
                 r"/640\.(avif|webp)$", src

@@ -170,6 +170,24 @@ def test_cognito_is_chosen_by_settings(tmp_path: Path) -> None:
         verifier_from_settings(make_settings(tmp_path, cognito_user_pool_id="eu-west-1_ABC"))
 
 
+def test_a_stand_in_issuer_is_trusted_only_when_configured(tmp_path: Path, pool: Jwks) -> None:
+    """IMAGEPIPE_COGNITO_ISSUER_URL: the keys and the `iss` claim of a local Cognito stand-in."""
+    issuer = pool.pool_issuer()
+    pool.publish(issuer)
+    pool_settings = {
+        "cognito_user_pool_id": "eu-west-1_TEST",
+        "cognito_client_id": CLIENT,
+        "cognito_region": "eu-west-1",
+    }
+    token = issuer.issue("alice")
+    stand_in = make_settings(tmp_path, cognito_issuer_url=pool.issuer, **pool_settings)
+    assert verifier_from_settings(stand_in).verify(token) == Identity("alice")
+    # Without it the pool's issuer is Cognito's own, whose keys signed nothing here.
+    cognito = verifier_from_settings(make_settings(tmp_path, **pool_settings))
+    assert isinstance(cognito, JwtVerifier)
+    assert cognito.issuer == "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_TEST"
+
+
 def test_the_local_key_pair_is_made_once_and_private(tmp_path: Path) -> None:
     settings: Settings = make_settings(tmp_path / "var")
     first = LocalIssuer.from_settings(settings)
