@@ -29,7 +29,11 @@ def test_flower_is_reached_only_through_a_cognito_sign_in(stack: Stack) -> None:
     first, second = sorted(rule.inputs["actions"], key=lambda a: a["order"])
     assert first["type"] == "authenticate-cognito"
     (pool,) = stack.of("aws:cognito/userPool:UserPool")
-    (client,) = stack.of("aws:cognito/userPoolClient:UserPoolClient")
+    (client,) = [
+        c
+        for c in stack.of("aws:cognito/userPoolClient:UserPoolClient")
+        if c.name == "imagepipe-test"
+    ]
     assert first["authenticateCognito"]["userPoolClientId"] == f"{client.name}-id"
     assert first["authenticateCognito"]["userPoolArn"].endswith(f":{pool.name}")
     assert second["type"] == "forward"

@@ -106,3 +106,16 @@ def test_ecs_replaces_a_worker_whose_heartbeat_stops(stack: Stack) -> None:
     check = _container(stack, "worker")["healthCheck"]
     assert check["command"] == ["CMD", "imagepipe", "worker-health", "--max-age", "30"]
     assert "healthCheck" not in _container(stack, "ingest")
+
+
+def test_the_page_signs_in_as_a_public_client_the_api_trusts(stack: Stack) -> None:
+    web = stack.one("aws:cognito/userPoolClient:UserPoolClient", "-web")
+    assert web.inputs.get("generateSecret") is False  # a page cannot keep a secret
+    assert web.inputs["allowedOauthFlows"] == ["code"]
+    assert web.inputs["callbackUrls"] == web.inputs["logoutUrls"]
+    assert web.inputs["callbackUrls"][-1] == "https://app.example.com/"  # webOrigins
+    env = {e["name"]: e["value"] for e in _container(stack, "web")["environment"]}
+    assert env["IMAGEPIPE_COGNITO_CLIENT_ID"] == f"{web.name}-id"
+    assert env["IMAGEPIPE_COGNITO_HOSTED_UI_URL"] == (
+        "https://imagepipe-test.auth.eu-west-1.amazoncognito.com"
+    )

@@ -1,4 +1,5 @@
-"""Cognito: the user pool, an app client for the load balancer's sign-in, the hosted UI domain."""
+"""Cognito: the user pool, an app client for the load balancer's sign-in (Flower), one for the
+page's sign-in, and the hosted UI domain."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ class AuthArgs:
     domain_prefix: str  # https://<prefix>.auth.<region>.amazoncognito.com
     callback_domains: Sequence[str]  # hosts whose ALB rules authenticate (Flower)
     mfa: str = "OPTIONAL"
+    web_origins: Sequence[pulumi.Input[str]] = ()  # where the page at / is served (web/signin.js)
 
 
 class Auth(pulumi.ComponentResource):
@@ -51,9 +53,29 @@ class Auth(pulumi.ComponentResource):
             prevent_user_existence_errors="ENABLED",
             opts=child,
         )
+        # The page is a public client: no secret it could not keep; code flow with PKCE.
+        page_urls = [pulumi.Output.concat(origin, "/") for origin in args.web_origins]
+        self.web_client = aws.cognito.UserPoolClient(
+            f"{name}-web",
+            user_pool_id=self.user_pool.id,
+            generate_secret=False,
+            allowed_oauth_flows_user_pool_client=True,
+            allowed_oauth_flows=["code"],
+            allowed_oauth_scopes=["openid", "email"],
+            supported_identity_providers=["COGNITO"],
+            callback_urls=page_urls,
+            logout_urls=page_urls,
+            prevent_user_existence_errors="ENABLED",
+            opts=child,
+        )
         self.domain = aws.cognito.UserPoolDomain(
             name, domain=args.domain_prefix, user_pool_id=self.user_pool.id, opts=child
         )
         self.register_outputs(
-            {"user_pool": self.user_pool.id, "client": self.client.id, "domain": self.domain.domain}
+            {
+                "user_pool": self.user_pool.id,
+                "client": self.client.id,
+                "web_client": self.web_client.id,
+                "domain": self.domain.domain,
+            }
         )

@@ -87,7 +87,15 @@ def build(cfg: StackConfig) -> dict[str, pulumi.Input[str]]:
     network = Network(name, NetworkArgs(cfg.cidr, cfg.availability_zones))
     cluster = Cluster(name, ClusterArgs(cfg.fargate_base))
     public_base_url = pulumi.Output.concat("https://", cdn.domain)
-    auth = Auth(name, AuthArgs(cfg.auth_domain_prefix, [cfg.flower_domain], cfg.mfa))
+    auth = Auth(
+        name,
+        AuthArgs(
+            cfg.auth_domain_prefix,
+            [cfg.flower_domain],
+            cfg.mfa,
+            web_origins=[public_base_url, *cfg.web_origins],
+        ),
+    )
     storage.allow_uploads_from(name, [public_base_url, *cfg.web_origins])
     environment: dict[str, pulumi.Input[str]] = {
         "IMAGEPIPE_ORIGINALS_URL": pulumi.Output.concat("s3://", storage.originals.bucket),
@@ -104,7 +112,11 @@ def build(cfg: StackConfig) -> dict[str, pulumi.Input[str]]:
         # The API verifies the pool's JWTs against its JWKS (app/auth/tokens.py).
         "IMAGEPIPE_COGNITO_REGION": cfg.region,
         "IMAGEPIPE_COGNITO_USER_POOL_ID": auth.user_pool.id,
-        "IMAGEPIPE_COGNITO_CLIENT_ID": auth.client.id,
+        # The page's own client: tokens the API accepts come from the page's sign-in.
+        "IMAGEPIPE_COGNITO_CLIENT_ID": auth.web_client.id,
+        "IMAGEPIPE_COGNITO_HOSTED_UI_URL": pulumi.Output.concat(
+            "https://", auth.domain.domain, ".auth.", cfg.region, ".amazoncognito.com"
+        ),
     }
     if cdn.public_key_id is not None:
         environment["IMAGEPIPE_CLOUDFRONT_KEY_ID"] = cdn.public_key_id
