@@ -221,6 +221,15 @@ class Channel(SQS.Channel):
             wait_time_seconds = min(wait_time_seconds, max(1, math.ceil(self._drain_timeout)))
         return super()._receive_message(queue, max_number_of_messages, wait_time_seconds)
 
+    def _on_messages_ready(self, queue: Any, qname: Any, messages: Any) -> int:
+        # kombu answers a ReceiveMessage that got a 5xx or a timeout with [] so the worker keeps
+        # polling, then reads that [] as the response dict: the AttributeError stopped the
+        # worker (seen when moto's SQS failed a receive). It is an empty poll.
+        if not isinstance(messages, dict):
+            return 0
+        got: int = super()._on_messages_ready(queue, qname, messages)  # type: ignore[no-untyped-call]
+        return got
+
     def _delete_message(self, queue_name: Any, message: Any) -> None:
         if self.hub is not None:
             super()._delete_message(queue_name, message)  # type: ignore[no-untyped-call]

@@ -269,3 +269,22 @@ def test_a_poll_after_the_exit_hook_does_not_make_the_queue_again(
     with pytest.raises(UndefinedQueueException):
         channel._receive_message("celeryev.2", wait_time_seconds=0)
     assert "celeryev-2" not in queues(aws)
+
+
+def test_a_receive_that_sqs_answers_with_a_server_error_is_an_empty_poll(
+    connect: Connect,
+) -> None:
+    """kombu turns a 5xx answer to ReceiveMessage into [] and hands it to _on_messages_ready."""
+    from types import SimpleNamespace
+
+    from kombu.asynchronous.aws.connection import AsyncAWSQueryConnection
+
+    failed = SimpleNamespace(status=500, reason="Internal Server Error", read=lambda: b"")
+    sqs = SimpleNamespace(sqs_connection=SimpleNamespace(meta=SimpleNamespace(service_model=None)))
+    sqs.STATUS_CODE_OK = AsyncAWSQueryConnection.STATUS_CODE_OK
+    sqs.STATUS_CODES_TIMEOUT = AsyncAWSQueryConnection.STATUS_CODES_TIMEOUT
+    sqs.STATUS_CODES_SERVER_ERRORS = AsyncAWSQueryConnection.STATUS_CODES_SERVER_ERRORS
+    answer = AsyncAWSQueryConnection._on_list_ready(sqs, None, [], "ReceiveMessage", failed)
+    assert answer == []
+    channel = connect().channel()
+    assert channel._on_messages_ready("imagepipe", "imagepipe", answer) == 0
