@@ -13,6 +13,7 @@ from app.api import (
     health,
     images,
     limits,
+    openapi,
     originals,
     privacy,
     uploads,
@@ -57,7 +58,17 @@ def create_app(
     )
     register_error_handlers(app)
     hardening.install(app, settings)
-    for module in (uploads, images, privacy, originals, delivery, health, webpage, devlogin):
+    for module in (
+        uploads,
+        images,
+        privacy,
+        originals,
+        delivery,
+        health,
+        webpage,
+        devlogin,
+        openapi,
+    ):
         app.register_blueprint(module.blueprint)
     limits.install(app, settings)
     return app
