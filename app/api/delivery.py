@@ -69,7 +69,9 @@ def auto(image_id: str) -> Response:
     query=DeliveryQuery,
     ok={
         200: Reply("the variant, immutable", None, media=IMAGE_TYPES, headers=("ETag",)),
-        302: Reply("the variant is missing: a more basic one", None, media=(), headers=("Location",)),
+        302: Reply(
+            "the variant is missing: a more basic one", None, media=(), headers=("Location",)
+        ),
         304: Reply("not modified (If-None-Match)", None, media=()),
     },
     errors=(403, 404),

@@ -26,9 +26,7 @@ _checks = ThreadPoolExecutor(8, thread_name_prefix="health")
 
 
 @blueprint.get("/health/live")
-@operation(
-    "The process answers", tag="health", auth=False, ok={200: Reply("alive", Live)}
-)
+@operation("The process answers", tag="health", auth=False, ok={200: Reply("alive", Live)})
 def live() -> dict[str, Any]:
     """Touches no backend: restart the process when this fails."""
     return {"status": "alive"}

@@ -52,9 +52,7 @@ def list_images() -> dict[str, Any]:
     p = platform()
     services = p.services
     try:
-        page = services.catalog.list_by_user(
-            user_id, limit=query.limit or 20, cursor=query.cursor
-        )
+        page = services.catalog.list_by_user(user_id, limit=query.limit or 20, cursor=query.cursor)
     except InvalidCursor as exc:
         raise ApiError(400, "invalid_cursor", str(exc)) from None
     return {

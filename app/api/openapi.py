@@ -129,12 +129,14 @@ def _parameters(op: Operation, path: str) -> list[dict[str, Any]]:
     params = []
     for name in re.findall(r"{([^}]+)}", path):
         kind = op.path.get(name)
-        schema = TypeAdapter(kind).json_schema() if kind is not None else {"type": "string"}
+        schema: dict[str, Any] = {"type": "string"}
+        if kind is not None:
+            schema = TypeAdapter(kind).json_schema()
         params.append(_parameter(name, "path", True, schema))
     if op.query is not None:
-        schema = op.query.model_json_schema()
-        required = set(schema.get("required", []))
-        for name, prop in schema["properties"].items():
+        query = op.query.model_json_schema()
+        required = set(query.get("required", []))
+        for name, prop in query["properties"].items():
             params.append(_parameter(name, "query", name in required, prop))
     for name, description in op.headers.items():
         params.append(_parameter(name, "header", False, {"type": "string"}, description))

@@ -13,8 +13,6 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 
 from app.api.params import bounded_int, text
 from app.auth.tokens import USER_ID_PATTERN, check_user_id
-from app.uploads.policy import SIGNATURE_FIELD
-
 
 Filename = Annotated[str, BeforeValidator(text(255)), Field(min_length=1, max_length=255)]
 ContentType = Annotated[str, BeforeValidator(text(100)), Field(min_length=1, max_length=100)]
@@ -116,5 +114,5 @@ class ReceiveForm(BaseModel):
     key: str = Field(description="the ticket's key")
     content_type: str = Field(alias="Content-Type", description="the ticket's Content-Type")
     policy: str = Field(description="the signed policy document (base64)")
-    signature: str = Field(alias=SIGNATURE_FIELD, description="the policy's signature")
+    signature: str = Field(alias="x-imagepipe-signature", description="the policy's signature")
     file: bytes = Field(description="the file, last", json_schema_extra={"format": "binary"})
