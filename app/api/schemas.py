@@ -14,15 +14,15 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from app.api.params import bounded_int, text
 from app.auth.tokens import USER_ID_PATTERN, check_user_id
 
-Filename = Annotated[str, BeforeValidator(text(255)), Field(min_length=1, max_length=255)]
-ContentType = Annotated[str, BeforeValidator(text(100)), Field(min_length=1, max_length=100)]
-ByteCount = Annotated[int, BeforeValidator(bounded_int(1, 2**53)), Field(ge=1, le=2**53)]
-PartNumber = Annotated[int, BeforeValidator(bounded_int(1, 10_000)), Field(ge=1, le=10_000)]
-Etag = Annotated[str, BeforeValidator(text(128)), Field(min_length=1, max_length=128)]
-UploadId = Annotated[str, BeforeValidator(text(1024)), Field(min_length=1, max_length=1024)]
-AnyUserId = Annotated[str, BeforeValidator(text(128)), Field(min_length=1, max_length=128)]
-PageSize = Annotated[int, BeforeValidator(bounded_int(1, 100)), Field(ge=1, le=100)]
-Cursor = Annotated[str, BeforeValidator(text(2048)), Field(min_length=1, max_length=2048)]
+Filename = Annotated[str, Field(min_length=1, max_length=255), BeforeValidator(text(255))]
+ContentType = Annotated[str, Field(min_length=1, max_length=100), BeforeValidator(text(100))]
+ByteCount = Annotated[int, Field(ge=1, le=2**53), BeforeValidator(bounded_int(1, 2**53))]
+PartNumber = Annotated[int, Field(ge=1, le=10_000), BeforeValidator(bounded_int(1, 10_000))]
+Etag = Annotated[str, Field(min_length=1, max_length=128), BeforeValidator(text(128))]
+UploadId = Annotated[str, Field(min_length=1, max_length=1024), BeforeValidator(text(1024))]
+AnyUserId = Annotated[str, Field(min_length=1, max_length=128), BeforeValidator(text(128))]
+PageSize = Annotated[int, Field(ge=1, le=100), BeforeValidator(bounded_int(1, 100))]
+Cursor = Annotated[str, Field(min_length=1, max_length=2048), BeforeValidator(text(2048))]
 UserId = Annotated[
     str,
     BeforeValidator(text(128)),
@@ -61,7 +61,7 @@ class Part(Strict):
 class CompleteUploadRequest(Strict):
     upload_id: UploadId = Field(description="the ticket's multipart upload_id")
     parts: Annotated[
-        list[Part], BeforeValidator(_part_list), Field(min_length=1, max_length=10_000)
+        list[Part], Field(min_length=1, max_length=10_000), BeforeValidator(_part_list)
     ]
 
 
