@@ -15,6 +15,13 @@ function el(tag, attrs, ...children) {
   return node;
 }
 
+// `code` spans in descriptions, as text nodes and <code> elements (never parsed as HTML).
+function prose(tag, text) {
+  const node = el(tag, {});
+  String(text || "").split("`").forEach((part, i) => node.append(i % 2 ? el("code", {}, part) : part));
+  return node;
+}
+
 function resolve(spec, schema) {
   const ref = schema && schema.$ref;
   if (!ref || !ref.startsWith("#/")) return schema || {};
@@ -78,7 +85,7 @@ function schemaList(spec, schema, depth) {
       " ",
       el("span", { class: "type" }, typeOf(spec, prop) + constraints(resolve(spec, prop))),
       required.has(name) ? el("span", { class: "required" }, " required") : null,
-      prop.description ? ` — ${prop.description}` : null,
+      prop.description ? prose("span", ` — ${prop.description}`) : null,
     );
     if (depth < MAX_DEPTH && objectOf(spec, prop, depth + 1)) {
       item.append(schemaList(spec, prop, depth + 1));
@@ -105,9 +112,9 @@ function operationSection(spec, path, method, op) {
   const id = op.operationId || `${method}_${path}`;
   const section = el("section", { class: "operation", id },
     el("h3", {}, el("span", { class: `method ${method}` }, method), el("span", { class: "path" }, path),
-      op.security && op.security.length ? el("span", { class: "lock" }, "🔒 bearer token") : null),
+      op.security && op.security.length ? el("span", { class: "lock" }, "needs a bearer token") : null),
     el("p", {}, el("strong", {}, op.summary || "")));
-  if (op.description) section.append(el("p", {}, op.description));
+  if (op.description) section.append(prose("p", op.description));
   if (op.parameters && op.parameters.length) {
     section.append(el("h4", {}, "Parameters"), parametersTable(spec, op.parameters));
   }
@@ -123,7 +130,7 @@ function operationSection(spec, path, method, op) {
     const media = Object.keys(response.content || {});
     const schema = media.length ? response.content[media[0]].schema : null;
     answers.append(el("tr", {}, el("td", {}, el("code", {}, status)),
-      el("td", {}, response.description || ""),
+      prose("td", response.description),
       el("td", { class: "type" }, schema ? `${media.join(", ")}: ${typeOf(spec, schema)}` : "")));
   }
   section.append(answers);
@@ -132,7 +139,7 @@ function operationSection(spec, path, method, op) {
 
 function render(spec) {
   document.getElementById("title").textContent = `${spec.info.title} API ${spec.info.version}`;
-  document.getElementById("intro").append(" ", spec.info.description || "");
+  document.getElementById("intro").append(" ", prose("span", spec.info.description));
   const main = document.getElementById("operations");
   const toc = el("ul", {});
   main.textContent = "";
