@@ -14,6 +14,7 @@ from app.api import (
     images,
     limits,
     metrics,
+    openapi,
     originals,
     pageconfig,
     privacy,
@@ -62,9 +63,19 @@ def create_app(
     request_log.install(app)  # first: its request ID is bound before other hooks can refuse
     metrics.install(app, settings)
     hardening.install(app, settings)
-    for module in (uploads, images, privacy, originals, delivery, health, webpage, devlogin):
+    for module in (
+        uploads,
+        images,
+        privacy,
+        originals,
+        delivery,
+        health,
+        webpage,
+        devlogin,
+        openapi,
+        pageconfig,
+    ):
         app.register_blueprint(module.blueprint)
-    app.register_blueprint(pageconfig.blueprint)
     limits.install(app, settings)
     return app
 

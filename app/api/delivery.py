@@ -14,6 +14,8 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from app.api.context import platform
 from app.api.errors import ApiError
+from app.api.operations import IMAGE_TYPES, Reply, operation
+from app.api.schemas import NEGOTIATION_HEADERS, DeliveryQuery
 from app.catalog import ImageRecord, RecordNotFound, VariantRecord
 from app.delivery.signing import SIGNATURE_PARAMS, InvalidSignature
 from app.storage import BlobNotFound
@@ -25,7 +27,23 @@ blueprint = Blueprint("delivery", __name__)
 
 
 @blueprint.get("/i/<image_id>")
+@operation(
+    "The best variant for this viewer",
+    tag="delivery",
+    auth=False,
+    query=DeliveryQuery,
+    headers=NEGOTIATION_HEADERS,
+    ok={
+        200: Reply(
+            "the chosen variant", None, media=IMAGE_TYPES, headers=("ETag", "Content-Location")
+        ),
+        304: Reply("not modified (If-None-Match)", None, media=()),
+    },
+    errors=(403, 404),
+)
 def auto(image_id: str) -> Response:
+    """Negotiated by edge/ as at CloudFront: `Accept`, Client Hints and network hints; `w` and
+    `f` choose explicitly. Private images need the signature the API appended."""
     signature = _authorize(image_id)
     query = _options()
     query.pop("mw", None)
@@ -44,7 +62,23 @@ def auto(image_id: str) -> Response:
 
 
 @blueprint.get("/i/<image_id>/<name>")
+@operation(
+    "One variant",
+    tag="delivery",
+    auth=False,
+    query=DeliveryQuery,
+    ok={
+        200: Reply("the variant, immutable", None, media=IMAGE_TYPES, headers=("ETag",)),
+        302: Reply(
+            "the variant is missing: a more basic one", None, media=(), headers=("Location",)
+        ),
+        304: Reply("not modified (If-None-Match)", None, media=()),
+    },
+    errors=(403, 404),
+)
 def named(image_id: str, name: str) -> BaseResponse:
+    """`{320,640,1280,1920}.{avif,webp,jpg}`, `160-lq.*`, `640-lq.*`. Unsigned, expired or
+    tampered: 403 with `Cache-Control: no-store`."""
     signature = _authorize(image_id)
     if set(_options()) - {"mw"}:
         raise ApiError(400, "unknown_parameter", "a named variant takes no query parameters")

@@ -18,8 +18,11 @@ from flask import Blueprint, current_app
 from app.api.context import platform
 from app.api.errors import ApiError
 from app.api.limits import EXTENSION, client_address
-from app.api.params import json_body, parse, text
-from app.auth.tokens import InvalidUserId, LocalIssuer, check_user_id
+from app.api.operations import Reply, operation
+from app.api.params import request_body
+from app.api.responses import DevToken
+from app.api.schemas import DevTokenRequest
+from app.auth.tokens import LocalIssuer
 from app.settings import Settings
 
 blueprint = Blueprint("devlogin", __name__)
@@ -30,19 +33,21 @@ def available(settings: Settings) -> bool:
 
 
 @blueprint.post("/dev/token")
+@operation(
+    "Sign in as anyone (embedded mode only)",
+    tag="auth",
+    auth=False,
+    body=DevTokenRequest,
+    ok={201: Reply("a bearer token for the user", DevToken)},
+    errors=(404, 429),
+)
 def dev_token() -> tuple[dict[str, Any], int]:
+    """The page's "sign in as" form. 404 outside embedded mode, as an unknown route."""
     settings = platform().services.settings
     if not available(settings):
         raise ApiError(404, "not_found", "the requested URL was not found on the server")
     _count_against_rate(settings)
-    body = json_body()
-    if not isinstance(body, dict):
-        raise ApiError(400, "invalid_json", "send a JSON object {user_id}")
-    user_id = parse(body, {"user_id": (text(128), True)})["user_id"]
-    try:
-        check_user_id(user_id)
-    except InvalidUserId as exc:
-        raise ApiError(400, "invalid_parameter", f"user_id: {exc}") from None
+    user_id = request_body(DevTokenRequest, "{user_id}").user_id  # checked by check_user_id
     token = LocalIssuer.from_settings(settings).issue(user_id)
     return {
         "token": token,

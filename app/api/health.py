@@ -15,6 +15,8 @@ from typing import Any
 from flask import Blueprint
 
 from app.api.context import platform
+from app.api.operations import Reply, operation
+from app.api.responses import Live, Readiness
 
 blueprint = Blueprint("health", __name__)
 
@@ -24,13 +26,25 @@ _checks = ThreadPoolExecutor(8, thread_name_prefix="health")
 
 
 @blueprint.get("/health/live")
+@operation("The process answers", tag="health", auth=False, ok={200: Reply("alive", Live)})
 def live() -> dict[str, Any]:
+    """Touches no backend: restart the process when this fails."""
     return {"status": "alive"}
 
 
 @blueprint.get("/health/ready")
 @blueprint.get("/health")
+@operation(
+    "Every backend answers",
+    tag="health",
+    auth=False,
+    ok={
+        200: Reply("every backend answered in time", Readiness),
+        503: Reply("a backend is down or slow: send no traffic", Readiness),
+    },
+)
 def ready() -> tuple[dict[str, Any], int]:
+    """Storage, catalog and broker, each checked with a timeout. `/health` is the same check."""
     p = platform()
     checks: dict[str, Callable[[], None]] = {
         "originals": p.services.originals.ping,

@@ -27,6 +27,7 @@ from prometheus_client import (
 
 from app import metrics
 from app.api.errors import ApiError
+from app.api.operations import Reply, operation
 from app.api.request_log import route
 from app.settings import Settings
 
@@ -112,6 +113,13 @@ def install(app: Flask, settings: Settings) -> ApiMetrics:
         return response
 
     @app.get("/metrics")
+    @operation(
+        "Prometheus metrics of every API process",
+        tag="operations",
+        auth=False,
+        ok={200: Reply("Prometheus text format", None, media=("text/plain",))},
+        errors=(404,),
+    )
     def scrape() -> Response:
         if not _may_read(settings):
             raise ApiError(404, "not_found", "no such page")

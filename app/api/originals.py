@@ -10,6 +10,8 @@ from flask import Blueprint, Response, request
 
 from app.api.context import platform
 from app.api.errors import ApiError
+from app.api.operations import Reply, operation
+from app.api.schemas import OriginalQuery
 from app.catalog import RecordNotFound
 from app.delivery.signing import InvalidSignature
 from app.original_links import LocalOriginalLinks, download_name
@@ -19,7 +21,23 @@ blueprint = Blueprint("originals", __name__)
 
 
 @blueprint.get("/original/<image_id>")
+@operation(
+    "Download an original (embedded mode)",
+    tag="images",
+    auth=False,
+    query=OriginalQuery,
+    ok={
+        200: Reply(
+            "the original as an attachment, never rendered",
+            None,
+            media=("application/octet-stream",),
+        )
+    },
+    errors=(403, 404),
+)
 def download(image_id: str) -> Response:
+    """On the signed link `original_url` gave; 403 unsigned, tampered or expired. On AWS
+    `original_url` is an S3 presigned GET instead."""
     links = platform().originals
     if not isinstance(links, LocalOriginalLinks):
         raise ApiError(404, "not_found", "originals are downloaded from the object store here")

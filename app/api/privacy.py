@@ -17,7 +17,10 @@ from flask import Blueprint
 
 from app.api.context import identity, original_link, owned_record, platform
 from app.api.errors import ApiError
-from app.api.views import image_view, iso
+from app.api.operations import Reply, operation
+from app.api.responses import ErasureReceipt, UserExport
+from app.api.schemas import UserId
+from app.api.serializers import image_view, iso
 from app.auth.tokens import Identity, InvalidUserId, check_user_id
 from app.erasure import Receipt, erase_image, erase_user, user_images
 
@@ -25,21 +28,45 @@ blueprint = Blueprint("privacy", __name__)
 
 
 @blueprint.delete("/image/<image_id>")
+@operation(
+    "Erase an image",
+    tag="privacy",
+    ok={200: Reply("the erasure's receipt, also in the audit log", ErasureReceipt)},
+    errors=(404,),
+)
 def delete_image(image_id: str) -> dict[str, Any]:
+    """The original, every variant, working files and the record (and, on AWS, the CDN's
+    copies). 404 for another user's image."""
     p = platform()
     record = owned_record(image_id, identity())
     return _recorded(erase_image(p.services, record, p.cdn))
 
 
 @blueprint.delete("/users/<user_id>")
+@operation(
+    "Erase a user's data",
+    tag="privacy",
+    path={"user_id": UserId},
+    ok={200: Reply("the erasure's receipt, also in the audit log", ErasureReceipt)},
+    errors=(400, 403),
+)
 def delete_user(user_id: str) -> dict[str, Any]:
+    """Every image of the user; idempotent and resumable. Owner or admin; 403 otherwise."""
     _may_act_for(identity(), user_id)
     p = platform()
     return _recorded(erase_user(p.services, user_id, p.cdn))
 
 
 @blueprint.get("/users/<user_id>/export")
+@operation(
+    "Export a user's data",
+    tag="privacy",
+    path={"user_id": UserId},
+    ok={200: Reply("every record, each with a short-lived link to its original", UserExport)},
+    errors=(400, 403),
+)
 def export_user(user_id: str) -> dict[str, Any]:
+    """The right of access. Owner or admin; 403 otherwise."""
     _may_act_for(identity(), user_id)
     p = platform()
     images = [

@@ -16,7 +16,10 @@ from app.api.context import caller, owned_record, platform
 from app.api.errors import ApiError
 from app.api.limits import check_quota
 from app.api.multipart import read_signed_upload
-from app.api.params import bounded_int, json_body, parse, text
+from app.api.operations import Reply, operation
+from app.api.params import request_body
+from app.api.responses import UploadCreated
+from app.api.schemas import CompleteUploadRequest, ReceiveForm, UploadRequest
 from app.catalog import RecordNotFound, Status
 from app.imaging.formats import ACCEPTED_CONTENT_TYPES
 from app.services import Services
@@ -31,44 +34,55 @@ _RETRY_AFTER_SECONDS = 10
 
 
 @blueprint.post("/upload")
+@operation(
+    "Ask for an upload form",
+    tag="uploads",
+    body=UploadRequest,
+    ok={201: Reply("the image's ID and an S3-style presigned POST form", UploadCreated)},
+    errors=(413, 415, 429, 503),
+)
 def create_upload() -> tuple[dict[str, Any], int]:
+    """Nothing is stored when the answer is not 201. Post the form's fields, then the file."""
     user_id = caller()
-    body = json_body()
-    if not isinstance(body, dict):
-        raise ApiError(400, "invalid_json", "send a JSON object {filename, content_type, size}")
+    fields = request_body(UploadRequest, "{filename, content_type, size}")
     services = platform().services
     limit = services.settings.max_upload_bytes
-    fields = parse(
-        body,
-        {
-            "filename": (text(255), True),
-            "content_type": (text(100), True),
-            "size": (bounded_int(1, 2**53), True),
-        },
-    )
-    content_type = fields["content_type"].split(";")[0].strip().lower()
+    content_type = fields.content_type.split(";")[0].strip().lower()
     if content_type not in ACCEPTED_CONTENT_TYPES:
         raise ApiError(
             415,
             "unsupported_media_type",
             f"{content_type!r} is not accepted; send JPEG, PNG, WebP, AVIF, HEIC/HEIF, GIF or TIFF",
         )
-    if fields["size"] > limit:
+    if fields.size > limit:
         raise ApiError(
-            413, "too_large", f"{fields['size']} bytes is over the upload limit of {limit} bytes"
+            413, "too_large", f"{fields.size} bytes is over the upload limit of {limit} bytes"
         )
     _admit(services, user_id)
-    check_quota(services, user_id, fields["size"])
+    check_quota(services, user_id, fields.size)
     image_id = uuid.uuid4().hex
     logs.bind(image_id=image_id)  # this request's lines name the image from here on
-    ticket = platform().uploads.presign(image_id, content_type, fields["size"])
-    services.catalog.add(services.new_record(image_id, user_id, content_type, fields["filename"]))
+    ticket = platform().uploads.presign(image_id, content_type, fields.size)
+    services.catalog.add(services.new_record(image_id, user_id, content_type, fields.filename))
     return {"image_id": image_id, "upload": ticket.to_dict()}, 201
 
 
 @blueprint.post("/upload/receive")
+@operation(
+    "Post an upload form (embedded mode's bucket)",
+    tag="uploads",
+    auth=False,
+    body=ReceiveForm,
+    body_media="multipart/form-data",
+    ok={204: Reply("stored; processing starts", None, media=())},
+    errors=(403, 404, 409, 503),
+)
 def receive_upload() -> Response:
-    """Enforces the signed policy as S3 would, stores the bytes, then raises ObjectCreated."""
+    """Enforces the signed policy as S3 would, stores the bytes, then raises ObjectCreated.
+
+    The form's fields come before the file, as S3 requires: the signature is checked when the
+    file part begins. 403 for a forged, expired or altered form; 404 where uploads go to S3.
+    """
     receiver = platform().receiver
     if receiver is None:
         raise ApiError(404, "not_found", "uploads go to the object store in this deployment")
@@ -137,39 +151,34 @@ class MultipartUploads(Protocol):
 
 
 @blueprint.post("/upload/<image_id>/complete")
+@operation(
+    "Complete a multipart upload (S3 originals)",
+    tag="uploads",
+    body=CompleteUploadRequest,
+    ok={204: Reply("the parts are joined; processing starts", None, media=())},
+    errors=(404, 409),
+)
 def complete_upload(image_id: str) -> Response:
-    """Join the parts of a multipart upload; the store then raises ObjectCreated as for a POST."""
+    """Join the parts of a multipart upload; the store then raises ObjectCreated as for a POST.
+
+    404 in embedded mode, where uploads are one form post.
+    """
     user_id = caller()
     signer = platform().uploads
     if not isinstance(signer, MultipartUploads):
         raise ApiError(404, "not_found", "multipart uploads go to an S3 originals bucket")
-    body = json_body()
-    if not isinstance(body, dict):
-        raise ApiError(400, "invalid_json", "send a JSON object {upload_id, parts}")
-    fields = parse(body, {"upload_id": (text(1024), True), "parts": (_parts, True)})
+    fields = request_body(CompleteUploadRequest, "{upload_id, parts}")
+    parts = [(part.part_number, part.etag) for part in fields.parts]
     record = owned_record(image_id, user_id)
     if record.status is not Status.PENDING:
         raise ApiError(409, "already_uploaded", "this image has been uploaded already")
     try:
-        signer.complete_multipart(record.original_key, fields["upload_id"], fields["parts"])
+        signer.complete_multipart(record.original_key, fields.upload_id, parts)
     except UploadRejected as exc:
         raise ApiError(exc.status, exc.code, exc.message) from None
     except StorageError as exc:
         raise ApiError(503, "storage_unavailable", str(exc)) from None
     return Response(status=204)
-
-
-def _parts(raw: Any) -> list[tuple[int, str]]:
-    """[{part_number, etag}, ...] as the client read them from each part's PUT response."""
-    if not isinstance(raw, list) or not raw or len(raw) > 10_000:
-        raise ValueError("must be a list of 1 to 10000 {part_number, etag} objects")
-    parts = []
-    for item in raw:
-        if not isinstance(item, dict) or set(item) != {"part_number", "etag"}:
-            raise ValueError("each part is an object {part_number, etag}")
-        number, etag = bounded_int(1, 10_000)(item["part_number"]), text(128)(item["etag"])
-        parts.append((number, etag))
-    return parts
 
 
 def _length(upload: FileStorage) -> int:

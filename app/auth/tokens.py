@@ -36,7 +36,9 @@ LOCAL_CLIENT_ID = "imagepipe"
 LOCAL_ISSUER = "urn:imagepipe:local-issuer"
 KEY_FILE = "token_signing_key.pem"
 ALGORITHM = "RS256"
-_USER_ID = re.compile(r"^[A-Za-z0-9_.@:-]{1,128}$")
+# fullmatch, not match with "$": "$" also matches before a final newline ("alice\n").
+_USER_ID = re.compile(r"[A-Za-z0-9_.@:-]{1,128}")
+USER_ID_PATTERN = f"^{_USER_ID.pattern}$"  # the same rule in JSON Schema (/openapi.json)
 _LEEWAY_SECONDS = 30  # clock skew between the issuer and this server
 
 
@@ -53,7 +55,7 @@ class InvalidUserId(ValueError):
 
 
 def check_user_id(user_id: str) -> str:
-    if not _USER_ID.match(user_id):
+    if not _USER_ID.fullmatch(user_id):
         raise InvalidUserId("a user ID is 1-128 characters of letters, digits and _ . @ : -")
     return user_id
 
@@ -120,7 +122,7 @@ class JwtVerifier:
         if audience != self.client_id:
             raise InvalidToken("the token was issued to another application")
         subject = claims["sub"]
-        if not isinstance(subject, str) or not _USER_ID.match(subject):
+        if not isinstance(subject, str) or not _USER_ID.fullmatch(subject):
             raise InvalidToken("the token names no valid user")
         groups = claims.get("cognito:groups") or []
         return Identity(subject, admin=isinstance(groups, list) and ADMIN_GROUP in groups)

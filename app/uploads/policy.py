@@ -94,7 +94,9 @@ class LocalUploadSigner:
         signature = form.get(SIGNATURE_FIELD, "")
         if not policy_b64 or not signature:
             raise UploadRejected(403, "missing_signature", "the form carries no signed policy")
-        if not hmac.compare_digest(self._sign(policy_b64), signature):
+        # As bytes: compare_digest refuses str with non-ASCII characters (a TypeError, a 500).
+        given = signature.encode("utf-8", "surrogateescape")
+        if not hmac.compare_digest(self._sign(policy_b64).encode(), given):
             raise UploadRejected(403, "bad_signature", "the policy signature does not match")
         policy = _parse(policy_b64)
         if (time.time() if now is None else now) > policy.expires:

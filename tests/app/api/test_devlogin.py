@@ -35,6 +35,10 @@ def test_a_bad_user_id_is_refused(tmp_path: Path) -> None:
     client = _app(tmp_path).test_client()
     assert client.post("/dev/token", json={"user_id": "no spaces"}).status_code == 400
     assert client.post("/dev/token", json={}).status_code == 400
+    # "$" in the user-ID pattern matched before a final newline: "alice\n" was a user.
+    refused = client.post("/dev/token", json={"user_id": "alice\n"})
+    assert refused.status_code == 400
+    assert refused.get_json()["error"]["code"] == "invalid_parameter"
 
 
 def test_the_route_does_not_exist_outside_embedded_mode(tmp_path: Path, aws: AwsLocation) -> None:
