@@ -289,6 +289,10 @@ def _active(services: Services, image_id: str, attempt: int | None) -> ImageReco
     # The stage's lines from here on name the owner by a keyed hash (each stage is
     # @logs.scoped, so the binding ends with it).
     logs.bind(user_id=logs.hashed_user(services.settings.secret_key, record.user_id))
+    if record.request_id and record.attempts == 1:
+        # The upload's first chain: under its upload's request ID, whatever started it (the S3
+        # event's ingest has its own). A reprocess or a requeue keeps the ID it was sent with.
+        logs.bind(request_id=record.request_id)
     if not _current(record, attempt):
         log.info(
             "image %s is %s at attempt %d (this task: %s); stage skipped",

@@ -48,7 +48,13 @@ class Services:
         return EncodeSettings(background=rgb)
 
     def new_record(
-        self, image_id: str, user_id: str, content_type: str, filename: str
+        self,
+        image_id: str,
+        user_id: str,
+        content_type: str,
+        filename: str,
+        *,
+        request_id: str | None = None,
     ) -> ImageRecord:
         """The pending record of an upload, its original stored under the image ID."""
         return ImageRecord(
@@ -59,6 +65,7 @@ class Services:
             original_key=image_id,
             content_type=content_type,
             filename=filename,
+            request_id=request_id,
         )
 
     def delivery_url(self, image_id: str, name: str | None = None) -> str:

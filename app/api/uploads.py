@@ -63,7 +63,10 @@ def create_upload() -> tuple[dict[str, Any], int]:
     image_id = uuid.uuid4().hex
     logs.bind(image_id=image_id)  # this request's lines name the image from here on
     ticket = platform().uploads.presign(image_id, content_type, fields.size)
-    services.catalog.add(services.new_record(image_id, user_id, content_type, fields.filename))
+    record = services.new_record(
+        image_id, user_id, content_type, fields.filename, request_id=logs.current_request_id()
+    )
+    services.catalog.add(record)
     return {"image_id": image_id, "upload": ticket.to_dict()}, 201
 
 

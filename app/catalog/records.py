@@ -56,6 +56,9 @@ class ImageRecord:
     # When the embedded receiver took the upload's bytes (one use per form); None on S3 uploads,
     # whose bucket enforces nothing of the kind and raises the event itself.
     received_at: float | None = None
+    # The POST /upload request that made the record: its first chain logs under this ID, so on
+    # S3 too, where the bucket's event starts the chain, one grep follows upload to ready.
+    request_id: str | None = None
     variants: tuple[VariantRecord, ...] = ()
     placeholder: Placeholder | None = None
     # The animated WebP of an animated GIF/WebP original; kept apart from `variants`, whose names

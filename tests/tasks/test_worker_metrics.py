@@ -196,3 +196,20 @@ def test_oldest_message_age_reads_the_embedded_brokers_names(tmp_path: Path) -> 
         (queue / f"{sent:020d}-{seconds_ago:032x}.msg").write_bytes(b"{}")
     (queue / ".lock").write_bytes(b"")
     assert metrics.oldest_message_age(queue, now) == pytest.approx(42, abs=0.01)
+
+
+def test_an_uploads_first_chain_logs_under_its_upload_request_id(
+    svc: Services,
+    monkeypatch: pytest.MonkeyPatch,
+    lines: Callable[[], list[dict[str, Any]]],
+) -> None:
+    """On S3 the bucket's event, not the API, starts the chain: ingest sends its own request ID,
+    and the stages switch to the ID of the POST /upload that made the record."""
+    monkeypatch.setattr(pipeline, "start_chain", lambda image_id, attempt=None: None)
+    photo = jpeg_bytes(Image.new("RGB", (700, 500), (10, 90, 200)))
+    record = svc.new_record("img3", "carol", "image/jpeg", "c.jpg", request_id="req-upload-0001")
+    svc.catalog.add(record)
+    svc.originals.put("img3", photo, content_type="image/jpeg")
+    run_chain("img3", "req-ingest-0002")
+    stages = [line for line in lines() if line.get("step")]
+    assert stages and {line["request_id"] for line in stages} == {"req-upload-0001"}
