@@ -20,7 +20,7 @@ from app.imaging.placeholder import make_placeholder
 from app.imaging.plan import FAST_FORMATS, SLOW_FORMATS, plan_variants
 from app.imaging.sandbox import load_master
 from app.services import limits_from
-from app.settings import Settings, SettingsError
+from app.settings import Settings, SettingsError, current
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -65,7 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     try:
-        settings = Settings.from_env()
+        settings = current()
     except SettingsError as exc:
         print(f"imagepipe: configuration error: {exc}", file=sys.stderr)
         return 2

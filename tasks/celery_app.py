@@ -11,7 +11,7 @@ from celery import Celery
 from celery.signals import worker_process_init
 
 from app.services import Services, build_services
-from app.settings import Settings
+from app.settings import current
 from tasks.heartbeat import Heartbeat
 
 log = logging.getLogger(__name__)
@@ -25,7 +25,7 @@ celery_app.steps["worker"].add(Heartbeat)  # `imagepipe worker-health` reads its
 @cache
 def services() -> Services:
     """Built once per worker process, on first use."""
-    return build_services(Settings.from_env())
+    return build_services(current())
 
 
 @worker_process_init.connect

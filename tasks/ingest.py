@@ -35,7 +35,7 @@ from urllib.parse import unquote_plus
 from botocore.exceptions import BotoCoreError, ClientError
 
 from app import aws
-from app.settings import Settings, SettingsError
+from app.settings import Settings, SettingsError, current
 from app.storage.base import InvalidKey, check_key
 
 if TYPE_CHECKING:
@@ -297,7 +297,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stdout,
     )
     try:
-        settings = Settings.from_env()
+        settings = current()
         from app.jobs import CeleryJobQueue
 
         ingestor = Ingestor.from_settings(settings, CeleryJobQueue().object_created)
