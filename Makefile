@@ -30,12 +30,15 @@ $(STAMP): pyproject.toml $(LOCK)
 # Regenerate the lock from pyproject.toml after adding, removing or re-bounding a dependency:
 # versions already locked are kept where they still fit. `make lock UPGRADE=1` moves every
 # package to its newest allowed version. The lock is universal: Python 3.11+, any platform.
+# The container image's lock (AWS mode, no dev tools) takes its versions from the first.
+LOCK_ARGS := --universal --python-version 3.11 --generate-hashes --custom-compile-command "make lock"
 lock:
 	@[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
 	@[ -x $(BIN)/uv ] || $(BIN)/python -m pip install -q '$(UV_SPEC)'
-	$(BIN)/uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 \
-	  --generate-hashes --custom-compile-command "make lock" --quiet $(if $(UPGRADE),--upgrade) \
-	  -o $(LOCK)
+	$(BIN)/uv pip compile pyproject.toml --extra dev $(LOCK_ARGS) --quiet \
+	  $(if $(UPGRADE),--upgrade) -o $(LOCK)
+	$(BIN)/uv pip compile pyproject.toml --extra aws $(LOCK_ARGS) --quiet \
+	  -c $(LOCK) -o docker/requirements.lock
 
 # The suite against the lowest version pyproject.toml allows of each direct dependency, in a
 # venv of its own: a floor is a version the code was seen to work with.
