@@ -366,10 +366,10 @@ class Settings:
 
     def __post_init__(self) -> None:
         # Built by hand (tests, benchmarks), a secret may be given as plain text.
-        for name in ("secret_key", "flower_basic_auth"):
-            value = getattr(self, name)
-            if not isinstance(value, Secret):
-                object.__setattr__(self, name, Secret(value))
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if item.type == "Secret" and not isinstance(value, Secret):
+                object.__setattr__(self, item.name, Secret(value))
         if not self.public_base_url:
             object.__setattr__(self, "public_base_url", f"http://{self.host}:{self.port}")
 
@@ -412,11 +412,6 @@ class Settings:
 def variables() -> tuple[str, ...]:
     """Every environment variable a setting reads, in declaration order."""
     return tuple(item.metadata[_VAR] for item in fields(Settings))
-
-
-def secret_variables() -> tuple[str, ...]:
-    """The variables whose values are secrets: never printed, logged or put in an error."""
-    return tuple(item.metadata[_VAR] for item in fields(Settings) if item.type == "Secret")
 
 
 @cache
