@@ -7,13 +7,10 @@ FROM ${PYTHON_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /venv
 WORKDIR /src
-COPY pyproject.toml README.md celeryconfig.py ./
-COPY app app
-COPY tasks tasks
-COPY edge edge
-# Install the project for its dependencies, then drop the copy: the runtime runs the source
-# tree in /app (the upload page is read from /app/web).
-RUN /venv/bin/pip install . && /venv/bin/pip uninstall -y imagepipe
+# The AWS mode's dependencies at the versions `make lock` locked (hash-checked): the runtime runs
+# the source tree in /app (the upload page is read from /app/web), so the project is not installed.
+COPY docker/requirements.lock ./
+RUN /venv/bin/pip install --require-hashes -r requirements.lock
 
 # --- runtime: no compiler, no pip cache, not root -----------------------------------------------
 FROM ${PYTHON_IMAGE} AS runtime

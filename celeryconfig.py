@@ -1,4 +1,7 @@
-"""Celery configuration, read from the one settings object (never from the environment directly)."""
+"""Celery configuration, read from the one settings object (never from the environment directly).
+
+Importing it reads the settings and writes no file (tests/test_celeryconfig.py).
+"""
 
 from __future__ import annotations
 
@@ -7,9 +10,9 @@ from urllib.parse import urlsplit
 
 from kombu.pidbox import Mailbox
 
-from app.settings import Settings
+from app.settings import current
 
-_settings = Settings.from_env()
+_settings = current()
 _scheme = urlsplit(_settings.broker_url).scheme
 
 
@@ -17,10 +20,9 @@ def _filesystem_options() -> dict[str, Any]:
     """tasks/fs_transport.py: a folder per queue, whole messages, temporary queues that go."""
     # New folder names: the layout of kombu's plain transport (broker/queue, broker/control) is
     # not read, and its leftovers there can be deleted.
+    # Importing this module writes nothing: the transport makes these folders when it connects.
     queues = _settings.data_path("broker", "queues")
     exchanges = _settings.data_path("broker", "exchanges")
-    for folder in (queues, exchanges):
-        folder.mkdir(parents=True, exist_ok=True)
     return {
         "data_folder": str(queues),
         "data_folder_in": str(queues),

@@ -19,7 +19,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from app import names
-from app.settings import Settings
+from app.settings import Settings, current
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -70,7 +70,7 @@ def _default_region() -> str | None:
 @cache
 def process_location() -> AwsLocation:
     """This process's location, from its validated settings (AWS processes always have them)."""
-    return AwsLocation.from_settings(Settings.from_env())
+    return AwsLocation.from_settings(current())
 
 
 # One session for the process: it caches the service models, which makes a client five times

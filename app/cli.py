@@ -22,7 +22,7 @@ from app.imaging.placeholder import make_placeholder
 from app.imaging.plan import FAST_FORMATS, SLOW_FORMATS, plan_variants
 from app.imaging.sandbox import load_master
 from app.services import limits_from
-from app.settings import Settings, SettingsError
+from app.settings import Settings, SettingsError, current
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -78,7 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.env is not None:
             load_env_file(args.env)
-        settings = Settings.from_env()
+        settings = current()
     except (SettingsError, EnvFileError) as exc:
         print(f"imagepipe: configuration error: {exc}", file=sys.stderr)
         return 2

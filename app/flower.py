@@ -13,7 +13,7 @@ import ipaddress
 import os
 import sys
 
-from app.settings import Settings, SettingsError
+from app.settings import Settings, SettingsError, current
 
 LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
 
@@ -48,7 +48,7 @@ def flower_command(settings: Settings) -> list[str]:
 
 def main() -> int:  # noqa: RET503 - os.execv never returns
     try:
-        settings = Settings.from_env()
+        settings = current()
         command = flower_command(settings)
     except SettingsError as exc:
         print(f"imagepipe flower: configuration error: {exc}", file=sys.stderr)

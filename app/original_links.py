@@ -92,7 +92,7 @@ def original_links(settings: Settings, originals: BlobStore) -> OriginalLinks:
     ttl = settings.original_link_ttl_seconds
     if urlsplit(settings.originals_url).scheme == "s3":
         return PresignedOriginalLinks(originals, ttl)
-    return LocalOriginalLinks(settings.secret_key, settings.public_base_url, ttl)
+    return LocalOriginalLinks(settings.secret_key.reveal(), settings.public_base_url, ttl)
 
 
 def download_name(filename: str) -> str:

@@ -288,7 +288,7 @@ def _active(services: Services, image_id: str, attempt: int | None) -> ImageReco
     record = services.catalog.get(image_id)
     # The stage's lines from here on name the owner by a keyed hash (each stage is
     # @logs.scoped, so the binding ends with it).
-    logs.bind(user_id=logs.hashed_user(services.settings.secret_key, record.user_id))
+    logs.bind(user_id=logs.hashed_user(services.settings.secret_key.reveal(), record.user_id))
     if record.request_id and record.attempts == 1:
         # The upload's first chain: under its upload's request ID, whatever started it (the S3
         # event's ingest has its own). A reprocess or a requeue keeps the ID it was sent with.

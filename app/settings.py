@@ -1,18 +1,71 @@
-"""One frozen, validated settings object, read from the environment once at start-up."""
+"""One frozen, validated settings object, read from the environment once per process.
+
+Each setting is one line of the `Settings` dataclass: `name: type = env(VARIABLE, parser,
+default)`. `current()` is the process's settings, parsed once; secrets are `Secret`s, masked
+wherever they are printed.
+"""
 
 from __future__ import annotations
 
 import os
 import secrets
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
+
+from app.imaging.limits import Limits
+
+T = TypeVar("T")
+Parser = Callable[[str, str], T]
 
 
 class SettingsError(ValueError):
     """A setting is missing or malformed; the message names the variable."""
+
+
+class Secret:
+    """A secret setting: repr, str and format show a mask; `reveal()` gives the value.
+
+    `Secret.in_file(path)` is embedded mode's generated key, read (and made, the first time)
+    when first revealed, so that reading the settings writes nothing.
+    """
+
+    MASK = "**********"
+    __slots__ = ("_file", "_value")
+
+    def __init__(self, value: str = "") -> None:
+        self._value: str | None = value
+        self._file: Path | None = None
+
+    @classmethod
+    def in_file(cls, path: Path) -> Secret:
+        secret = cls()
+        secret._value, secret._file = None, path
+        return secret
+
+    def reveal(self) -> str:
+        if self._value is None:
+            assert self._file is not None
+            self._value = _embedded_secret(self._file)
+        return self._value
+
+    def __bool__(self) -> bool:
+        return self._file is not None or bool(self._value)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and self.reveal() == other.reveal()
+
+    def __hash__(self) -> int:
+        return hash(self.reveal())
+
+    def __str__(self) -> str:
+        return self.MASK if self else ""
+
+    def __repr__(self) -> str:
+        return f"Secret({str(self)!r})"
 
 
 def file_url_path(url: str) -> Path:
@@ -169,231 +222,244 @@ def _rate(name: str, raw: str) -> str:
     return raw
 
 
-# (environment variable, settings field, parser, default). Defaults are the embedded mode.
-_TABLE: tuple[tuple[str, str, Callable[[str, str], Any], str | None], ...] = (
-    ("IMAGEPIPE_DATA_DIR", "data_dir", _text, "./var"),
-    ("IMAGEPIPE_ORIGINALS_URL", "originals_url", _url(("file", "s3")), "file://./var/originals"),
-    ("IMAGEPIPE_VARIANTS_URL", "variants_url", _url(("file", "s3")), "file://./var/variants"),
-    (
-        "IMAGEPIPE_CATALOG_URL",
-        "catalog_url",
-        _url(("sqlite", "dynamodb")),
-        "sqlite:///./var/catalog.db",
-    ),
-    ("CELERY_BROKER_URL", "broker_url", _url(("filesystem", "sqs", "memory")), "filesystem://"),
-    ("IMAGEPIPE_HOST", "host", _text, "127.0.0.1"),
-    ("IMAGEPIPE_PORT", "port", _port, "8000"),
-    ("FLOWER_PORT", "flower_port", _port, "5555"),
-    ("FLOWER_HOST", "flower_host", _text, "127.0.0.1"),
-    ("FLOWER_BASIC_AUTH", "flower_basic_auth", _basic_auth, None),
-    ("IMAGEPIPE_PUBLIC_BASE_URL", "public_base_url", _http_base, None),
-    ("IMAGEPIPE_SECRET_KEY", "secret_key", _text, None),
-    ("IMAGEPIPE_MAX_UPLOAD_BYTES", "max_upload_bytes", _positive_int, str(50 * 1000 * 1000)),
-    ("IMAGEPIPE_UPLOAD_TTL_SECONDS", "upload_ttl_seconds", _positive_int, "900"),
-    ("IMAGEPIPE_TOKEN_TTL_SECONDS", "token_ttl_seconds", _positive_int, "3600"),
-    ("IMAGEPIPE_MAX_PIXELS", "max_pixels", _positive_int, str(50_000_000)),
-    ("IMAGEPIPE_MAX_TOTAL_PIXELS", "max_total_pixels", _positive_int, str(200_000_000)),
-    ("IMAGEPIPE_MAX_FRAMES", "max_frames", _positive_int, "1000"),
-    ("IMAGEPIPE_MAX_JPEG_SCANS", "max_jpeg_scans", _positive_int, "100"),
-    ("IMAGEPIPE_MAX_METADATA_BYTES", "max_metadata_bytes", _positive_int, str(8 * 1024 * 1024)),
-    ("IMAGEPIPE_MAX_EXIF_BYTES", "max_exif_bytes", _positive_int, str(1024 * 1024)),
-    ("IMAGEPIPE_DECODE_SECONDS", "decode_seconds", _positive_int, "30"),
-    ("IMAGEPIPE_DECODE_MEMORY_MB", "decode_memory_mb", _positive_int, "1024"),
-    ("IMAGEPIPE_TASK_TIME_LIMIT", "task_time_limit", _positive_int, "120"),
-    ("IMAGEPIPE_WORKER_MEMORY_MB", "worker_memory_mb", _positive_int, "1536"),
-    ("IMAGEPIPE_STUCK_AFTER_SECONDS", "stuck_after_seconds", _positive_int, "600"),
-    ("IMAGEPIPE_LEASE_SECONDS", "lease_seconds", _int_range(3, 3600), "30"),
-    ("IMAGEPIPE_MAX_BACKLOG", "max_backlog", _positive_int, "1000"),
-    ("IMAGEPIPE_MAX_OPEN_PER_USER", "max_open_per_user", _positive_int, "100"),
-    ("IMAGEPIPE_JPEG_BACKGROUND", "jpeg_background", _text, "#ffffff"),
-    ("IMAGEPIPE_AVIF", "avif", _bool, "true"),
-    ("IMAGEPIPE_PRIVATE_IMAGES", "private_images", _bool, "true"),
-    ("IMAGEPIPE_URL_SIGNING_KEYS", "url_signing_keys", _signing_keys, None),
-    ("IMAGEPIPE_SIGNED_URL_TTL_SECONDS", "signed_url_ttl_seconds", _positive_int, "3600"),
-    ("IMAGEPIPE_ORIGINAL_LINK_TTL_SECONDS", "original_link_ttl_seconds", _positive_int, "300"),
-    ("IMAGEPIPE_CLOUDFRONT_DISTRIBUTION_ID", "cloudfront_distribution_id", _text, None),
-    ("IMAGEPIPE_CLOUDFRONT_KEY_ID", "cloudfront_key_id", _cloudfront_key_id, None),
-    ("IMAGEPIPE_CLOUDFRONT_PRIVATE_KEY_PATH", "cloudfront_private_key_path", _text, None),
-    # Abuse limits (docs/security.md): rates as "N/minute", "N/hour"...; counters in memory
-    # (one process) or a shared store such as redis://host:6379.
-    ("IMAGEPIPE_RATE_LIMIT_STORAGE_URI", "rate_limit_storage_uri", _text, "memory://"),
-    ("IMAGEPIPE_UPLOAD_RATE_PER_USER", "upload_rate_per_user", _rate, "60/minute"),
-    ("IMAGEPIPE_UPLOAD_RATE_PER_IP", "upload_rate_per_ip", _rate, "300/minute"),
-    ("IMAGEPIPE_AUTH_FAILURE_RATE", "auth_failure_rate", _rate, "20/minute"),
-    ("IMAGEPIPE_QUOTA_BYTES_PER_USER", "quota_bytes_per_user", _positive_int, str(10 * 1000**3)),
-    ("IMAGEPIPE_QUOTA_UPLOADS_PER_DAY", "quota_uploads_per_day", _positive_int, "1000"),
-    # Retention (app/retention.py; docs/gdpr.md). 0 keeps originals for as long as the image.
-    ("IMAGEPIPE_ORIGINAL_RETENTION_DAYS", "original_retention_days", _int_range(0, 36500), "0"),
-    ("IMAGEPIPE_ABANDONED_UPLOAD_SECONDS", "abandoned_upload_seconds", _positive_int, "86400"),
-    ("IMAGEPIPE_FAILED_RETENTION_DAYS", "failed_retention_days", _positive_int, "30"),
-    # Cognito User Pool (docs/security.md): set the pool to verify its tokens instead of the
-    # local issuer's. The region defaults to AWS_REGION.
-    ("IMAGEPIPE_COGNITO_REGION", "cognito_region", _text, None),
-    ("IMAGEPIPE_COGNITO_USER_POOL_ID", "cognito_user_pool_id", _text, None),
-    ("IMAGEPIPE_COGNITO_CLIENT_ID", "cognito_client_id", _text, None),
-    # The page's sign-in (web/signin.js): the pool's hosted UI, e.g.
-    # https://<prefix>.auth.<region>.amazoncognito.com. The issuer is set only for a stand-in.
-    ("IMAGEPIPE_COGNITO_HOSTED_UI_URL", "cognito_hosted_ui_url", _http_base, None),
-    ("IMAGEPIPE_COGNITO_ISSUER_URL", "cognito_issuer_url", _http_base, None),
-    # AWS (docs/aws.md). Region and endpoint default to boto3's own configuration chain.
-    ("AWS_REGION", "aws_region", _text, None),
-    ("AWS_ENDPOINT_URL", "aws_endpoint_url", _http_base, None),
-    ("IMAGEPIPE_UPLOADS_QUEUE", "uploads_queue", _text, "uploads"),
-    ("IMAGEPIPE_TASK_QUEUE", "task_queue", _text, "imagepipe"),
-    ("IMAGEPIPE_TASK_QUEUE_URL", "task_queue_url", _http_base, None),
-    ("IMAGEPIPE_SQS_WAIT_SECONDS", "sqs_wait_seconds", _int_range(0, 20), "10"),
-    ("IMAGEPIPE_SQS_MAX_RECEIVES", "sqs_max_receives", _int_range(1, 1000), "5"),
-    ("IMAGEPIPE_EVENTS_FANOUT", "events_fanout", _bool, "true"),
-    ("IMAGEPIPE_TASK_EVENTS", "task_events", _bool, "true"),
-    (
-        "IMAGEPIPE_MULTIPART_THRESHOLD_BYTES",
-        "multipart_threshold_bytes",
-        _positive_int,
-        str(15 * 1000 * 1000),
-    ),
-    (
-        "IMAGEPIPE_MULTIPART_PART_BYTES",
-        "multipart_part_bytes",
-        _int_range(5 * 1024 * 1024, 5 * 1024**3),
-        str(8 * 1024 * 1024),
-    ),
-    # Logs and metrics (docs/operations.md). The log format defaults to text when embedded and
-    # JSON on AWS; the worker's metrics port 0 means none.
-    ("IMAGEPIPE_LOG_FORMAT", "log_format", _log_format, None),
-    ("IMAGEPIPE_METRICS_TOKEN", "metrics_token", _text, None),
-    ("IMAGEPIPE_WORKER_METRICS_HOST", "worker_metrics_host", _text, "127.0.0.1"),
-    ("IMAGEPIPE_WORKER_METRICS_PORT", "worker_metrics_port", _int_range(0, 65535), "0"),
-)
+def _colour(name: str, raw: str) -> str:
+    text = raw.lstrip("#")
+    if len(text) != 6 or any(c not in "0123456789abcdefABCDEF" for c in text):
+        raise SettingsError(f"{name} must be a colour like #ffffff, got {raw!r}")
+    return raw
+
+
+def _secret(parse: Parser[str]) -> Parser[Secret]:
+    def parse_secret(name: str, raw: str) -> Secret:
+        try:
+            return Secret(parse(name, raw))
+        except SettingsError as exc:  # the message names the variable, never its value
+            raise SettingsError(str(exc).replace(raw, Secret.MASK)) from None
+
+    return parse_secret
+
+
+def env(var: str, parse: Parser[T], default: T) -> T:
+    """One setting: its environment variable, the parser of its text, its typed default.
+
+    Declared as a field default, `port: int = env("IMAGEPIPE_PORT", _port, 8000)`, so the
+    variable, the validation, the type and the default are written once, in one line.
+    """
+    return field(default=default, metadata={_VAR: var, _PARSE: parse})
+
+
+_VAR, _PARSE = "env", "parse"
+_MiB = 1024 * 1024
+# The URL schemes whose backend is local: no server, no credentials.
+EMBEDDED_SCHEMES = frozenset({"file", "sqlite", "filesystem", "memory"})
+_BLOB_SCHEMES = ("file", "s3")
 
 
 @dataclass(frozen=True)
 class Settings:
-    originals_url: str
-    variants_url: str
-    catalog_url: str
-    broker_url: str
-    public_base_url: str
-    secret_key: str
-    data_dir: str = "./var"
-    host: str = "127.0.0.1"
-    port: int = 8000
-    flower_port: int = 5555
-    flower_host: str = "127.0.0.1"  # beyond loopback, Flower needs flower_basic_auth
-    flower_basic_auth: str = field(default="", repr=False)
-    max_upload_bytes: int = 50 * 1000 * 1000
-    upload_ttl_seconds: int = 900
-    token_ttl_seconds: int = 3600
-    max_pixels: int = 50_000_000
-    max_total_pixels: int = 200_000_000
-    # Bomb guards and the decode sandbox (docs/robustness.md gives the reason for each default).
-    max_frames: int = 1000
-    max_jpeg_scans: int = 100
-    max_metadata_bytes: int = 8 * 1024 * 1024
-    max_exif_bytes: int = 1024 * 1024
-    decode_seconds: int = 30  # probe + decode + master resize, in a child process
-    decode_memory_mb: int = 1024  # address space that child may add
-    task_time_limit: int = 120
-    worker_memory_mb: int = 1536
-    stuck_after_seconds: int = 600  # requeued then even while the queue still holds work
+    """Every setting, declared once: `name: type = env(VARIABLE, parser, default)`.
+
+    The defaults are the embedded mode. Read them with `current()`, not by building one.
+    """
+
+    data_dir: str = env("IMAGEPIPE_DATA_DIR", _text, "./var")
+    originals_url: str = env(
+        "IMAGEPIPE_ORIGINALS_URL", _url(_BLOB_SCHEMES), "file://./var/originals"
+    )
+    variants_url: str = env("IMAGEPIPE_VARIANTS_URL", _url(_BLOB_SCHEMES), "file://./var/variants")
+    catalog_url: str = env(
+        "IMAGEPIPE_CATALOG_URL", _url(("sqlite", "dynamodb")), "sqlite:///./var/catalog.db"
+    )
+    broker_url: str = env(
+        "CELERY_BROKER_URL", _url(("filesystem", "sqs", "memory")), "filesystem://"
+    )
+    host: str = env("IMAGEPIPE_HOST", _text, "127.0.0.1")
+    port: int = env("IMAGEPIPE_PORT", _port, 8000)
+    flower_port: int = env("FLOWER_PORT", _port, 5555)
+    # Beyond loopback, Flower needs flower_basic_auth.
+    flower_host: str = env("FLOWER_HOST", _text, "127.0.0.1")
+    flower_basic_auth: Secret = env("FLOWER_BASIC_AUTH", _secret(_basic_auth), Secret(""))
+    # Empty: http://{host}:{port}.
+    public_base_url: str = env("IMAGEPIPE_PUBLIC_BASE_URL", _http_base, "")
+    # Empty: embedded mode generates one under data_dir (on first use); AWS mode must set it.
+    secret_key: Secret = env("IMAGEPIPE_SECRET_KEY", _secret(_text), Secret(""))
+    max_upload_bytes: int = env("IMAGEPIPE_MAX_UPLOAD_BYTES", _positive_int, Limits.max_bytes)
+    upload_ttl_seconds: int = env("IMAGEPIPE_UPLOAD_TTL_SECONDS", _positive_int, 900)
+    token_ttl_seconds: int = env("IMAGEPIPE_TOKEN_TTL_SECONDS", _positive_int, 3600)
+    # Bomb guards and the decode sandbox: app/imaging/limits.py's defaults, whose reasons
+    # docs/robustness.md gives.
+    max_pixels: int = env("IMAGEPIPE_MAX_PIXELS", _positive_int, Limits.max_pixels)
+    max_total_pixels: int = env(
+        "IMAGEPIPE_MAX_TOTAL_PIXELS", _positive_int, Limits.max_total_pixels
+    )
+    max_frames: int = env("IMAGEPIPE_MAX_FRAMES", _positive_int, Limits.max_frames)
+    max_jpeg_scans: int = env("IMAGEPIPE_MAX_JPEG_SCANS", _positive_int, Limits.max_scans)
+    max_metadata_bytes: int = env(
+        "IMAGEPIPE_MAX_METADATA_BYTES", _positive_int, Limits.max_metadata_bytes
+    )
+    max_exif_bytes: int = env("IMAGEPIPE_MAX_EXIF_BYTES", _positive_int, Limits.max_exif_bytes)
+    # probe + decode + master resize, in a child process; and the address space it may add.
+    decode_seconds: int = env(
+        "IMAGEPIPE_DECODE_SECONDS", _positive_int, round(Limits.decode_seconds)
+    )
+    decode_memory_mb: int = env(
+        "IMAGEPIPE_DECODE_MEMORY_MB", _positive_int, Limits.decode_memory_bytes // _MiB
+    )
+    task_time_limit: int = env("IMAGEPIPE_TASK_TIME_LIMIT", _positive_int, 120)
+    worker_memory_mb: int = env("IMAGEPIPE_WORKER_MEMORY_MB", _positive_int, 1536)
+    # Requeued then even while the queue still holds work.
+    stuck_after_seconds: int = env("IMAGEPIPE_STUCK_AFTER_SECONDS", _positive_int, 600)
     # A running stage renews its record within this; a record idle longer while the queue is
     # empty lost its message (a killed worker) and is requeued (tasks/reconcile.py).
-    lease_seconds: int = 30
-    max_backlog: int = 1000  # queued tasks past which POST /upload answers 503
-    max_open_per_user: int = 100  # one user's unfinished uploads past which they get 429
-    jpeg_background: str = "#ffffff"
-    avif: bool = True
+    lease_seconds: int = env("IMAGEPIPE_LEASE_SECONDS", _int_range(3, 3600), 30)
+    # Queued tasks past which POST /upload answers 503.
+    max_backlog: int = env("IMAGEPIPE_MAX_BACKLOG", _positive_int, 1000)
+    # One user's unfinished uploads past which they get 429.
+    max_open_per_user: int = env("IMAGEPIPE_MAX_OPEN_PER_USER", _positive_int, 100)
+    jpeg_background: str = env("IMAGEPIPE_JPEG_BACKGROUND", _colour, "#ffffff")
+    avif: bool = env("IMAGEPIPE_AVIF", _bool, True)
     # Delivery: private images need a signed, expiring URL (docs/delivery.md).
-    private_images: bool = True
-    url_signing_keys: UrlSigningKeys = UrlSigningKeys()
-    signed_url_ttl_seconds: int = 3600
-    original_link_ttl_seconds: int = 300  # the owner's download links to an original
-    cloudfront_distribution_id: str = ""  # set: erasures invalidate the image's paths there
-    cloudfront_key_id: str = ""  # set (with the key path) to sign CloudFront URLs instead
-    cloudfront_private_key_path: str = ""
-    rate_limit_storage_uri: str = "memory://"
-    upload_rate_per_user: str = "60/minute"
-    upload_rate_per_ip: str = "300/minute"
-    auth_failure_rate: str = "20/minute"
-    quota_bytes_per_user: int = 10 * 1000**3
-    quota_uploads_per_day: int = 1000
-    original_retention_days: int = 0  # 0: kept as long as the image
-    abandoned_upload_seconds: int = 86400
-    failed_retention_days: int = 30
-    # Cognito: empty pool id means the embedded local issuer (app/auth/tokens.py).
-    cognito_region: str = ""
-    cognito_user_pool_id: str = ""
-    cognito_client_id: str = ""
-    cognito_hosted_ui_url: str = ""  # set: the page signs in there (code flow with PKCE)
-    cognito_issuer_url: str = ""  # unset: https://cognito-idp.<region>.amazonaws.com/<pool>
-    # AWS: endpoint/region (None: boto3's own chain), the queues, and multipart uploads.
-    aws_region: str | None = None
-    aws_endpoint_url: str | None = None
-    uploads_queue: str = "uploads"  # S3 ObjectCreated events: a queue name or URL
-    task_queue: str = "imagepipe"  # Celery's queue
-    task_queue_url: str | None = None  # set: Celery uses only this predefined SQS queue
-    sqs_wait_seconds: int = 10
-    sqs_max_receives: int = 5  # then SQS moves a message to the queue's DLQ
-    events_fanout: bool = True  # Celery events over SNS on SQS, so Flower sees workers
+    private_images: bool = env("IMAGEPIPE_PRIVATE_IMAGES", _bool, True)
+    url_signing_keys: UrlSigningKeys = env(
+        "IMAGEPIPE_URL_SIGNING_KEYS", _signing_keys, UrlSigningKeys()
+    )
+    signed_url_ttl_seconds: int = env("IMAGEPIPE_SIGNED_URL_TTL_SECONDS", _positive_int, 3600)
+    # The owner's download links to an original.
+    original_link_ttl_seconds: int = env("IMAGEPIPE_ORIGINAL_LINK_TTL_SECONDS", _positive_int, 300)
+    # Set: erasures invalidate the image's paths there.
+    cloudfront_distribution_id: str = env("IMAGEPIPE_CLOUDFRONT_DISTRIBUTION_ID", _text, "")
+    # Set (with the key path) to sign CloudFront URLs instead.
+    cloudfront_key_id: str = env("IMAGEPIPE_CLOUDFRONT_KEY_ID", _cloudfront_key_id, "")
+    cloudfront_private_key_path: str = env("IMAGEPIPE_CLOUDFRONT_PRIVATE_KEY_PATH", _text, "")
+    # Abuse limits (docs/security.md): rates as "N/minute", "N/hour"...; counters in memory
+    # (one process) or a shared store such as redis://host:6379.
+    rate_limit_storage_uri: str = env("IMAGEPIPE_RATE_LIMIT_STORAGE_URI", _text, "memory://")
+    upload_rate_per_user: str = env("IMAGEPIPE_UPLOAD_RATE_PER_USER", _rate, "60/minute")
+    upload_rate_per_ip: str = env("IMAGEPIPE_UPLOAD_RATE_PER_IP", _rate, "300/minute")
+    auth_failure_rate: str = env("IMAGEPIPE_AUTH_FAILURE_RATE", _rate, "20/minute")
+    quota_bytes_per_user: int = env("IMAGEPIPE_QUOTA_BYTES_PER_USER", _positive_int, 10 * 1000**3)
+    quota_uploads_per_day: int = env("IMAGEPIPE_QUOTA_UPLOADS_PER_DAY", _positive_int, 1000)
+    # Retention (app/retention.py; docs/gdpr.md). 0 keeps originals for as long as the image.
+    original_retention_days: int = env("IMAGEPIPE_ORIGINAL_RETENTION_DAYS", _int_range(0, 36500), 0)
+    abandoned_upload_seconds: int = env("IMAGEPIPE_ABANDONED_UPLOAD_SECONDS", _positive_int, 86400)
+    failed_retention_days: int = env("IMAGEPIPE_FAILED_RETENTION_DAYS", _positive_int, 30)
+    # Cognito User Pool (docs/security.md): set the pool to verify its tokens instead of the
+    # local issuer's (app/auth/tokens.py). The region defaults to AWS_REGION.
+    cognito_region: str = env("IMAGEPIPE_COGNITO_REGION", _text, "")
+    cognito_user_pool_id: str = env("IMAGEPIPE_COGNITO_USER_POOL_ID", _text, "")
+    cognito_client_id: str = env("IMAGEPIPE_COGNITO_CLIENT_ID", _text, "")
+    # The page's sign-in (web/signin.js): the pool's hosted UI, e.g.
+    # https://<prefix>.auth.<region>.amazoncognito.com. The issuer is set only for a stand-in;
+    # empty: https://cognito-idp.<region>.amazonaws.com/<pool>.
+    cognito_hosted_ui_url: str = env("IMAGEPIPE_COGNITO_HOSTED_UI_URL", _http_base, "")
+    cognito_issuer_url: str = env("IMAGEPIPE_COGNITO_ISSUER_URL", _http_base, "")
+    # AWS (docs/aws.md). Region and endpoint: None is boto3's own configuration chain.
+    aws_region: str | None = env("AWS_REGION", _text, None)
+    aws_endpoint_url: str | None = env("AWS_ENDPOINT_URL", _http_base, None)
+    # S3 ObjectCreated events: a queue name or URL.
+    uploads_queue: str = env("IMAGEPIPE_UPLOADS_QUEUE", _text, "uploads")
+    task_queue: str = env("IMAGEPIPE_TASK_QUEUE", _text, "imagepipe")  # Celery's queue
+    # Set: Celery uses only this predefined SQS queue.
+    task_queue_url: str | None = env("IMAGEPIPE_TASK_QUEUE_URL", _http_base, None)
+    sqs_wait_seconds: int = env("IMAGEPIPE_SQS_WAIT_SECONDS", _int_range(0, 20), 10)
+    # Then SQS moves a message to the queue's DLQ.
+    sqs_max_receives: int = env("IMAGEPIPE_SQS_MAX_RECEIVES", _int_range(1, 1000), 5)
+    # Celery events over SNS on SQS, so Flower sees workers.
+    events_fanout: bool = env("IMAGEPIPE_EVENTS_FANOUT", _bool, True)
     # Celery task events, what Flower shows: on AWS ~20 SNS publishes and ~22 SQS requests an
     # image (docs/capacity.md); off in a production that watches CloudWatch instead.
-    task_events: bool = True
-    multipart_threshold_bytes: int = 15 * 1000 * 1000
-    multipart_part_bytes: int = 8 * 1024 * 1024
-    log_format: str = ""  # "json" or "text"; empty: text when embedded, JSON otherwise
-    # Set: GET /metrics needs "Authorization: Bearer <token>"; unset: loopback clients only.
-    metrics_token: str = field(default="", repr=False)
-    worker_metrics_host: str = "127.0.0.1"
-    worker_metrics_port: int = 0  # the worker's Prometheus endpoint; 0: none
+    task_events: bool = env("IMAGEPIPE_TASK_EVENTS", _bool, True)
+    multipart_threshold_bytes: int = env(
+        "IMAGEPIPE_MULTIPART_THRESHOLD_BYTES", _positive_int, 15 * 1000 * 1000
+    )
+    multipart_part_bytes: int = env(
+        "IMAGEPIPE_MULTIPART_PART_BYTES", _int_range(5 * _MiB, 5 * 1024**3), 8 * _MiB
+    )
+    # Logs and metrics (docs/operations.md). The log format "json" or "text"; empty: text when
+    # embedded, JSON otherwise. The worker's metrics port 0 means none.
+    log_format: str = env("IMAGEPIPE_LOG_FORMAT", _log_format, "")
+    metrics_token: Secret = env("IMAGEPIPE_METRICS_TOKEN", _secret(_text), Secret(""))
+    worker_metrics_host: str = env("IMAGEPIPE_WORKER_METRICS_HOST", _text, "127.0.0.1")
+    worker_metrics_port: int = env("IMAGEPIPE_WORKER_METRICS_PORT", _int_range(0, 65535), 0)
+
+    def __post_init__(self) -> None:
+        # Built by hand (tests, benchmarks), a secret may be given as plain text.
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if item.type == "Secret" and not isinstance(value, Secret):
+                object.__setattr__(self, item.name, Secret(value))
+        if not self.public_base_url:
+            object.__setattr__(self, "public_base_url", f"http://{self.host}:{self.port}")
 
     @property
     def embedded(self) -> bool:
         """True when every backend is local: no server, no credentials."""
         return all(
-            urlsplit(u).scheme in ("file", "sqlite", "filesystem", "memory")
+            urlsplit(u).scheme in EMBEDDED_SCHEMES
             for u in (self.originals_url, self.variants_url, self.catalog_url, self.broker_url)
         )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        env = os.environ if environ is None else environ
+        """Parse and check every setting; SettingsError names the variable at fault.
+
+        Writes nothing: embedded mode's generated secret key is made when first used.
+        """
+        env_ = os.environ if environ is None else environ
         values: dict[str, Any] = {}
-        for var, attr, parse, default in _TABLE:
-            raw = env.get(var)
-            if raw is None or raw == "":
-                if default is None:
-                    continue
-                raw = default
-            values[attr] = parse(var, raw)
-        values.setdefault("public_base_url", f"http://{values['host']}:{values['port']}")
-        if "secret_key" not in values:
-            values["secret_key"] = _embedded_secret(values)
-        _check_colour("IMAGEPIPE_JPEG_BACKGROUND", values["jpeg_background"])
+        for item in fields(cls):
+            raw = env_.get(item.metadata[_VAR], "")
+            if raw != "":
+                values[item.name] = item.metadata[_PARSE](item.metadata[_VAR], raw)
         settings = cls(**values)
-        if settings.decode_seconds >= settings.task_time_limit:
-            # The sandbox must stop a slow decode before Celery kills the whole task.
-            raise SettingsError(
-                f"IMAGEPIPE_DECODE_SECONDS ({settings.decode_seconds}) must be below "
-                f"IMAGEPIPE_TASK_TIME_LIMIT ({settings.task_time_limit})"
+        if not settings.secret_key:
+            if not settings.embedded:
+                raise SettingsError(
+                    "IMAGEPIPE_SECRET_KEY must be set when any backend is not embedded"
+                )
+            settings = replace(
+                settings, secret_key=Secret.in_file(settings.data_path("secret_key"))
             )
-        if settings.original_retention_days and urlsplit(settings.catalog_url).scheme != "sqlite":
-            # DynamoDB indexes only unfinished and failed images, so it cannot list old ready
-            # ones cheaply; S3's own lifecycle rule expires originals there instead.
-            raise SettingsError(
-                "IMAGEPIPE_ORIGINAL_RETENTION_DAYS is for the embedded catalog; on AWS set the "
-                "stack's imagepipe:originalsRetentionDays (an S3 lifecycle rule, docs/deploy.md)"
-            )
+        _check_together(settings)
         return settings
 
     def data_path(self, *parts: str) -> Path:
         return Path(self.data_dir).joinpath(*parts)
 
 
-def _embedded_secret(values: Mapping[str, Any]) -> str:
+def variables() -> tuple[str, ...]:
+    """Every environment variable a setting reads, in declaration order."""
+    return tuple(item.metadata[_VAR] for item in fields(Settings))
+
+
+@cache
+def current() -> Settings:
+    """This process's settings, read from the environment once.
+
+    Tests that change the environment call `current.cache_clear()` (tests/conftest.py does).
+    """
+    return Settings.from_env()
+
+
+def _check_together(settings: Settings) -> None:
+    """The rules between settings."""
+    if settings.decode_seconds >= settings.task_time_limit:
+        # The sandbox must stop a slow decode before Celery kills the whole task.
+        raise SettingsError(
+            f"IMAGEPIPE_DECODE_SECONDS ({settings.decode_seconds}) must be below "
+            f"IMAGEPIPE_TASK_TIME_LIMIT ({settings.task_time_limit})"
+        )
+    if settings.original_retention_days and urlsplit(settings.catalog_url).scheme != "sqlite":
+        # DynamoDB indexes only unfinished and failed images, so it cannot list old ready
+        # ones cheaply; S3's own lifecycle rule expires originals there instead.
+        raise SettingsError(
+            "IMAGEPIPE_ORIGINAL_RETENTION_DAYS is for the embedded catalog; on AWS set the "
+            "stack's imagepipe:originalsRetentionDays (an S3 lifecycle rule, docs/deploy.md)"
+        )
+
+
+def _embedded_secret(path: Path) -> str:
     """Embedded mode keeps one generated key under the data folder; AWS mode must be given one."""
-    urls = [values[k] for k in ("originals_url", "variants_url", "catalog_url", "broker_url")]
-    if any(urlsplit(u).scheme not in ("file", "sqlite", "filesystem", "memory") for u in urls):
-        raise SettingsError("IMAGEPIPE_SECRET_KEY must be set when any backend is not embedded")
-    path = Path(values["data_dir"]) / "secret_key"
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     if not path.exists():
         # Write aside, then link: two processes starting together agree on one key.
@@ -411,9 +477,3 @@ def _embedded_secret(values: Mapping[str, Any]) -> str:
     if not key:
         raise SettingsError(f"IMAGEPIPE_SECRET_KEY is unset and {path} is empty")
     return key
-
-
-def _check_colour(name: str, raw: str) -> None:
-    text = raw.lstrip("#")
-    if len(text) != 6 or any(c not in "0123456789abcdefABCDEF" for c in text):
-        raise SettingsError(f"{name} must be a colour like #ffffff, got {raw!r}")

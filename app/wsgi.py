@@ -2,8 +2,8 @@
 
 from app import logs
 from app.api import create_app
-from app.settings import Settings
+from app.settings import current
 
-settings = Settings.from_env()
+settings = current()
 logs.configure(settings)  # text when embedded, JSON on AWS (IMAGEPIPE_LOG_FORMAT)
 app = create_app(settings)

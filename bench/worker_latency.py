@@ -102,9 +102,9 @@ def _runs(
 ) -> dict[str, list[float]]:
     from app.jobs import CeleryJobQueue
     from app.services import build_services
-    from app.settings import Settings
+    from app.settings import current
 
-    services = build_services(Settings.from_env())
+    services = build_services(current())
     jobs = CeleryJobQueue()
     first: list[float] = []
     everything: list[float] = []

@@ -11,7 +11,7 @@ from celery import Celery
 from celery.signals import worker_process_init
 
 from app.services import Services, build_services
-from app.settings import Settings
+from app.settings import current
 from tasks.heartbeat import Heartbeat
 
 log = logging.getLogger(__name__)
@@ -29,7 +29,7 @@ from tasks import metrics as _metrics  # noqa: E402, F401
 @cache
 def services() -> Services:
     """Built once per worker process, on first use."""
-    return build_services(Settings.from_env())
+    return build_services(current())
 
 
 @worker_process_init.connect

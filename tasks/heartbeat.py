@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 from celery import bootsteps
 
 from app import heartbeat
-from app.settings import Settings
+from app.settings import current
 
 log = logging.getLogger(__name__)
 
@@ -18,7 +18,7 @@ class Heartbeat(bootsteps.StartStopStep):  # type: ignore[misc]
 
     def __init__(self, worker: Any, **kwargs: Any) -> None:
         super().__init__(worker, **kwargs)
-        self._settings = Settings.from_env()
+        self._settings = current()
         self._timer: Any = None
 
     def start(self, worker: Any) -> None:

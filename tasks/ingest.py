@@ -35,7 +35,7 @@ from urllib.parse import unquote_plus
 from botocore.exceptions import BotoCoreError, ClientError
 
 from app import aws, logs
-from app.settings import Settings, SettingsError
+from app.settings import Settings, SettingsError, current
 from app.storage.base import InvalidKey, check_key
 
 if TYPE_CHECKING:
@@ -295,7 +295,7 @@ def install_signal_handlers(stopping: threading.Event) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     try:
-        settings = Settings.from_env()
+        settings = current()
         logs.configure(settings, sys.stdout)
         from app.jobs import CeleryJobQueue
 

@@ -23,7 +23,7 @@ from celery.signals import (
 )
 
 from app import logs
-from app.settings import Settings
+from app.settings import current
 
 HEADER = "request_id"
 _tokens: dict[str, Token[Any]] = {}
@@ -72,4 +72,4 @@ def _unbind(task_id: str | None = None, **_: Any) -> None:
 @after_setup_task_logger.connect
 def _format(logger: logging.Logger | None = None, **_: Any) -> None:
     if logger is not None:
-        logs.reformat(logger, Settings.from_env())
+        logs.reformat(logger, current())

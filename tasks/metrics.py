@@ -39,7 +39,7 @@ from prometheus_client.registry import Collector
 
 from app import metrics, observe
 from app.jobs import CeleryJobQueue
-from app.settings import Settings
+from app.settings import Settings, current
 
 log = logging.getLogger(__name__)
 _started: dict[str, float] = {}
@@ -238,14 +238,14 @@ class _Own(Collector):
 
 @worker_init.connect
 def _multiprocess(**_: Any) -> None:
-    settings = Settings.from_env()
+    settings = current()
     metrics.use_folder(settings.data_path("metrics", "worker"))
     recorder.cache_clear()
 
 
 @worker_ready.connect
 def _serve(sender: Any = None, **_: Any) -> None:
-    settings = Settings.from_env()
+    settings = current()
     if not settings.worker_metrics_port:
         return
     jobs = CeleryJobQueue(getattr(sender, "app", None))

@@ -6,7 +6,7 @@ process made goes nowhere. The changes:
 
 1. **Broadcasts as SNS fanouts.** The exchanges named in the `fanout_exchanges` transport option
    (Celery's `celeryev` events and `celery.pidbox` remote-control commands) are fanouts, which
-   kombu >= 5.6 delivers through an SNS topic of the same name to every subscribed SQS queue
+   kombu >= 5.7 delivers through an SNS topic of the same name to every subscribed SQS queue
    (`supports_fanout`). With that option the transport says it has fanout exchanges, which is
    what makes Celery start a worker's remote control (celery/worker/consumer/control.py).
 2. **Replies by name.** A remote-control reply goes to a `reply_exchanges` exchange with the

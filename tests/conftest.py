@@ -21,7 +21,7 @@ from app.auth.tokens import LocalIssuer
 from app.aws import AwsLocation
 from app.catalog import ImageCatalog
 from app.services import Services, build_services
-from app.settings import Settings
+from app.settings import Settings, current
 from app.storage import BlobStore
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -150,6 +150,14 @@ def in_process_aws() -> AwsLocation:
     mock.start()
     _IN_PROCESS_AWS.append(mock)
     return AwsLocation(region="us-east-1")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_settings() -> Iterator[None]:
+    """app.settings.current() re-reads the environment in each test (tests change it)."""
+    current.cache_clear()
+    yield
+    current.cache_clear()
 
 
 @pytest.fixture(autouse=True)

@@ -34,3 +34,9 @@ def test_task_events_follow_the_setting(tmp_path: Path) -> None:
 def test_the_reconciler_runs_three_times_a_lease(tmp_path: Path) -> None:
     schedule = config(tmp_path, IMAGEPIPE_LEASE_SECONDS="30")["beat_schedule"]
     assert "'schedule': 10.0" in schedule and "'expires': 10.0" in schedule
+
+
+def test_importing_the_config_writes_no_file(tmp_path: Path) -> None:
+    # Flower and `celery inspect` import it too: neither may make a secret key or folders.
+    config(tmp_path / "var")
+    assert not (tmp_path / "var").exists()

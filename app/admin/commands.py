@@ -197,7 +197,9 @@ def _erase_user(settings: Settings, args: argparse.Namespace) -> int:
     receipt = erase_user(svc, args.user_id, invalidator_from_settings(settings))
     # The API's body and audit line (app/api/privacy.py): the receipt, its time in ISO 8601.
     body = receipt.to_dict() | {"time": _iso(receipt.time)}
-    audit = JsonLinesAuditLog(settings.data_path("audit", "erasures.jsonl"), settings.secret_key)
+    audit = JsonLinesAuditLog(
+        settings.data_path("audit", "erasures.jsonl"), settings.secret_key.reveal()
+    )
     audit.append(body | {"via": "cli"})
     print(json.dumps(body, indent=2))
     return 0

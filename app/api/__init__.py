@@ -30,7 +30,7 @@ from app.invalidation import invalidator_from_settings
 from app.jobs import CeleryJobQueue, JobQueue
 from app.original_links import original_links
 from app.services import Services, build_services
-from app.settings import Settings
+from app.settings import Settings, current
 from app.uploads.policy import LocalUploadSigner, UploadSigner
 
 # A multipart form around the largest allowed file needs a little room for its other fields.
@@ -43,7 +43,7 @@ def create_app(
     services: Services | None = None,
     jobs: JobQueue | None = None,
 ) -> Flask:
-    settings = settings or Settings.from_env()
+    settings = settings or current()
     services = services or build_services(settings)
     receiver, signer = _upload_signers(settings)
     app = Flask(__name__, static_folder=None)
@@ -56,7 +56,9 @@ def create_app(
         uploads=signer,
         receiver=receiver,
         cdn=invalidator_from_settings(settings),
-        audit=JsonLinesAuditLog(settings.data_path("audit", "erasures.jsonl"), settings.secret_key),
+        audit=JsonLinesAuditLog(
+            settings.data_path("audit", "erasures.jsonl"), settings.secret_key.reveal()
+        ),
         originals=original_links(settings, services.originals),
     )
     register_error_handlers(app)
@@ -87,7 +89,7 @@ def _upload_signers(settings: Settings) -> tuple[LocalUploadSigner | None, Uploa
 
         return None, S3PostSigner.from_settings(settings)
     local = LocalUploadSigner(
-        settings.secret_key,
+        settings.secret_key.reveal(),
         f"{settings.public_base_url}/upload/receive",
         ttl_seconds=settings.upload_ttl_seconds,
     )

@@ -15,7 +15,7 @@ from typing import Any
 from gunicorn.glogging import Logger  # type: ignore[import-untyped]
 
 from app.logs import JsonFormatter, log_format
-from app.settings import Settings
+from app.settings import current
 
 REDACTED = "-"
 _SECRET_HEADERS = frozenset({"authorization", "cookie", "set-cookie", "proxy-authorization"})
@@ -47,7 +47,7 @@ class RedactingLogger(Logger):  # type: ignore[misc]  # gunicorn ships no type h
         super().setup(cfg)
         # With JSON logs (IMAGEPIPE_LOG_FORMAT, docs/operations.md), gunicorn's own lines are
         # JSON too, so a log store parses every line of the web process alike.
-        if log_format(Settings.from_env()) == "json":
+        if log_format(current()) == "json":
             for logger in (self.error_log, self.access_log):
                 for handler in logger.handlers:
                     if getattr(handler, "_gunicorn", False):  # gunicorn's own, not another's

@@ -10,11 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from app import metrics
-from app.settings import Settings
+from app.settings import current
 
 
 def on_starting(server: Any) -> None:
-    metrics.use_folder(Settings.from_env().data_path("metrics", "api"))
+    metrics.use_folder(current().data_path("metrics", "api"))
 
 
 def child_exit(server: Any, worker: Any) -> None:

@@ -86,7 +86,7 @@ def _may_read(settings: Settings) -> bool:
     if settings.metrics_token:
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         return scheme.lower() == "bearer" and hmac.compare_digest(
-            token.strip().encode(), settings.metrics_token.encode()
+            token.strip().encode(), settings.metrics_token.reveal().encode()
         )
     # The socket's peer, not what a proxy's X-Forwarded-For claims (ProxyFix keeps the original).
     proxied = request.environ.get("werkzeug.proxy_fix.orig", {})

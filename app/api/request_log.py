@@ -33,7 +33,7 @@ def note_user(user_id: str) -> None:
     """The request's caller, for its log lines: a keyed hash, never the ID itself."""
     if "log_token" not in g:  # outside a request's scope the binding would outlive it
         return
-    secret = current_app.extensions["imagepipe"].services.settings.secret_key
+    secret = current_app.extensions["imagepipe"].services.settings.secret_key.reveal()
     logs.bind(user_id=logs.hashed_user(secret, user_id))
 
 

@@ -185,5 +185,5 @@ def signer_from_settings(settings: Settings, clock: Clock = time.time) -> UrlSig
         return CloudFrontSigner.from_settings(settings, clock)
     keys = [(kid, secret.encode()) for kid, secret in settings.url_signing_keys.keys]
     if not keys:
-        keys = [(DERIVED_KEY_ID, derived_key(settings.secret_key))]
+        keys = [(DERIVED_KEY_ID, derived_key(settings.secret_key.reveal()))]
     return HmacSigner(keys, settings.signed_url_ttl_seconds, clock)

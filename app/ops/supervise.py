@@ -28,7 +28,7 @@ from hashlib import sha256
 from pathlib import Path
 from typing import NoReturn
 
-from app.settings import Settings, SettingsError
+from app.settings import Settings, SettingsError, current
 
 # A process that dies within STARTSECS of its start counts as a failed start: supervisord waits
 # 1 s, 2 s, 3 s ... before the next one and gives up (FATAL, in the terminal) after START_RETRIES
@@ -193,7 +193,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     try:
-        settings = Settings.from_env()
+        settings = current()
         procfile = read_procfile(args.procfile)
         missing = [name for name in args.names if name not in procfile]
         if missing:

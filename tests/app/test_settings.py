@@ -7,7 +7,7 @@ import pytest
 from app.imaging.errors import ImageRejected, Reason
 from app.imaging.probe import probe
 from app.services import limits_from
-from app.settings import Settings, SettingsError, file_url_path
+from app.settings import Secret, Settings, SettingsError, current, file_url_path, variables
 from tests.conftest import photo
 
 
@@ -24,9 +24,9 @@ def test_defaults_are_the_embedded_mode(tmp_path: Path) -> None:
 
 def test_secret_key_is_generated_once_and_kept(tmp_path: Path) -> None:
     env = {"IMAGEPIPE_DATA_DIR": str(tmp_path)}
-    first = Settings.from_env(env).secret_key
+    first = Settings.from_env(env).secret_key.reveal()
     assert len(first) >= 32
-    assert Settings.from_env(env).secret_key == first
+    assert Settings.from_env(env).secret_key.reveal() == first
     assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
 
 
@@ -103,15 +103,97 @@ def test_file_urls_name_local_paths(url: str, path: str) -> None:
 
 
 def test_readme_and_env_example_name_every_variable() -> None:
-    from app.settings import _TABLE
-
     root = Path(__file__).resolve().parents[2]
     readme = (root / "README.md").read_text()
     example = (root / ".env.example").read_text()
     missing = [
         (var, where)
-        for var, *_ in _TABLE
+        for var in variables()
         for where, text in (("README.md", readme), (".env.example", example))
         if var not in text
     ]
     assert not missing
+
+
+def test_reading_the_settings_writes_nothing(tmp_path: Path) -> None:
+    # celeryconfig reads them at import (Flower, `celery inspect`): no secret file appears then.
+    settings = Settings.from_env({"IMAGEPIPE_DATA_DIR": str(tmp_path / "var")})
+    assert not (tmp_path / "var").exists()
+    key = settings.secret_key.reveal()  # made on first use
+    assert (tmp_path / "var" / "secret_key").read_text().strip() == key
+
+
+SECRETS = {
+    "IMAGEPIPE_SECRET_KEY": "s3cr3t-key-value-0123456789",
+    "FLOWER_BASIC_AUTH": "ops:flower-password-42",
+}
+
+
+def test_secrets_are_masked_wherever_settings_are_shown(tmp_path: Path) -> None:
+    settings = Settings.from_env({"IMAGEPIPE_DATA_DIR": str(tmp_path)} | SECRETS)
+    shown = [repr(settings), str(settings), f"{settings}", f"{settings.secret_key}"]
+    shown += [repr(settings.flower_basic_auth), "%s" % settings.flower_basic_auth]  # noqa: UP031
+    for text in shown:
+        for value in SECRETS.values():
+            assert value not in text
+    assert Secret.MASK in repr(settings)
+    assert settings.secret_key.reveal() == SECRETS["IMAGEPIPE_SECRET_KEY"]
+    assert settings.flower_basic_auth.reveal() == SECRETS["FLOWER_BASIC_AUTH"]
+
+
+def test_check_config_masks_every_secret(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from app.cli import main
+
+    monkeypatch.setenv("IMAGEPIPE_DATA_DIR", str(tmp_path))
+    for name, value in SECRETS.items():
+        monkeypatch.setenv(name, value)
+    assert main(["check-config"]) == 0
+    out = capsys.readouterr().out
+    assert "secret_key = " in out and "flower_basic_auth = " in out
+    assert not [value for value in SECRETS.values() if value in out]
+
+
+def test_a_bad_secret_is_named_but_not_shown(tmp_path: Path) -> None:
+    bad = "ops:short"  # a password under 12 characters
+    with pytest.raises(SettingsError, match="FLOWER_BASIC_AUTH") as refused:
+        Settings.from_env({"IMAGEPIPE_DATA_DIR": str(tmp_path), "FLOWER_BASIC_AUTH": bad})
+    assert "short" not in str(refused.value)
+
+
+def test_current_reads_the_environment_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("IMAGEPIPE_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("IMAGEPIPE_PORT", "8123")
+    first = current()
+    monkeypatch.setenv("IMAGEPIPE_PORT", "8124")
+    assert current() is first and first.port == 8123
+    current.cache_clear()
+    assert current().port == 8124
+
+
+def test_decode_limits_are_declared_once(tmp_path: Path) -> None:
+    # The settings' defaults are app/imaging/limits.py's: one number each, not two that drift.
+    from app.imaging.limits import Limits
+
+    assert limits_from(Settings.from_env({"IMAGEPIPE_DATA_DIR": str(tmp_path)})) == Limits()
+
+
+def test_every_setting_has_its_own_variable() -> None:
+    names = variables()
+    assert len(names) == len(set(names))
+    assert all(name.isupper() for name in names)
+
+
+def test_only_the_accessor_reads_the_environment() -> None:
+    # Every process reads its settings through app.settings.current(), once.
+    root = Path(__file__).resolve().parents[2]
+    sources = [root / "celeryconfig.py", *root.glob("app/**/*.py"), *root.glob("tasks/**/*.py")]
+    readers = [
+        str(path.relative_to(root))
+        for path in sources
+        if "Settings.from_env(" in path.read_text() and path.name != "settings.py"
+    ]
+    assert readers == []
