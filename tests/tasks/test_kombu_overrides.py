@@ -47,6 +47,7 @@ SQS_CHANNEL = {
         " wait_time_seconds: 'int | None' = None)"
     ),
     "_delete_message": "(self, queue_name, message)",
+    "_on_messages_ready": "(self, queue, qname, messages)",
 }
 SQS_TRANSPORT = {"__init__": "(self, client, **kwargs)", "Channel": CLASS}
 FS_CHANNEL = {
