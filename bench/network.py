@@ -11,7 +11,8 @@ exactly as the viewer-request and the embedded route do. It compares:
 
 * **edge**: the negotiated variants;
 * **originals**: the original JPEG files;
-* **fixed**: one policy for everyone, WebP quality 80 at 720 px wide.
+* **fixed**: one policy for everyone, WebP quality 80 at 720 px wide (libwebp's default
+  effort, method 4, whatever the pipeline's own WebP setting).
 
 Quality is SSIM (``app.imaging.quality.ssim``, luminance) against the 720 px reference: the
 decoded master resized to 720 px wide with Lanczos, not compressed. A served variant of
@@ -29,8 +30,9 @@ Wi-Fi and desktops (:data:`WIFI_SCREENS`, no network hints): the phone on Wi-Fi 
 1920 CSS px screens at DPR 1 and 2, each against what the rule before ``edge.widths``
 served (:func:`choose_before`), SSIM at the displayed width (at most 1920, the widest
 stored). Cost (:func:`width_costs`): bytes per view over the stated :data:`VIEW_PATTERN`,
-and for each stored stem its PUTs and a year of S3 storage per image against the egress it
-saves per view (list prices with their source and date below).
+and for each stored stem its encodes (CPU measured one at a time), PUTs and a year of S3
+storage per image against the egress it saves per view (list prices with their source and
+date below).
 
 Variants are cached under ``bench/results/network/`` (git-ignored), keyed by the photo's
 bytes and the encode settings; results go to ``bench/results/network.json``, and
@@ -47,6 +49,7 @@ import json
 import math
 import os
 import platform
+import resource
 import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -85,6 +88,11 @@ VIEWPORT_CSS: Final = 360
 DPR: Final = 2
 REFERENCE_WIDTH: Final = VIEWPORT_CSS * DPR  # 720 device px: the fixed policy's width too
 FIXED_QUALITY: Final = 80
+# The fixed policy's WebP effort: libwebp's (and Pillow's) default, method 4. Not the pipeline's
+# own setting (method 2, chosen because few clients are served WebP here): the policy compared
+# with is a service that serves WebP to everyone, and its encoder settings should not move
+# when ours do (they did: method 2 made it 3.7% larger and 0.003 lower in SSIM).
+FIXED_WEBP_METHOD: Final = 4
 PLACEHOLDER_BUDGET: Final = 8000  # bytes, for the whole gallery ("under 8 KB", SI kilobytes)
 
 # Targets, on 3g.
@@ -194,6 +202,7 @@ class Prepared:
     variant_bytes: dict[str, int]
     fixed_bytes: int
     placeholder_bytes: int
+    variant_cpu: dict[str, float]  # CPU-s of each variant's resize + encode, one at a time
     folder: Path = field(repr=False)
 
     def image(self, name: str) -> Image.Image:
@@ -208,7 +217,9 @@ def _cache_key(path: Path, settings: EncodeSettings) -> str:
     for source in sorted((ROOT / "app" / "imaging").glob("*.py")):  # the code made them too
         digest.update(source.read_bytes())
     digest.update((ROOT / "edge" / "variants.py").read_bytes())
-    digest.update(f"fixed-webp-q{FIXED_QUALITY}-{REFERENCE_WIDTH}-{REFERENCE_WIDTHS}".encode())
+    digest.update(f"fixed-webp-q{FIXED_QUALITY}-m{FIXED_WEBP_METHOD}-{REFERENCE_WIDTH}".encode())
+    digest.update(f"{REFERENCE_WIDTHS}".encode())
+    digest.update(b"cpu-per-variant")  # meta.json holds variant_cpu
     return digest.hexdigest()[:16]
 
 
@@ -219,17 +230,23 @@ def prepare(path: Path, settings: EncodeSettings, cache: Path = CACHE) -> Prepar
         return Prepared(**json.loads(meta.read_text()), folder=folder)
     folder.mkdir(parents=True, exist_ok=True)
     master = load_master(path, Limits())
-    variant_bytes = {}
-    for item in render(master.image, plan_variants(master.width), settings):
+    variant_bytes, variant_cpu = {}, {}
+    # One encode at a time (the same bytes as side by side), so each one's CPU can be read.
+    started = _cpu_seconds()
+    for item in render(master.image, plan_variants(master.width), replace(settings, threads=1)):
+        variant_cpu[item.spec.name] = round(_cpu_seconds() - started, 4)
         (folder / item.spec.name).write_bytes(item.data)
         variant_bytes[item.spec.name] = len(item.data)
+        started = _cpu_seconds()
     reference = resize_to_width(master.image, REFERENCE_WIDTH).convert("RGB")
     reference.save(folder / "reference.png")
     for width in REFERENCE_WIDTHS:
         if width != REFERENCE_WIDTH:
             shown = resize_to_width(master.image, min(width, master.width)).convert("RGB")
             shown.save(folder / f"reference-{width}.png")
-    fixed = encode(reference, "webp", FIXED_QUALITY, settings)
+    fixed = encode(
+        reference, "webp", FIXED_QUALITY, replace(settings, webp_method=FIXED_WEBP_METHOD)
+    )
     (folder / "fixed.webp").write_bytes(fixed)
     prepared = Prepared(
         name=path.name,
@@ -239,6 +256,7 @@ def prepare(path: Path, settings: EncodeSettings, cache: Path = CACHE) -> Prepar
         variant_bytes=variant_bytes,
         fixed_bytes=len(fixed),
         placeholder_bytes=make_placeholder(master.image).inline_bytes,
+        variant_cpu=variant_cpu,
         folder=folder,
     )
     values = {k: v for k, v in asdict(prepared).items() if k != "folder"}
@@ -246,9 +264,25 @@ def prepare(path: Path, settings: EncodeSettings, cache: Path = CACHE) -> Prepar
     return prepared
 
 
+def _cpu_seconds() -> float:
+    """CPU time of this process, every thread (SVT-AV1 starts threads of its own)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+_SIMILARITY: dict[tuple[Path, str, int], float] = {}
+
+
 def similarity(photo: Prepared, name: str, shown: int = REFERENCE_WIDTH) -> float:
     """SSIM of a stored image against the reference of a displayed width (720 px unless
     ``shown`` is another of :data:`REFERENCE_WIDTHS`), at the reference's size."""
+    key = (photo.folder, name, shown)
+    if key not in _SIMILARITY:
+        _SIMILARITY[key] = _similarity(photo, name, shown)
+    return _SIMILARITY[key]
+
+
+def _similarity(photo: Prepared, name: str, shown: int) -> float:
     file = "reference.png" if shown == REFERENCE_WIDTH else f"reference-{shown}.png"
     reference = photo.image(file)
     served = photo.image(name).convert("RGB")
@@ -526,6 +560,9 @@ S3_STORAGE_PER_GB_MONTH: Final = 0.023
 S3_PUT_PER_1000: Final = 0.005
 CLOUDFRONT_EGRESS_PER_GB: Final = 0.085
 STORAGE_MONTHS: Final = 12  # a stored width is paid for a year before it is judged
+# A CPU-second of encoding, as docs/capacity.md prices compute: Fargate Spot, $0.01240 per
+# vCPU-hour plus 2 GB at $0.00136 per GB-hour, at 85% CPU efficiency and 1.5x tasks over need.
+COMPUTE_PER_CPU_SECOND: Final = (0.01240 + 2 * 0.00136) / 3600 / 0.85 * 1.5
 
 
 @dataclass(frozen=True)
@@ -534,7 +571,8 @@ class WidthCost:
     share_of_views: float  # of the view pattern, served by this stem
     stored_bytes: int  # mean per image, every format
     objects: int  # per image (one PUT each)
-    keep_dollars: float  # per image: the PUTs and a year of storage
+    cpu_seconds: float  # mean per image: resizing and encoding it, every format
+    keep_dollars: float  # per image: the encodes, the PUTs and a year of storage
     bytes_saved_per_view: float  # mean over all views: bytes without this stem minus with it
     break_even_views: float | None  # views per image in a year that pay for keeping it
     ssim_without: float | None  # its views' mean SSIM if it were dropped (their next choice)
@@ -578,9 +616,11 @@ def width_costs(photos: Sequence[Prepared]) -> list[WidthCost]:
             sum(b for n, b in p.variant_bytes.items() if n.startswith(f"{stem}.")) for p in photos
         ]
         objects = max(sum(n.startswith(f"{stem}.") for n in p.variant_bytes) for p in photos)
-        keep = objects * S3_PUT_PER_1000 / 1000 + mean(stored) / 1e9 * S3_STORAGE_PER_GB_MONTH * (
-            STORAGE_MONTHS
+        cpu = mean(
+            sum(s for n, s in p.variant_cpu.items() if n.startswith(f"{stem}.")) for p in photos
         )
+        storage = mean(stored) / 1e9 * S3_STORAGE_PER_GB_MONTH * STORAGE_MONTHS
+        keep = objects * S3_PUT_PER_1000 / 1000 + storage + cpu * COMPUTE_PER_CPU_SECOND
         saved = bytes_per_view(photos, drop=stem) - base
         share = 0.0
         without: list[float] = []
@@ -597,6 +637,7 @@ def width_costs(photos: Sequence[Prepared]) -> list[WidthCost]:
                 share_of_views=share,
                 stored_bytes=round(mean(stored)),
                 objects=objects,
+                cpu_seconds=cpu,
                 keep_dollars=keep,
                 bytes_saved_per_view=saved,
                 break_even_views=keep / per_view_dollars if per_view_dollars > 0 else None,
@@ -619,12 +660,14 @@ def cost_table(costs: Sequence[WidthCost], before: float, now: float) -> str:
         f"Prices: S3 Standard ${S3_STORAGE_PER_GB_MONTH}/GB-month and ${S3_PUT_PER_1000} per "
         f"1,000 PUTs, CloudFront egress ${CLOUDFRONT_EGRESS_PER_GB}/GB (us-east-1 / US list "
         "prices, aws.amazon.com/s3/pricing and /cloudfront/pricing, read 2026-11-29); a width "
-        f"is kept {STORAGE_MONTHS} months.",
+        f"is kept {STORAGE_MONTHS} months; encoding at ${COMPUTE_PER_CPU_SECOND * 1e6:.2f} per "
+        "million CPU-s (docs/capacity.md: Fargate Spot, 85% efficiency, 1.5x tasks), CPU "
+        "measured one encode at a time in this run.",
         "",
-        "| width | views it serves | stored per image (all formats) | keep: PUTs + a year "
-        "of storage | egress saved per view (all views) | pays for itself at | its views "
-        "without it: SSIM |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| width | views it serves | stored per image (all formats) | encode CPU-s per image "
+        "| keep: encodes + PUTs + a year of storage | egress saved per view (all views) | "
+        "pays for itself at | its views without it: SSIM |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for c in costs:
         pays = (
@@ -635,7 +678,7 @@ def cost_table(costs: Sequence[WidthCost], before: float, now: float) -> str:
         without = "—" if c.ssim_without is None else f"{c.ssim_without:.3f}"
         lines.append(
             f"| {c.stem} | {c.share_of_views:.0%} | {_kb(c.stored_bytes)} ({c.objects} "
-            f"objects) | ${c.keep_dollars * 1000:.4f} per 1,000 images | "
+            f"objects) | {c.cpu_seconds:.3f} | ${c.keep_dollars * 1000:.4f} per 1,000 images | "
             f"{c.bytes_saved_per_view / 1000:+.1f} kB | {pays} | {without} |"
         )
     return "\n".join(lines)
@@ -684,7 +727,10 @@ def report(
         f"Transfer model: {HANDSHAKE_RTTS + 1} round trips (TCP, TLS 1.3, requests) + bytes at "
         "the downlink; one multiplexed HTTP/2 connection, no slow start.",
         "SSIM: luminance, against the master resized to 720 px (Lanczos, uncompressed); each "
-        "served variant resized (Lanczos) to that size first: a 640 px variant is upscaled.",
+        "served variant resized (Lanczos) to that size first: a 640 px variant is upscaled. "
+        f"Fixed policy: WebP q{FIXED_QUALITY} method {FIXED_WEBP_METHOD} (libwebp's default) "
+        "encoded from that same 720 px frame, so it and a 720 px variant are both judged at "
+        "their own size, against the frame they were made from.",
         f"Machine: {info['cpu']} ({info['cpus']} CPUs), {info['platform']}, Python "
         f"{info['python']}, Pillow {info['pillow']} (libavif {info['libavif']}, libwebp "
         f"{info['libwebp']}, libjpeg-turbo {info['libjpeg']}).",

@@ -13,8 +13,15 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Final, Literal
 
-from edge.variants import FORMATS, LOW, LQ_WIDTH, STANDARD, Variant
-from edge.widths import DEFAULT_WIDTH, device_pixel_ratio, needed_width, number, pick_slot
+from edge.variants import FORMATS, LOW, LQ_WIDTH, PHONE, STANDARD, Variant
+from edge.widths import (
+    DEFAULT_WIDTH,
+    HIGH_DPR,
+    device_pixel_ratio,
+    needed_width,
+    number,
+    pick_slot,
+)
 
 NetworkClass = Literal["slow-2g", "2g", "3g", "4g", "unknown"]
 
@@ -100,8 +107,9 @@ class Choice:
     def cache_key(self) -> str:
         """``{format}.{stem}.{class}``, e.g. ``avif.640.3g`` or ``webp.160-lq.2g``.
 
-        At most 3 formats x 6 stems x 5 classes: a small fixed set that CloudFront
-        can use as its only header cache key, whatever the raw headers looked like.
+        At most 3 formats x 6 stems x 5 classes, plus ``avif.720`` on 4g and unknown: a
+        small fixed set that CloudFront can use as its only header cache key, whatever the
+        raw headers looked like.
         """
         return f"{self.variant.format}.{self.variant.stem}.{self.network_class}"
 
@@ -124,8 +132,9 @@ def negotiate(
     Width (device px, ``edge.widths``): ``Sec-CH-Width``, else ``layout_width`` x DPR,
     else ``Sec-CH-Viewport-Width`` x DPR (legacy ``Width``/``Viewport-Width``/``DPR`` too);
     DPR is capped at 2 and defaults to 1; with no width at all, 1280. On 4g or an unknown
-    network without Save-Data, the slot is the smallest that serves the width: at DPR >= 2
-    a slot serves up to 35% more than its own width (a 360 CSS px phone's 720 px get 640),
+    network without Save-Data, the slot is the closest that serves the width: at DPR >= 2
+    a slot serves up to 35% more than its own width and the phone slot (``720.avif``) is a
+    candidate too (a 360 CSS px phone's 720 px get 720.avif, or 640 in WebP and JPEG);
     below DPR 2 it must cover it. Otherwise (a weak class, Save-Data) the width is snapped
     UP to the smallest standard slot that covers it, and that slot is lowered for the
     network class. Never above the largest available slot (no upscaling).
@@ -171,24 +180,22 @@ def negotiate(
     fmt = want_format if want_format in formats else _choose_format(lowered, formats)
     rungs, first_standard = _ladder(available, fmt)
     if want_width is not None:
-        index = _snap(rungs, first_standard, want_width)
-    else:
-        needed = needed_width(lowered, layout_width)
-        want = DEFAULT_WIDTH if needed is None else needed
-        policy = _POLICIES[network]
-        if policy.steps_down == 0 and not save_data:
-            # Full strength: the nearest slot the screen's density allows (edge.widths).
-            top = first_standard + pick_slot(
-                [r.width for r in rungs[first_standard:]], want, device_pixel_ratio(lowered)
-            )
-        else:
-            # The weak-network ladder starts from the slot that covers the need.
-            top = _snap(rungs, first_standard, want)
-        index = _lower_for_network(rungs, first_standard, top, policy, save_data)
-    chosen = rungs[index]
-    if want_width is None and (save_data or _POLICIES[network].steps_down > 0):
-        chosen = _weak_rendition(available, chosen)
-    return Choice(chosen, network, save_data)
+        return Choice(rungs[_snap(rungs, first_standard, want_width)], network, save_data)
+    needed = needed_width(lowered, layout_width)
+    want = DEFAULT_WIDTH if needed is None else needed
+    policy = _POLICIES[network]
+    if policy.steps_down == 0 and not save_data:
+        # Full strength: the closest slot the screen's density allows (edge.widths), the
+        # phone slot among them at DPR >= 2.
+        dpr = device_pixel_ratio(lowered)
+        slots = _full_strength_slots(available, fmt, rungs[first_standard:], dpr)
+        if slots:
+            return Choice(slots[pick_slot([r.width for r in slots], want, dpr)], network)
+        return Choice(rungs[-1], network)
+    # The weak-network ladder starts from the slot that covers the need.
+    top = _snap(rungs, first_standard, want)
+    chosen = rungs[_lower_for_network(rungs, first_standard, top, policy, save_data)]
+    return Choice(_weak_rendition(available, chosen), network, save_data)
 
 
 # --- explicit options -------------------------------------------------------------
@@ -288,6 +295,16 @@ def _ladder(available: Sequence[Variant], fmt: str) -> tuple[list[Variant], int]
         key=lambda v: v.width,
     )
     return [*low, *standard], len(low)
+
+
+def _full_strength_slots(
+    available: Sequence[Variant], fmt: str, standard: Sequence[Variant], dpr: float
+) -> list[Variant]:
+    """The standard rungs, with the phone slot of ``fmt`` (``720.avif``) at DPR >= 2."""
+    if dpr < HIGH_DPR:
+        return list(standard)
+    phone = [v for v in available if v.format == fmt and v.tier == PHONE]
+    return sorted([*standard, *phone[:1]], key=lambda v: v.width)
 
 
 def _weak_rendition(available: Sequence[Variant], chosen: Variant) -> Variant:

@@ -19,7 +19,7 @@ from typing import Any, Final
 from urllib.parse import parse_qsl, urlencode
 
 from edge import CfHeaders, set_header, to_cf_headers
-from edge.variants import LOW, SLOTS, Variant, parse_name
+from edge.variants import LOW, PHONE, SLOTS, Variant, parse_name
 from edge.viewer_request import IMAGE_ID, PUBLIC_PREFIX, SIGNING_KEYS
 
 IMMUTABLE: Final = "public, max-age=31536000, immutable"
@@ -55,12 +55,17 @@ def fallback_name(variant: Variant) -> str | None:
 
     Each step is strictly "more basic" (format to JPEG, then a smaller slot), so the
     redirect chain always ends: at worst avif -> jpg -> ... -> 320.jpg -> 404 (a 640-lq
-    variant goes to the same format's 640 first: 640-lq.avif -> 640.avif -> 640.jpg).
+    variant goes to the same format's 640 first: 640-lq.avif -> 640.avif -> 640.jpg, and
+    so does the phone slot: 720.avif -> 640.avif).
     """
     if variant.tier == LOW and variant.width in SLOTS:
         # 640-lq.avif -> 640.avif: the same picture at the standard quality (an image made
         # before the weak tier existed has it), one redirect on a weak network.
         return f"{variant.width}.{variant.format}"
+    if variant.tier == PHONE:
+        # 720.avif -> 640.avif: what the phone was served before the slot existed (an image
+        # processed before it has no 720).
+        return f"{max(slot for slot in SLOTS if slot < variant.width)}.{variant.format}"
     if variant.format != "jpg":
         return f"{variant.stem}.jpg"
     # The 160-lq tier is below every slot, so its JPEG has nothing smaller to fall to.

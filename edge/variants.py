@@ -5,7 +5,10 @@ Every image is stored as ``{image_id}/{name}`` in the variants bucket, where ``n
 * ``{slot}.{ext}`` (standard tier), ``slot`` in :data:`SLOTS`, ``ext`` in :data:`FORMATS`;
 * ``{lq}-lq.{ext}`` (low tier, for weak networks), ``lq`` in :data:`LQ_WIDTHS`: ``160-lq`` is the
   tiny first paint (2g, Save-Data); ``640-lq`` is the phone-width slot at a lower quality, what
-  3g gets instead of ``640``.
+  3g gets instead of ``640``;
+* ``720.avif`` (phone tier): the phone width, AVIF only, at a quality for a density of 2 or
+  more, served only to such screens at full strength (4g, or no network hints): a 360-430 CSS
+  px phone's 720-864 device px (``edge.widths``). Images from the 1280 slot up have it.
 
 Widths are never upscaled, but the smallest slot >= the original width always exists
 (encoded at the original width), so the standard slots of an image are a prefix of
@@ -21,6 +24,9 @@ from typing import Final
 SLOTS: Final = (320, 640, 1280, 1920)
 LQ_WIDTH: Final = 160  # the tiny tier, below every slot
 LQ_WIDTHS: Final = (LQ_WIDTH, 640)  # 640-lq: the weak-network rendition of slot 640
+# 720.avif: what a DPR >= 2 phone on 4g is served (docs/delivery.md, "Why a 720 AVIF").
+PHONE_SLOT: Final = 720
+PHONE_FORMATS: Final = ("avif",)
 FORMATS: Final = ("avif", "webp", "jpg")
 CONTENT_TYPES: Final = MappingProxyType(
     {"avif": "image/avif", "webp": "image/webp", "jpg": "image/jpeg"}
@@ -29,6 +35,7 @@ DEFAULT_MAX_SLOT: Final = SLOTS[-1]
 
 STANDARD: Final = "standard"
 LOW: Final = "low"
+PHONE: Final = "phone"
 LQ_SUFFIX: Final = "-lq"
 
 
@@ -65,9 +72,15 @@ def _low(width: int, fmt: str) -> Variant:
     return Variant(f"{width}{LQ_SUFFIX}.{fmt}", fmt, width, LOW)
 
 
+def _phone(fmt: str) -> Variant:
+    return Variant(f"{PHONE_SLOT}.{fmt}", fmt, PHONE_SLOT, PHONE)
+
+
 def _all_variants() -> tuple[Variant, ...]:
     low = [_low(width, fmt) for width in LQ_WIDTHS for fmt in FORMATS]
-    return (*low, *(_standard(slot, fmt) for slot in SLOTS for fmt in FORMATS))
+    standard = [_standard(slot, fmt) for slot in SLOTS for fmt in FORMATS]
+    phone = [_phone(fmt) for fmt in PHONE_FORMATS]
+    return (*low, *sorted([*standard, *phone], key=lambda v: v.width))
 
 
 # Names are looked up, never parsed: anything not produced here is not a variant.
@@ -88,7 +101,8 @@ def standard_set(max_slot: int) -> list[Variant]:
     """Every variant an image with largest slot ``max_slot`` has, bytes unknown.
 
     That is every low tier narrower than ``max_slot`` (``160-lq`` always, ``640-lq`` from
-    slot 1280 up: a 640-wide image's 3g choice is 320 anyway), then each slot <= ``max_slot``,
+    slot 1280 up: a 640-wide image's 3g choice is 320 anyway), ``720.avif`` from slot 1280
+    up, then each slot <= ``max_slot``,
     in every format (low tier first, slots smallest to largest, formats in :data:`FORMATS`
     order). Raises ``ValueError`` if ``max_slot`` is not one of :data:`SLOTS`.
     """

@@ -8,8 +8,11 @@
   1.35 at a density where that is not visible): a phone's 720-860 device px are served by the
   640 slot instead of 1280, a third of the pixels. At DPR < 2 (desktops) every pixel shows,
   so a slot must cover the need: always snapped up, as before.
+* **The phone slot** (``720.avif``, ``edge.variants.PHONE_SLOT``) is a candidate only at
+  DPR >= 2 at full strength; when both it and 640 serve, the closer fit (720) wins
+  (:func:`pick_slot`): 720-972 device px (every common phone) get it.
 * **Explicit widths** (``?w=``) and the weak-network step-down keep snapping up: they name
-  or start from the slot that covers the need (``edge.negotiate``).
+  or start from the slot that covers the need (``edge.negotiate``), without the phone slot.
 
 ``python -m bench.network`` measures what this does to bytes and SSIM per device class.
 Standard library only (shipped to Lambda@Edge; the app imports it).
@@ -89,10 +92,17 @@ def serves(slot_width: int, needed: float, dpr: float) -> bool:
 
 
 def pick_slot(widths: list[int], needed: float, dpr: float) -> int:
-    """Index of the smallest of ``widths`` (ascending) that serves ``needed``, else the last."""
-    return next(
-        (i for i, width in enumerate(widths) if serves(width, needed, dpr)), len(widths) - 1
-    )
+    """Index of the widest of ``widths`` (ascending) that serves ``needed`` without being
+    wider than it, else the smallest that covers it, else the last.
+
+    Where slots are more than the tolerance apart (320, 640, 1280, 1920) at most one narrower
+    slot serves, so this is the smallest serving slot. With the 720 phone slot next to 640
+    (both serve a 720 px need at DPR 2) the phone slot wins: it is the closer fit.
+    """
+    below = [i for i, width in enumerate(widths) if width <= needed and serves(width, needed, dpr)]
+    if below:
+        return below[-1]
+    return next((i for i, width in enumerate(widths) if width >= needed), len(widths) - 1)
 
 
 def suggested_sizes(width: int) -> str:

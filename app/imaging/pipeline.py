@@ -18,7 +18,7 @@ from PIL import Image
 from app.imaging.decode import decode_master
 from app.imaging.encode import EncodeSettings, encode
 from app.imaging.limits import Limits
-from app.imaging.plan import VariantSpec, master_width, plan_variants
+from app.imaging.plan import PHONE_TIER, VariantSpec, master_width, phone_encode, plan_variants
 from app.imaging.probe import ProbeInfo, probe
 from app.imaging.resize import cascade
 
@@ -85,7 +85,11 @@ def render(
 
 
 def _render_one(frame: Image.Image, spec: VariantSpec, settings: EncodeSettings) -> Rendered:
-    quality = settings.quality_for(spec.tier).for_format(spec.format)
+    if spec.tier == PHONE_TIER:
+        gray = frame.mode in ("L", "LA")
+        quality, settings = phone_encode(frame.size, settings, gray=gray)
+    else:
+        quality = settings.quality_for(spec.tier).for_format(spec.format)
     start = perf_counter()
     data = encode(frame, spec.format, quality, settings)
     return Rendered(spec, data, frame.width, frame.height, perf_counter() - start)

@@ -54,7 +54,7 @@ def test_process_writes_variants_and_a_manifest_per_input(tmp_path: Path) -> Non
     assert "[1/2]" in result.stdout and "[2/2]" in result.stdout
     good = json.loads((out / "mate_Storm" / "manifest.json").read_text())
     assert good["status"] == "ready"
-    assert len(good["variants"]) == 18  # 160-lq, 640-lq and 4 slots, in 3 formats
+    assert len(good["variants"]) == 19  # 160-lq, 640-lq and 4 slots in 3 formats; 720.avif
     for variant in good["variants"]:
         assert (out / "mate_Storm" / variant["name"]).stat().st_size == variant["bytes"]
     bad = json.loads((out / "notes" / "manifest.json").read_text())

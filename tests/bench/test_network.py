@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from app.imaging.encode import EncodeSettings
+from app.imaging.encode import EncodeSettings, encode
 from app.imaging.plan import plan_variants
 from bench.network import (
     CLOUDFRONT_EGRESS_PER_GB,
+    COMPUTE_PER_CPU_SECOND,
     DOCS_END,
     DOCS_START,
     NETWORKS,
@@ -79,7 +80,7 @@ def test_the_phone_sends_chrome_android_hints() -> None:
 @pytest.mark.parametrize(
     ("network", "expected"),
     [
-        ("4g", "640.avif"),  # 720 device px at DPR 2: the 640 slot serves up to 864
+        ("4g", "720.avif"),  # 720 device px at DPR 2: the phone slot, the closest fit
         ("3g", "640-lq.avif"),  # one slot smaller, at the weak-network quality
         ("2g", "320.avif"),  # two rungs smaller
         ("slow-2g", "160-lq.avif"),  # three rungs: the low-quality tier
@@ -195,7 +196,7 @@ def test_wifi_and_desktop_screens_send_no_network_hints() -> None:
 def test_before_is_the_covering_slot_with_dpr_capped_at_3() -> None:
     phone = Screen("phone", 360, 2.0, "4g", mobile=True)
     assert choose_before(BIG_PHOTO, phone) == "1280.avif"
-    assert choose(BIG_PHOTO, phone.headers()) == "640.avif"
+    assert choose(BIG_PHOTO, phone.headers()) == "720.avif"
     # 3g is unchanged: both rules give the weak rendition.
     weak = Screen("phone", 360, 2.0, "3g", mobile=True)
     assert choose_before(BIG_PHOTO, weak) == choose(BIG_PHOTO, weak.headers()) == "640-lq.avif"
@@ -237,6 +238,10 @@ def test_wifi_targets_ignore_the_phone_and_catch_more_bytes_or_lower_ssim() -> N
 
 def test_screens_and_width_costs_on_a_real_photo(tmp_path: Path) -> None:
     photo_ = prepare(photo("skimage_coffee.png"), EncodeSettings(), cache=tmp_path)
+    # The fixed policy is WebP q80 at libwebp's default effort, whatever the pipeline's.
+    frame = photo_.image("reference.png")
+    assert photo_.fixed_bytes == len(encode(frame, "webp", 80, EncodeSettings(webp_method=4)))
+    assert photo_.fixed_bytes != len(encode(frame, "webp", 80, EncodeSettings(webp_method=2)))
     row_ = run_screen([photo_], WIFI_SCREENS[1])
     # A 600 px photo: every desktop gets its largest slot (640, stored at 600 px).
     assert row_.served == {"640.avif": 1} == row_.before_served
@@ -247,8 +252,10 @@ def test_screens_and_width_costs_on_a_real_photo(tmp_path: Path) -> None:
     stored = sum(b for n, b in photo_.variant_bytes.items() if n.startswith("640."))
     assert big.stored_bytes == stored
     assert big.objects == 3
+    cpu = sum(s for n, s in photo_.variant_cpu.items() if n.startswith("640."))
+    assert big.cpu_seconds == pytest.approx(cpu) and cpu > 0
     expected = 3 * S3_PUT_PER_1000 / 1000 + stored / 1e9 * S3_STORAGE_PER_GB_MONTH * STORAGE_MONTHS
-    assert big.keep_dollars == pytest.approx(expected)
+    assert big.keep_dollars == pytest.approx(expected + cpu * COMPUTE_PER_CPU_SECOND)
     # Weak networks step down to 320 (a 600 px photo has no 640-lq); the rest get 640.
     # Without 640 they would get 320: fewer bytes, so it is kept for quality, not bytes.
     assert big.bytes_saved_per_view < 0

@@ -19,6 +19,8 @@ from edge.variants import (
     FORMATS,
     LQ_WIDTH,
     LQ_WIDTHS,
+    PHONE_FORMATS,
+    PHONE_SLOT,
     SLOTS,
     Variant,
     all_names,
@@ -315,8 +317,12 @@ def test_never_beyond_the_largest_available_slot(max_slot: int) -> None:
 def test_viewport_times_dpr() -> None:
     assert negotiate(chrome(Sec_CH_Viewport_Width="400", Sec_CH_DPR="1"), FULL).width == 640
     assert negotiate(chrome(Sec_CH_Viewport_Width="400", Sec_CH_DPR="1.5"), FULL).width == 640
-    # 400 x 2 = 800 device px: at DPR 2 the 640 slot serves up to 864.
-    assert negotiate(chrome(Sec_CH_Viewport_Width="400", Sec_CH_DPR="2"), FULL).width == 640
+    # 400 x 2 = 800 device px: at DPR 2 the 640 slot serves up to 864, the phone slot (AVIF
+    # only) up to 972, and the closer fit wins.
+    assert negotiate(chrome(Sec_CH_Viewport_Width="400", Sec_CH_DPR="2"), FULL).width == 720
+    assert negotiate(chrome(Sec_CH_Viewport_Width="330", Sec_CH_DPR="2"), FULL).width == 640
+    webp_only = chrome(Accept="image/webp,*/*", Sec_CH_Viewport_Width="400", Sec_CH_DPR="2")
+    assert negotiate(webp_only, FULL).variant.name == "640.webp"
     assert negotiate(chrome(Sec_CH_Viewport_Width="500", Sec_CH_DPR="2"), FULL).width == 1280
     # Below DPR 2 a slot must cover the need: 500 x 1.5 = 750 -> 1280.
     assert negotiate(chrome(Sec_CH_Viewport_Width="500", Sec_CH_DPR="1.5"), FULL).width == 1280
@@ -757,14 +763,16 @@ def test_cache_key_set_stays_small() -> None:
     assert all(
         re.fullmatch(
             r"(avif|webp|jpg)\.(160-lq|640-lq|320|640|1280|1920)\."
-            r"(slow-2g|2g|3g|4g|unknown)",
+            r"(slow-2g|2g|3g|4g|unknown)|avif\.720\.(4g|unknown)",
             k,
         )
         for k in keys
     )
-    # 640-lq is a sixth stem: the set grows, but stays fixed and small.
+    # 640-lq is a sixth stem, and the phone slot 720 an AVIF one at full strength: the set
+    # grows by two keys (avif.720.4g, avif.720.unknown), but stays fixed and small.
     assert any(".640-lq." in k for k in keys)
-    assert len(keys) <= len(FORMATS) * (len(SLOTS) + len(LQ_WIDTHS)) * 5
+    assert {"avif.720.4g", "avif.720.unknown"} <= keys
+    assert len(keys) <= len(FORMATS) * (len(SLOTS) + len(LQ_WIDTHS)) * 5 + 2
 
 
 def test_choice_is_frozen_and_exposes_its_variant() -> None:
@@ -782,17 +790,20 @@ def test_choice_is_frozen_and_exposes_its_variant() -> None:
     [
         (320, ["160-lq"], [320]),  # 640-lq is wider than the image's largest slot
         (640, ["160-lq"], [320, 640]),  # a 640-wide image's 3g choice is 320: no 640-lq
-        (1280, ["160-lq", "640-lq"], [320, 640, 1280]),
-        (1920, ["160-lq", "640-lq"], [320, 640, 1280, 1920]),
+        (1280, ["160-lq", "640-lq"], [320, 640, 720, 1280]),
+        (1920, ["160-lq", "640-lq"], [320, 640, 720, 1280, 1920]),
     ],
 )
 def test_standard_set_is_the_low_tiers_plus_a_prefix_of_the_slots(
     max_slot: int, low_stems: list[str], slots: list[int]
 ) -> None:
     available = standard_set(max_slot)
-    # Low tiers first, then the slots smallest to largest, each in FORMATS order.
+    # Low tiers first, then the slots smallest to largest, each in FORMATS order; the phone
+    # slot 720 (from max slot 1280 up, like 640-lq) in AVIF only.
     expected = [f"{s}.{f}" for s in low_stems for f in FORMATS]
-    expected += [f"{slot}.{f}" for slot in slots for f in FORMATS]
+    expected += [
+        f"{slot}.{f}" for slot in slots for f in (PHONE_FORMATS if slot == 720 else FORMATS)
+    ]
     assert [v.name for v in available] == expected
     assert all(v.tier == "low" for v in available[: len(low_stems) * len(FORMATS)])
     assert all(v.width <= max_slot for v in available)
@@ -834,11 +845,17 @@ def test_parse_name(name: str, expected: Variant | None) -> None:
 
 def test_every_name_round_trips_and_has_a_content_type() -> None:
     names = all_names()
-    assert len(names) == len(FORMATS) * (len(SLOTS) + len(LQ_WIDTHS))
-    # Low tiers first (160-lq, then 640-lq), then the slots smallest to largest.
+    assert len(names) == len(FORMATS) * (len(SLOTS) + len(LQ_WIDTHS)) + len(PHONE_FORMATS)
+    # Low tiers first (160-lq, then 640-lq), then the slots smallest to largest, 720.avif
+    # (the phone slot) between 640 and 1280.
     lows = [f"{w}-lq.{f}" for w in (LQ_WIDTH, 640) for f in FORMATS]
     assert list(names[: len(lows)]) == lows
-    assert list(names[len(lows) :]) == [f"{s}.{f}" for s in SLOTS for f in FORMATS]
+    slots = sorted([*SLOTS, PHONE_SLOT])
+    assert list(names[len(lows) :]) == [
+        f"{s}.{f}" for s in slots for f in (PHONE_FORMATS if s == PHONE_SLOT else FORMATS)
+    ]
+    assert parse_name("720.avif") == Variant("720.avif", "avif", 720, "phone")
+    assert parse_name("720.webp") is None and parse_name("720.jpg") is None
     for name in names:
         variant = parse_name(name)
         assert variant is not None

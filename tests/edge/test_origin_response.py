@@ -203,6 +203,8 @@ def chain(name: str) -> list[str]:
         ("160-lq.avif", ["160-lq.jpg"]),
         ("160-lq.jpg", []),
         ("640.avif", ["640.jpg", "320.jpg"]),
+        # An image processed before the phone slot: what the phone got then, 640.avif.
+        ("720.avif", ["640.avif", "640.jpg", "320.jpg"]),
         ("1920.webp", ["1920.jpg", "1280.jpg", "640.jpg", "320.jpg"]),
     ],
 )

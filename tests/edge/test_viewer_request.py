@@ -49,8 +49,8 @@ def test_auto_url_is_rewritten_to_the_negotiated_key() -> None:
     assert request["headers"]["x-imagepipe-variant"][0]["key"] == "X-Imagepipe-Variant"
 
 
-# A phone: 360 CSS px at DPR 2 = 720 device px: slot 640 on 4g (edge.widths); a weak
-# network starts from the covering slot 1280 and steps down.
+# A phone: 360 CSS px at DPR 2 = 720 device px: the phone slot 720.avif on 4g (edge.widths),
+# 640 in WebP and JPEG; a weak network starts from the covering slot 1280 and steps down.
 PHONE = {"Sec-CH-DPR": "2", "Sec-CH-Viewport-Width": "360"}
 
 
@@ -64,10 +64,12 @@ PHONE = {"Sec-CH-DPR": "2", "Sec-CH-Viewport-Width": "360"}
         (SAFARI_16_2 | PHONE | {"ECT": "3g"}, "", "640-lq.webp", "webp.640-lq.3g"),
         (PHONE | {"ECT": "3g"}, "mw=1280", "640-lq.jpg", "jpg.640-lq.3g"),  # curl
         (CHROME | PHONE | {"ECT": "3g"}, "f=webp", "640-lq.webp", "webp.640-lq.3g"),
-        # Not on 4g (640 at the standard quality); not with an explicit w; not when the
-        # image has no 640-lq (mw=320).
-        (CHROME | PHONE | {"ECT": "4g"}, "", "640.avif", "avif.640.4g"),
-        (CHROME | PHONE, "", "640.avif", "avif.640.unknown"),
+        # Not on 4g (the phone slot 720.avif; 640 in WebP); not with an explicit w; not when
+        # the image has no 640-lq (mw=320).
+        (CHROME | PHONE | {"ECT": "4g"}, "", "720.avif", "avif.720.4g"),
+        (CHROME | PHONE, "", "720.avif", "avif.720.unknown"),
+        (CHROME | PHONE, "mw=640", "640.avif", "avif.640.unknown"),  # no phone slot below 1280
+        (SAFARI_16_2 | PHONE | {"ECT": "4g"}, "", "640.webp", "webp.640.4g"),
         (CHROME | PHONE | {"ECT": "3g"}, "w=640", "640.avif", "avif.640.3g"),
         (CHROME | PHONE | {"ECT": "3g"}, "mw=320", "320.avif", "avif.320.3g"),
     ],

@@ -9,7 +9,7 @@ from typing import NamedTuple
 import pytest
 
 from edge.negotiate import negotiate
-from edge.variants import SLOTS, standard_set
+from edge.variants import PHONE, PHONE_SLOT, SLOTS, standard_set
 from edge.widths import (
     DPR_CAP,
     HIGH_DPR_TOLERANCE,
@@ -68,12 +68,12 @@ def old_rule(needed: float, available_max: int = 1920) -> int:
     return next((s for s in SLOTS if s >= needed and s <= available_max), available_max)
 
 
-# What each phone gets per network (rows of test_negotiate.NETWORKS): 640 at full strength,
-# today's weak-network ladder (from the covering 1280 slot) otherwise.
+# What each phone gets per network (rows of test_negotiate.NETWORKS): the phone slot 720
+# (AVIF) at full strength, today's weak-network ladder (from the covering 1280 slot) otherwise.
 PHONE_STEMS = {
-    "no-network-hints": "640",
-    "ect-4g": "640",
-    "rtt-downlink-fast": "640",
+    "no-network-hints": "720",
+    "ect-4g": "720",
+    "rtt-downlink-fast": "720",
     "ect-3g": "640-lq",
     "rtt-300": "640-lq",
     "ect-2g": "320",
@@ -93,6 +93,15 @@ def test_every_common_phone_on_every_network(phone: Screen, network: Network) ->
     assert choice.variant.stem == PHONE_STEMS[network.id]
     assert choice.format == "avif"
     assert choice.network_class == network.network_class
+    # Without AVIF (or for an image made before the phone slot) it is 640, as before.
+    webp = negotiate(
+        CHROME_ANDROID | {"Accept": "image/webp,*/*"} | hints(phone) | network.headers, FULL
+    )
+    assert webp.variant.stem == PHONE_STEMS[network.id].replace("720", "640")
+    older = [v for v in FULL if v.tier != PHONE]
+    assert negotiate(CHROME_ANDROID | hints(phone) | network.headers, older).variant.stem == (
+        PHONE_STEMS[network.id].replace("720", "640")
+    )
 
 
 @pytest.mark.parametrize("browser", BROWSERS, ids=lambda b: b.id)
@@ -114,6 +123,8 @@ def test_desktops_without_network_hints_get_what_they_got_before(
 def test_never_more_pixels_than_before_and_never_too_few(dpr: str, max_slot: int) -> None:
     available = standard_set(max_slot)
     capped = min(float(dpr), DPR_CAP)
+    # The phone slot (720.avif) is a candidate at DPR >= 2, for images from slot 1280 up.
+    slots = sorted([*SLOTS, PHONE_SLOT]) if capped >= 2 and max_slot >= 1280 else list(SLOTS)
     for css in range(50, 2400, 23):
         headers = CHROME_ANDROID | {"Sec-CH-Viewport-Width": str(css), "Sec-CH-DPR": dpr}
         width = negotiate(headers, available).width
@@ -122,9 +133,11 @@ def test_never_more_pixels_than_before_and_never_too_few(dpr: str, max_slot: int
         if width < max_slot:  # not capped by the image: the slot serves the need
             limit = 1 + (HIGH_DPR_TOLERANCE if capped >= 2 else 0)
             assert width * limit >= need
-            # ...and it is the smallest that does.
-            smaller = [s for s in SLOTS if s < width]
-            assert not smaller or smaller[-1] * limit < need
+            # ...and it is the closest that does: no slot between it and the need, and no
+            # narrower slot serving when it is wider than the need.
+            assert not [s for s in slots if min(width, need) < s < max(width, need)]
+            smaller = [s for s in slots if s < width]
+            assert width <= need or not smaller or smaller[-1] * limit < need
         if capped < 2:
             assert width == old_rule(need, max_slot)  # desktops: exactly as before
 
@@ -160,6 +173,25 @@ def test_dpr_and_needed_width_from_hints() -> None:
 def test_pick_slot(needed: float, dpr: float, slot: int) -> None:
     assert SLOTS[pick_slot(list(SLOTS), needed, dpr)] == slot
     assert serves(slot, needed, dpr) or slot == SLOTS[-1]
+
+
+PHONE_SLOTS = [320, 640, PHONE_SLOT, 1280, 1920]
+
+
+@pytest.mark.parametrize(
+    ("needed", "dpr", "slot"),
+    [
+        (720, 2.0, 720),  # the 360 px phone: 640 serves it too, 720 is the closer fit
+        (719, 2.0, 640),
+        (860, 2.0, 720),  # 430 CSS px at DPR 3, capped
+        (972, 2.0, 720),  # 720 x 1.35
+        (973, 2.0, 1280),
+        (700, 1.0, 720),  # (negotiate offers the phone slot at DPR >= 2 only)
+        (721, 1.0, 1280),
+    ],
+)
+def test_pick_slot_with_the_phone_slot(needed: float, dpr: float, slot: int) -> None:
+    assert PHONE_SLOTS[pick_slot(PHONE_SLOTS, needed, dpr)] == slot
 
 
 def browser_pick(sizes: str, viewport: int, dpr: float, candidates: list[int]) -> int:
@@ -200,7 +232,9 @@ def test_manifest_sizes_make_a_browser_pick_what_the_edge_picks(
     for viewport in range(200, image_width + 1, 7):
         headers = {"Sec-CH-Viewport-Width": str(viewport), "Sec-CH-DPR": f"{dpr:g}"}
         stored = [s for s in SLOTS if s <= 1280 or image_width > 1280]
-        edge = negotiate(CHROME_ANDROID | headers, standard_set(stored[-1])).width
+        # From the srcset's candidates: the phone slot is not in it (the edge's choice only).
+        listed = [v for v in standard_set(stored[-1]) if v.tier != PHONE]
+        edge = negotiate(CHROME_ANDROID | headers, listed).width
         assert browser_pick(sizes, viewport, dpr, candidates) == min(edge, image_width)
 
 

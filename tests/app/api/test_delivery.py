@@ -70,11 +70,14 @@ def test_a_phone_on_3g_gets_the_weak_network_tier(client: FlaskClient, services:
         ect: client.get(f"/i/{image_id}", headers=phone | {"ECT": ect}) for ect in ("3g", "4g")
     }
     assert served["3g"].headers["Content-Location"] == f"/i/{image_id}/640-lq.avif"
-    # 4g: the 640 slot at the standard quality (at DPR 2 it serves up to 864 px, edge.widths).
-    assert served["4g"].headers["Content-Location"] == f"/i/{image_id}/640.avif"
-    weak, standard = (Image.open(io.BytesIO(served[e].data)) for e in ("3g", "4g"))
-    assert weak.size == standard.size == (640, 480)
-    assert len(served["3g"].data) < 0.8 * len(served["4g"].data)  # same width, fewer bytes
+    # 4g: the phone slot, 720 px encoded for DPR 2 (edge.widths), not 640 at the standard
+    # quality: more pixels in fewer bytes.
+    assert served["4g"].headers["Content-Location"] == f"/i/{image_id}/720.avif"
+    weak, phone_slot = (Image.open(io.BytesIO(served[e].data)) for e in ("3g", "4g"))
+    assert (weak.size, phone_slot.size) == ((640, 480), (720, 540))
+    standard = client.get(f"/i/{image_id}/640.avif")
+    assert len(served["3g"].data) < 0.8 * len(standard.data)  # same width, fewer bytes
+    assert len(served["4g"].data) < len(standard.data)
 
 
 def test_missing_variant_falls_back_to_a_more_basic_one(client: FlaskClient, ready: str) -> None:

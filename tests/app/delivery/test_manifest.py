@@ -87,7 +87,7 @@ def test_manifest_of_a_1000_px_photo(
         f"{stem}.{fmt}"
         for stem in ("160-lq", "640-lq", "320", "640", "1280")
         for fmt in ("avif", "webp", "jpg")
-    }
+    } | {"720.avif"}
     for v in record.variants:
         assert services.variants.stat(v.key).size == delivery["bytes"][v.name]
     assert set(delivery["low"]) == {"avif", "webp", "jpg"}
@@ -97,6 +97,9 @@ def test_manifest_of_a_1000_px_photo(
         fmt: f"640-lq.{fmt}" for fmt in ("avif", "webp", "jpg")
     }
     assert "640-lq" not in " ".join(delivery["srcset"].values())
+    # The phone slot (720.avif, for DPR >= 2 at full strength) is the edge's choice only: a
+    # browser choosing from srcset would take it at DPR 1 too.
+    assert "/720.avif" not in " ".join(delivery["srcset"].values())
     # The negotiated URL names the largest slot, so the edge knows the set without a lookup.
     auto = urlsplit(delivery["auto_url"])
     assert auto.path == f"/i/{wide_1000}"

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageOps
 
-from app.imaging.encode import EncodeSettings
+from app.imaging.encode import EncodeSettings, avif_options
 from app.imaging.errors import ImageRejected, Reason
 from app.imaging.limits import Limits
 from app.imaging.pipeline import load_master, render
 from app.imaging.placeholder import make_placeholder
-from app.imaging.plan import plan_variants
+from app.imaging.plan import phone_encode, plan_variants
 from app.imaging.quality import ssim
 from app.imaging.thumbhash import average_rgba
 from app.services import Services
@@ -55,8 +55,24 @@ def test_plan_never_upscales_and_keeps_the_slot_holding_the_whole_image() -> Non
         "640-lq.avif": "weak",
         "320.avif": "standard",
         "640.avif": "standard",
+        "720.avif": "phone",  # the phone slot: AVIF only, from slot 1280 up
         "1280.avif": "standard",
     }
+    assert "720.webp" not in {s.name for s in plan_variants(1000)}
+    assert "720.avif" not in {s.name for s in plan_variants(640)}
+
+
+def test_the_phone_slot_is_encoded_for_its_density() -> None:
+    # 720.avif: libaom at speed 6 and q58 (SVT-AV1 preset 6, q60), whatever the other tiers use.
+    quality, settings = phone_encode((720, 480), EncodeSettings())
+    assert (quality, settings.aom_speed) == (58, 6)
+    assert avif_options((720, 480), settings)["speed"] == 6
+    quality, settings = phone_encode((720, 480), EncodeSettings(avif_codec="svt"))
+    assert (quality, settings.avif_speed) == (60, 6)
+    assert avif_options((720, 480), settings)["codec"] == "svt"
+    # A gray frame goes to libaom under SVT-AV1 too, and takes libaom's quality.
+    quality, _ = phone_encode((720, 480), EncodeSettings(avif_codec="svt"), gray=True)
+    assert quality == 58
 
 
 def test_plan_leaves_out_a_format_that_cannot_hold_the_variant() -> None:
@@ -82,7 +98,7 @@ def test_every_variant_of_a_12_mp_photo() -> None:
     assert (master.width, master.height) == (4224, 3168)
     assert master.image.width == 1920  # decoded once, small: DCT scaling then Lanczos
     rendered = list(render(master.image, plan_variants(master.width), SETTINGS))
-    assert len(rendered) == 18  # 160-lq, 640-lq and 4 slots, in 3 formats
+    assert len(rendered) == 19  # 160-lq, 640-lq and 4 slots, in 3 formats; 720.avif
     for item in rendered:
         img = decoded(item.data)
         assert img.format == {"jpg": "JPEG", "webp": "WEBP", "avif": "AVIF"}[item.spec.format]
