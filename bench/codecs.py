@@ -63,13 +63,14 @@ def measure_photo(path: str) -> list[dict[str, Any]]:
     from PIL import Image
 
     from app.imaging.limits import Limits
-    from app.imaging.pipeline import load_master, pyramid, variants_for
-    from app.imaging.plan import FORMATS
+    from app.imaging.pipeline import load_master, pyramid
+    from app.imaging.plan import FORMATS, plan_variants
     from app.imaging.quality import reference_downscale, reference_original, ssim
 
     os.environ.setdefault("SVT_LOG", "1")
     master = load_master(Path(path), Limits())
-    specs = [s for s in variants_for(master, FORMATS) if s.format == "avif"]
+    specs = plan_variants(master.width, FORMATS, height=master.height)
+    specs = [s for s in specs if s.format == "avif"]
     sizes = pyramid(master.image, [s.width for s in specs])
     original = reference_original(Path(path))
     rows = []

@@ -26,6 +26,9 @@ CONTENT_TYPES: Final = MappingProxyType(
     {"avif": "image/avif", "webp": "image/webp", "jpg": "image/jpeg"}
 )
 DEFAULT_MAX_SLOT: Final = SLOTS[-1]
+# A variant's bytes never change under its name, so every cache may keep it for a year (an
+# erasure invalidates the CDN's copies: app/invalidation.py).
+IMMUTABLE_CACHE_CONTROL: Final = "public, max-age=31536000, immutable"
 
 STANDARD: Final = "standard"
 LOW: Final = "low"

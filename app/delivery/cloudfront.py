@@ -84,12 +84,6 @@ def custom_params(
     ]
 
 
-def custom_url(
-    url: str, resource: str, expires: int, key_id: str, private_key: rsa.RSAPrivateKey
-) -> str:
-    return _append(url, custom_params(resource, expires, key_id, private_key))
-
-
 def verify(
     url: str,
     params: Mapping[str, str],

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import Final, Protocol
 from urllib.parse import urlencode
 
+from app.keys import derive_key
 from app.settings import Settings, SettingsError
 from edge.viewer_request import PUBLIC_PREFIX, SIGNING_KEYS
 
@@ -45,7 +46,7 @@ EXPIRY_STEP_SECONDS: Final = 300
 DERIVED_KEY_ID: Final = "k0"
 
 _VERSION: Final = "imagepipe-url-v1"
-_DERIVATION_LABEL: Final = b"imagepipe/delivery-url-signing/v1"
+_KEY_PURPOSE: Final = "imagepipe/delivery-url-signing/v2"
 _MAX_EXPIRES_DIGITS: Final = 12
 
 
@@ -166,7 +167,7 @@ def derived_key(secret_key: str) -> bytes:
 
     Derived, not reused: a delivery signature can never double as a token or upload form.
     """
-    return hmac.new(secret_key.encode(), _DERIVATION_LABEL, hashlib.sha256).digest()
+    return derive_key(secret_key, _KEY_PURPOSE)
 
 
 def signer_from_settings(settings: Settings, clock: Clock = time.time) -> UrlSigner:
