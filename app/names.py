@@ -79,4 +79,4 @@ ATTRIBUTE_TYPES: Final = MappingProxyType(
 # The normalised variant the viewer-request function writes (edge/viewer_request.py): the only
 # header in the CDN's cache key.
 VARIANT_HEADER: Final = "X-Imagepipe-Variant"
-PUBLIC_PREFIX: Final = "/i/"  # delivery URLs (edge/viewer_request.py)
+PUBLIC_PREFIX: Final = "/i/"  # delivery URLs (edge/variants.py)

@@ -19,8 +19,16 @@ from typing import Any, Final
 from urllib.parse import parse_qsl, urlencode
 
 from edge import CfHeaders, set_header, to_cf_headers
-from edge.variants import IMMUTABLE_CACHE_CONTROL, LOW, SLOTS, Variant, parse_name
-from edge.viewer_request import IMAGE_ID, PUBLIC_PREFIX, SIGNING_KEYS
+from edge.variants import (
+    IMAGE_ID,
+    IMMUTABLE_CACHE_CONTROL,
+    LOW,
+    PUBLIC_PREFIX,
+    SIGNING_KEYS,
+    SLOTS,
+    Variant,
+    parse_name,
+)
 
 NO_STORE: Final = "no-store"
 # The negotiation inputs, so shared caches beyond CloudFront (whose own cache key is the

@@ -31,7 +31,7 @@ from cryptography.exceptions import InvalidSignature as RsaInvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from app.delivery.signing import Clock, Grant, InvalidSignature, expiry, image_scope
+from app.delivery.grants import Clock, Grant, InvalidSignature, expiry, image_scope
 from app.settings import Settings, SettingsError
 
 _TO_CF: Final = bytes.maketrans(b"+=/", b"-_~")
