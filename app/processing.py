@@ -31,13 +31,13 @@ from app.imaging.errors import ImageRejected, Reason
 from app.imaging.pipeline import Rendered, pyramid, render
 from app.imaging.placeholder import PLACEHOLDER_BOX, make_placeholder
 from app.imaging.plan import FAST_FORMATS, SLOW_FORMATS, VariantSpec, plan_variants
+from app.names import WORK_PREFIX
 from app.services import Services
 from app.storage import BlobNotFound, StorageError
 from edge.variants import IMMUTABLE_CACHE_CONTROL
 
 log = logging.getLogger(__name__)
 
-WORK_PREFIX = "_work"
 # What a first paint needs, so it is stored and recorded before everything else.
 FIRST_VARIANTS = ("160-lq.webp", "640.webp")
 

@@ -52,6 +52,12 @@ def test_app_takes_shared_names_from_edge_variants_not_from_the_viewer_request_h
     assert bad == []
 
 
+@pytest.mark.parametrize("folder", ["app/api", "app/imaging", "tasks"])
+def test_the_api_and_the_worker_never_import_the_operations_tools(folder: str) -> None:
+    bad = [(str(p.relative_to(ROOT)), m) for p, m in imports(folder) if m.startswith("app.ops")]
+    assert bad == []
+
+
 def test_boto3_lives_only_in_aws_adapters() -> None:
     users = {str(p.relative_to(ROOT)) for p, m in imports("app") if top(m) in ("boto3", "botocore")}
     assert all(("s3" in u or "dynamodb" in u or "aws" in u) for u in users), users

@@ -6,7 +6,7 @@ multipart threshold the ticket also carries presigned `UploadPart` URLs, one per
 signed with its exact `Content-Length`. A client that prefers them PUTs the parts (a failed part
 is simply PUT again to the same URL) and then calls `POST /upload/{image_id}/complete` with
 their ETags. A client that does not, posts the form as usual; the unused multipart upload is
-aborted by the bucket's lifecycle rule (app/provision.py).
+aborted by the bucket's lifecycle rule (app/ops/provision.py).
 """
 
 from __future__ import annotations

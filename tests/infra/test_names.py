@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import sys
 
-from app import aws, names, processing, provision
+from app import aws, names, processing
 from app.catalog import dynamodb
+from app.ops import provision
 from app.settings import Settings
 from edge import variants, viewer_request
 from tests.conftest import make_settings
