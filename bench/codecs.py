@@ -6,7 +6,7 @@ For every corpus photo (../shared/corpus/photos; the fixtures when it is absent)
 pyramid through app.imaging, then every variant of the plan encoded with each candidate setting;
 for each encode its bytes, CPU seconds (one encode at a time per process, so process time is the
 encoder's own, its threads included) and SSIM against an exact Lanczos downscale of the original
-(app.imaging.quality). Two processes, one photo at a time each. Results are JSON lines; the
+(quality.measures). Two processes, one photo at a time each. Results are JSON lines; the
 summary prints, per tier and candidate, total bytes, CPU, mean and lowest SSIM, and whether every
 standard variant keeps SSIM >= 0.95. docs/imaging.md quotes the run.
 """
@@ -65,7 +65,7 @@ def measure_photo(path: str) -> list[dict[str, Any]]:
     from app.imaging.limits import Limits
     from app.imaging.pipeline import load_master, pyramid
     from app.imaging.plan import FORMATS, plan_variants
-    from app.imaging.quality import reference_downscale, reference_original, ssim
+    from quality.measures import reference_downscale, reference_original, ssim
 
     os.environ.setdefault("SVT_LOG", "1")
     master = load_master(Path(path), Limits())
