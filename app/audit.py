@@ -15,9 +15,11 @@ import os
 from pathlib import Path
 from typing import Any, Protocol
 
+from app.keys import derive_key
 from app.storage.private import FILE_MODE, private_dir
 
-_LABEL = b"imagepipe/audit-subject/v1"
+# v2: the key comes from app.keys (HKDF); v1 receipts were keyed by HMAC(secret, label).
+_KEY_PURPOSE = "imagepipe/audit-subject/v2"
 
 
 class AuditLog(Protocol):
@@ -25,7 +27,7 @@ class AuditLog(Protocol):
 
 
 def subject_digest(secret_key: str, user_id: str) -> str:
-    key = hmac.new(secret_key.encode(), _LABEL, hashlib.sha256).digest()
+    key = derive_key(secret_key, _KEY_PURPOSE)
     return hmac.new(key, user_id.encode(), hashlib.sha256).hexdigest()
 
 

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AwsLocation",
-    "ClientError",  # re-exported: app/provision.py needs no botocore of its own
+    "ClientError",  # re-exported: app/ops/provision.py needs no botocore of its own
     "dynamodb_client",
     "dynamodb_table_name",
     "process_location",

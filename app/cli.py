@@ -145,7 +145,7 @@ def _provision(settings: Settings, args: argparse.Namespace) -> int:
     if settings.embedded:
         print("imagepipe: every backend is embedded; nothing to provision", file=sys.stderr)
         return 2
-    from app.provision import provision
+    from app.ops.provision import provision
 
     for line in provision(settings).lines():
         print(line)

@@ -19,10 +19,10 @@ from typing import Any
 
 from app.catalog import ImageRecord, RecordNotFound
 from app.invalidation import Invalidator
+from app.names import WORK_PREFIX
 from app.services import Services
 from app.storage import BlobStore
 
-WORK_PREFIX = "_work"  # app/processing.py's working folder in the variants store
 PAGE = 100
 
 

@@ -26,13 +26,13 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import IO, Any, ParamSpec, TypeVar
 
+from app.keys import derive_key
 from app.settings import Settings
 
 # The fields a line may carry, in the order a JSON line lists them.
 FIELDS = ("request_id", "image_id", "user_id", "task", "step", "format", "duration_ms")
 REQUEST_ID_HEADER = "X-Request-ID"
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{8,64}")
-_USER_LABEL = b"imagepipe log user id v1"
 _NOTHING: Mapping[str, Any] = MappingProxyType({})
 _context: ContextVar[Mapping[str, Any]] = ContextVar("imagepipe_log_context", default=_NOTHING)
 _MARK = "_imagepipe_handler"
@@ -42,7 +42,7 @@ R = TypeVar("R")
 
 def hashed_user(secret_key: str, user_id: str) -> str:
     """A keyed hash of a user ID: stable across lines and processes, useless without the key."""
-    key = hmac.new(secret_key.encode(), _USER_LABEL, hashlib.sha256).digest()
+    key = derive_key(secret_key, "imagepipe/log-user/v1")
     return hmac.new(key, user_id.encode(), hashlib.sha256).hexdigest()[:16]
 
 

@@ -1,6 +1,6 @@
 """The names and shapes the AWS resources share with the code that uses them: one source of truth.
 
-Imported by the adapters (app/catalog/dynamodb.py), `imagepipe provision` (app/provision.py) and
+Imported by the adapters (app/catalog/dynamodb.py), `imagepipe provision` (app/ops/provision.py) and
 the Pulumi program (infra/pulumi/, which loads this file by path: it imports nothing else from
 app/). Standard library only, and nothing but constants and arithmetic, for that reason.
 tests/infra/test_names.py fails when a copy elsewhere drifts from what is here.
@@ -79,4 +79,4 @@ ATTRIBUTE_TYPES: Final = MappingProxyType(
 # The normalised variant the viewer-request function writes (edge/viewer_request.py): the only
 # header in the CDN's cache key.
 VARIANT_HEADER: Final = "X-Imagepipe-Variant"
-PUBLIC_PREFIX: Final = "/i/"  # delivery URLs (edge/viewer_request.py)
+PUBLIC_PREFIX: Final = "/i/"  # delivery URLs (edge/variants.py)

@@ -23,10 +23,11 @@ from urllib.parse import urlencode, urlsplit
 
 from app.catalog import ImageRecord
 from app.delivery.signing import InvalidSignature, expiry
+from app.keys import derive_key
 from app.settings import Settings
 from app.storage import BlobStore
 
-_LABEL = b"imagepipe/original-download/v1"
+_KEY_PURPOSE = "imagepipe/original-download/v2"
 
 
 class OriginalLinks(Protocol):
@@ -45,7 +46,7 @@ class LocalOriginalLinks:
         ttl_seconds: int,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._key = hmac.new(secret_key.encode(), _LABEL, hashlib.sha256).digest()
+        self._key = derive_key(secret_key, _KEY_PURPOSE)
         self._base = base_url
         self._ttl = ttl_seconds
         self._clock = clock

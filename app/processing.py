@@ -32,13 +32,13 @@ from app.imaging.errors import ImageRejected, Reason
 from app.imaging.pipeline import Rendered, pyramid, render
 from app.imaging.placeholder import PLACEHOLDER_BOX, make_placeholder
 from app.imaging.plan import FAST_FORMATS, SLOW_FORMATS, VariantSpec, plan_variants
+from app.names import WORK_PREFIX
 from app.services import Services
 from app.storage import BlobNotFound, StorageError
+from edge.variants import IMMUTABLE_CACHE_CONTROL
 
 log = logging.getLogger(__name__)
 
-VARIANT_CACHE_CONTROL = "public, max-age=31536000, immutable"
-WORK_PREFIX = "_work"
 # What a first paint needs, so it is stored and recorded before everything else.
 FIRST_VARIANTS = ("160-lq.webp", "640.webp")
 
@@ -270,7 +270,7 @@ def _animated(services: Services, record: ImageRecord) -> VariantRecord | None:
         return None
     key = variant_key(record.image_id, ANIMATED_NAME)
     info = services.variants.put(
-        key, animation.data, content_type="image/webp", cache_control=VARIANT_CACHE_CONTROL
+        key, animation.data, content_type="image/webp", cache_control=IMMUTABLE_CACHE_CONTROL
     )
     return VariantRecord(
         name=ANIMATED_NAME,
@@ -334,7 +334,7 @@ def _store(services: Services, image_id: str, rendered: Iterable[Rendered]) -> l
             key,
             item.data,
             content_type=CONTENT_TYPES[item.spec.format],
-            cache_control=VARIANT_CACHE_CONTROL,
+            cache_control=IMMUTABLE_CACHE_CONTROL,
         )
         stored.append(
             VariantRecord(

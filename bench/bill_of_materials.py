@@ -3,7 +3,7 @@
     python -m bench.bill_of_materials [PHOTO]
 
 One photo goes through the AWS path in one process against moto's in-process AWS
-(`moto.mock_aws`), with resources made by the project's own `app.provision`:
+(`moto.mock_aws`), with resources made by the project's own `app.ops.provision`:
 
 1. the upload request: the API's pending record (`Services.new_record` + `catalog.add`);
 2. the browser's presigned POST of the original to S3 (a PUT-class request; made here with
@@ -64,7 +64,7 @@ class Bill:
 
     @property
     def write_units_with_indexes(self) -> int:
-        """The table's units plus its two ALL-projected indexes (app/provision.py).
+        """The table's units plus its two ALL-projected indexes (app/ops/provision.py).
 
         by_user holds every item, so each write is written again there; the sparse
         by_open_status holds an item while it is pending or processing, and the write that
@@ -151,7 +151,7 @@ def measure(photo: Path) -> Bill:
     from app import processing
     from app.aws import AwsLocation, s3_client, split_s3_url
     from app.catalog import Status
-    from app.provision import provision
+    from app.ops.provision import provision
     from app.services import build_services
     from app.settings import Settings
     from tasks.ingest import Ingestor

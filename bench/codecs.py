@@ -6,7 +6,7 @@ For every corpus photo (../shared/corpus/photos; the fixtures when it is absent)
 pyramid through app.imaging, then every variant of the plan encoded with each candidate setting;
 for each encode its bytes, CPU seconds (one encode at a time per process, so process time is the
 encoder's own, its threads included) and SSIM against an exact Lanczos downscale of the original
-(app.imaging.quality). Two processes, one photo at a time each. Results are JSON lines; the
+(quality.measures). Two processes, one photo at a time each. Results are JSON lines; the
 summary prints, per tier and candidate, total bytes, CPU, mean and lowest SSIM, and whether every
 standard variant keeps SSIM >= 0.95. docs/imaging.md quotes the run.
 """
@@ -63,13 +63,14 @@ def measure_photo(path: str) -> list[dict[str, Any]]:
     from PIL import Image
 
     from app.imaging.limits import Limits
-    from app.imaging.pipeline import load_master, pyramid, variants_for
-    from app.imaging.plan import FORMATS
-    from app.imaging.quality import reference_downscale, reference_original, ssim
+    from app.imaging.pipeline import load_master, pyramid
+    from app.imaging.plan import FORMATS, plan_variants
+    from quality.measures import reference_downscale, reference_original, ssim
 
     os.environ.setdefault("SVT_LOG", "1")
     master = load_master(Path(path), Limits())
-    specs = [s for s in variants_for(master, FORMATS) if s.format == "avif"]
+    specs = plan_variants(master.width, FORMATS, height=master.height)
+    specs = [s for s in specs if s.format == "avif"]
     sizes = pyramid(master.image, [s.width for s in specs])
     original = reference_original(Path(path))
     rows = []

@@ -14,7 +14,7 @@ exactly as the viewer-request and the embedded route do. It compares:
 * **fixed**: one policy for everyone, WebP quality 80 at 720 px wide (libwebp's default
   effort, method 4, whatever the pipeline's own WebP setting).
 
-Quality is SSIM (``app.imaging.quality.ssim``, luminance) against the 720 px reference: the
+Quality is SSIM (``quality.measures.ssim``, luminance) against the 720 px reference: the
 decoded master resized to 720 px wide with Lanczos, not compressed. A served variant of
 another width is resized (Lanczos) to the reference's exact size first -- a 640 px variant
 is upscaled to 720, as the phone's browser would do.
@@ -66,10 +66,10 @@ from app.imaging.limits import Limits
 from app.imaging.pipeline import load_master, render
 from app.imaging.placeholder import make_placeholder
 from app.imaging.plan import plan_variants
-from app.imaging.quality import ssim
 from app.imaging.resize import resize_to_width
 from edge.negotiate import negotiate
 from edge.variants import parse_name
+from quality.measures import ssim
 
 ROOT: Final = Path(__file__).resolve().parents[1]
 CORPUS: Final = ROOT.parent / "shared" / "corpus" / "photos"

@@ -298,7 +298,7 @@ def _small_fixture() -> Path:
 def _ssim_for(path: str, outputs: dict[str, list[tuple[str, bytes]]]) -> dict[str, list[float]]:
     from PIL import Image
 
-    from app.imaging.quality import reference_downscale, reference_original, ssim
+    from quality.measures import reference_downscale, reference_original, ssim
 
     original = reference_original(Path(path))
     scores: dict[str, list[float]] = {}

@@ -19,10 +19,18 @@ from typing import Any, Final
 from urllib.parse import parse_qsl, urlencode
 
 from edge import CfHeaders, set_header, to_cf_headers
-from edge.variants import LOW, PHONE, SLOTS, Variant, parse_name
-from edge.viewer_request import IMAGE_ID, PUBLIC_PREFIX, SIGNING_KEYS
+from edge.variants import (
+    IMAGE_ID,
+    IMMUTABLE_CACHE_CONTROL,
+    LOW,
+    PHONE,
+    PUBLIC_PREFIX,
+    SIGNING_KEYS,
+    SLOTS,
+    Variant,
+    parse_name,
+)
 
-IMMUTABLE: Final = "public, max-age=31536000, immutable"
 NO_STORE: Final = "no-store"
 # The negotiation inputs, so shared caches beyond CloudFront (whose own cache key is the
 # rewritten URI plus x-imagepipe-variant) never mix variants. User-Agent (only read for
@@ -42,7 +50,7 @@ _KEY: Final = re.compile(f"/(?P<image_id>{IMAGE_ID})/(?P<name>[^/]+)")
 def response_headers(variant: Variant) -> dict[str, str]:
     """The delivery headers of a variant (plain names), shared with the local route."""
     return {
-        "Cache-Control": IMMUTABLE,
+        "Cache-Control": IMMUTABLE_CACHE_CONTROL,
         "Content-Type": variant.content_type,
         "Vary": VARY,
         "Accept-CH": ACCEPT_CH,

@@ -33,6 +33,15 @@ CONTENT_TYPES: Final = MappingProxyType(
 )
 DEFAULT_MAX_SLOT: Final = SLOTS[-1]
 
+# The public URL of an image: /i/{image_id} (negotiated) or /i/{image_id}/{name}.
+PUBLIC_PREFIX: Final = "/i/"
+IMAGE_ID: Final = r"[A-Za-z0-9_-]{1,64}"
+# CloudFront's signed-URL parameters (key groups): CloudFront checks them before the edge runs.
+SIGNING_KEYS: Final = frozenset({"Expires", "Signature", "Key-Pair-Id", "Policy"})
+# A variant's bytes never change under its name, so every cache may keep it for a year (an
+# erasure invalidates the CDN's copies: app/invalidation.py).
+IMMUTABLE_CACHE_CONTROL: Final = "public, max-age=31536000, immutable"
+
 STANDARD: Final = "standard"
 LOW: Final = "low"
 PHONE: Final = "phone"

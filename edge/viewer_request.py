@@ -19,17 +19,20 @@ from urllib.parse import parse_qsl
 
 from edge import CfHeaders, flatten_headers, set_header
 from edge.negotiate import Choice, negotiate
-from edge.variants import DEFAULT_MAX_SLOT, SLOTS, parse_name, standard_set
+from edge.variants import (
+    DEFAULT_MAX_SLOT,
+    IMAGE_ID,
+    PUBLIC_PREFIX,
+    SIGNING_KEYS,
+    SLOTS,
+    parse_name,
+    standard_set,
+)
 
 VARIANT_HEADER: Final = "X-Imagepipe-Variant"
-PUBLIC_PREFIX: Final = "/i/"
-
-IMAGE_ID: Final = r"[A-Za-z0-9_-]{1,64}"
 
 _URI: Final = re.compile(f"{PUBLIC_PREFIX}(?P<image_id>{IMAGE_ID})(?:/(?P<name>[^/]+))?")
 _EXPLICIT_OPTIONS: Final = frozenset({"w", "f"})
-# Signed-URL parameters: validated by CloudFront (key groups) before this runs.
-SIGNING_KEYS: Final = frozenset({"Expires", "Signature", "Key-Pair-Id", "Policy"})
 _KNOWN_KEYS: Final = _EXPLICIT_OPTIONS | {"mw"} | SIGNING_KEYS
 _MAX_QUERY_FIELDS: Final = 16
 _REASONS: Final = {400: "Bad Request", 404: "Not Found"}

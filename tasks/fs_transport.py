@@ -57,191 +57,35 @@ import fcntl
 import json
 import logging
 import os
-import shutil
 import time
 import uuid
 import weakref
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from queue import Empty
 from typing import Any
-from urllib.parse import quote, unquote
 
 from kombu.exceptions import ChannelError
 from kombu.transport import filesystem
 from kombu.transport.virtual import BrokerState
 
+from tasks.fs_broker import (
+    BROKERS,
+    CORRUPT,
+    LOCK,
+    MESSAGE,
+    PERSISTENT,
+    TMP,
+    Broker,
+    folder_name,
+    hold,
+    release,
+)
+
 logger = logging.getLogger(__name__)
 
-TMP, INFLIGHT, TRASH, CORRUPT = ".tmp", ".inflight", ".trash", ".corrupt"
-LOCK = ".lock"
-PERSISTENT = 2  # AMQP delivery_mode
-MESSAGE = ".msg"
-
 Table = list[filesystem.exchange_queue_t]
-
-
-def folder_name(queue: str) -> str:
-    """A queue's folder: its name quoted (no separators), never hidden (no leading dot)."""
-    name = quote(queue, safe="@") or "%"
-    return "%2E" + name[1:] if name.startswith(".") else name
-
-
-def _hold(path: Path) -> int | None:
-    """Open `path` (creating it) and take a shared lock; None if it was removed meanwhile."""
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    except FileNotFoundError:
-        return None
-    fcntl.flock(fd, fcntl.LOCK_SH)
-    if _same_file(fd, path):
-        _held.add(fd)
-        return fd
-    os.close(fd)
-    return None
-
-
-def _release(fd: int) -> None:
-    if fd in _held:  # not if a fork has closed it already
-        _held.discard(fd)
-        os.close(fd)
-
-
-def _same_file(fd: int, path: Path) -> bool:
-    try:
-        return os.stat(path).st_ino == os.fstat(fd).st_ino
-    except FileNotFoundError:
-        return False
-
-
-@contextlib.contextmanager
-def _orphaned(path: Path) -> Iterator[bool]:
-    """Yield True, holding an exclusive lock on `path`, when no live process holds it."""
-    try:
-        fd = os.open(path, os.O_RDWR)
-    except FileNotFoundError:
-        yield False
-        return
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
-        yield _same_file(fd, path)
-    finally:
-        os.close(fd)
-
-
-# Lock descriptors this process holds. A forked child (a pool process) closes its copies, so a
-# lock lives exactly as long as the process that took it.
-_held: set[int] = set()
-
-
-def _close_inherited_locks() -> None:
-    for fd in list(_held):
-        with contextlib.suppress(OSError):
-            os.close(fd)
-    _held.clear()
-    _brokers.clear()
-
-
-os.register_at_fork(after_in_child=_close_inherited_locks)
-
-
-class Broker:
-    """One data folder as this process sees it: its in-flight folder and its sweeps."""
-
-    def __init__(self, root: Path, sweep_interval: float) -> None:
-        self.root = root
-        self.sweep_interval = sweep_interval
-        self.next_sweep = 0.0
-        for name in (TMP, INFLIGHT, TRASH, CORRUPT):
-            (root / name).mkdir(parents=True, exist_ok=True)
-        self.inflight, self._owner_fd = self._new_owner()
-
-    def _new_owner(self) -> tuple[Path, int]:
-        while True:
-            token = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
-            fd = _hold(self.root / INFLIGHT / f"{token}{LOCK}")
-            if fd is not None:  # a sweep cannot take it from here on
-                folder = self.root / INFLIGHT / token
-                folder.mkdir()
-                return folder, fd
-
-    # --- liveness of temporary queues ---
-
-    def alive(self, queue: str, prune: Callable[[str], None]) -> bool:
-        """False (after pruning it) for a temporary queue whose every process has died.
-
-        Asked on every route: a failed non-blocking flock is one system call more than the
-        open a durable queue (no lock file) costs.
-        """
-        folder = self.root / folder_name(queue)
-        with _orphaned(folder / LOCK) as dead:
-            if dead:
-                prune(queue)
-                self.trash(folder)
-                return False
-        return True
-
-    def trash(self, folder: Path) -> None:
-        """Remove a queue's folder: renamed away first, so no writer adds to what is deleted."""
-        moved = self.root / TRASH / f"{folder.name}-{uuid.uuid4().hex}"
-        try:
-            folder.rename(moved)
-        except FileNotFoundError:
-            return
-        shutil.rmtree(moved, ignore_errors=True)
-
-    # --- sweeps ---
-
-    def maybe_sweep(self, prune: Callable[[str], None]) -> None:
-        now = time.monotonic()
-        if now >= self.next_sweep:
-            self.next_sweep = now + self.sweep_interval
-            self.sweep(prune)
-
-    def sweep(self, prune: Callable[[str], None]) -> None:
-        """Put back what dead readers claimed; delete the temporary queues of dead processes."""
-        for lock in (self.root / INFLIGHT).glob(f"*{LOCK}"):
-            with _orphaned(lock) as dead:
-                if dead:
-                    self._restore_claimed(lock.with_suffix(""))
-                    lock.unlink()
-        with os.scandir(self.root) as entries:
-            queues = [e.name for e in entries if not e.name.startswith(".") and e.is_dir()]
-        for name in queues:
-            if (self.root / name / LOCK).exists():
-                with _orphaned(self.root / name / LOCK) as dead:
-                    if dead:
-                        prune(unquote(name))
-                        self.trash(self.root / name)
-
-    def _restore_claimed(self, folder: Path) -> None:
-        if not folder.exists():
-            return
-        for claimed in folder.iterdir():
-            queue_folder, _, name = claimed.name.partition("#")
-            try:
-                payload = json.loads(claimed.read_bytes())
-                payload["redelivered"] = True  # as kombu marks what it puts back
-            except (ValueError, TypeError):
-                claimed.rename(self.root / CORRUPT / claimed.name)
-                continue
-            tmp = self.root / TMP / f"{uuid.uuid4().hex}{MESSAGE}"
-            tmp.write_text(json.dumps(payload))
-            try:
-                tmp.rename(self.root / queue_folder / name)  # its old place in the queue
-            except FileNotFoundError:  # its queue has gone
-                tmp.unlink()
-            claimed.unlink()
-        folder.rmdir()
-
-
-# One Broker per data folder in this process (cleared in a forked child).
-_brokers: dict[tuple[str, int], Broker] = {}
 
 
 class Channel(filesystem.Channel):
@@ -264,10 +108,10 @@ class Channel(filesystem.Channel):
     @property
     def broker(self) -> Broker:
         key = (str(self.root), os.getpid())
-        if key not in _brokers:
+        if key not in BROKERS:
             interval = float(self.transport_options.get("sweep_interval", 5.0))
-            _brokers[key] = Broker(self.root, interval)
-        return _brokers[key]
+            BROKERS[key] = Broker(self.root, interval)
+        return BROKERS[key]
 
     def _folder(self, queue: str) -> Path:
         return self.root / folder_name(queue)
@@ -428,7 +272,7 @@ class Channel(filesystem.Channel):
             return
         while True:  # a sweep may delete a folder with a free lock before this takes it
             folder.mkdir(exist_ok=True)
-            fd = _hold(folder / LOCK)
+            fd = hold(folder / LOCK)
             if fd is not None:
                 break
         self._temporary[queue] = fd
@@ -442,7 +286,7 @@ class Channel(filesystem.Channel):
         super().queue_delete(queue, if_unused, if_empty, **kwargs)  # type: ignore[no-untyped-call]
         fd = self._temporary.pop(queue, None)
         if fd is not None:
-            _release(fd)
+            release(fd)
         self._unbind_everywhere(queue)
         self.broker.trash(self._folder(queue))
 
@@ -454,7 +298,7 @@ class Channel(filesystem.Channel):
             queue, fd = self._temporary.popitem()
             self._listings.pop(queue, None)
             self.state.queue_bindings_delete(queue)
-            _release(fd)
+            release(fd)
             self.broker.alive(queue, self._unbind_everywhere)
 
     def close(self) -> None:

@@ -2,7 +2,7 @@
 
     python -m tasks.ingest        (the Procfile's `ingest` entry; AWS mode only)
 
-It long-polls the queue the originals bucket notifies (app/provision.py). For each message it
+It long-polls the queue the originals bucket notifies (app/ops/provision.py). For each message it
 skips S3's `s3:TestEvent`, URL-decodes each record's key, ignores keys outside the originals
 prefix, drops an event it has just handed over (same key and sequencer, or eTag, when S3 sends
 no sequencer), and otherwise sends the `imagepipe.ingest` task, exactly as the embedded API does

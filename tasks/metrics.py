@@ -205,7 +205,7 @@ class QueueCollector(Collector):
         else:
             yield backlog
         if urlsplit(self._settings.broker_url).scheme == "filesystem":
-            from tasks.fs_transport import folder_name
+            from tasks.fs_broker import folder_name
 
             folder = self._settings.data_path("broker", "queues", folder_name(queue))
             age = GaugeMetricFamily(

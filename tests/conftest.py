@@ -184,10 +184,10 @@ def moto_blob_store(bucket: str = "imagepipe-test", prefix: str = "some/prefix")
 
 
 def moto_catalog(table: str = "images") -> ImageCatalog:
-    """A DynamoDBCatalog on a new moto table, made by app/provision.py (for the contract suite)."""
+    """A DynamoDBCatalog on a moto table made by app/ops/provision.py (for the contract suite)."""
     from app.aws import dynamodb_client
     from app.catalog.dynamodb import DynamoDBCatalog
-    from app.provision import ensure_table
+    from app.ops.provision import ensure_table
 
     client = dynamodb_client(in_process_aws())
     _atomic_moto_writes()

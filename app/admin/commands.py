@@ -12,12 +12,12 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 from app.jobs import CeleryJobQueue
 from app.services import Services, build_services
 from app.settings import Settings
+from app.timestamps import iso_utc
 
 Handler = Callable[[Settings, argparse.Namespace], int]
 
@@ -206,8 +206,7 @@ def _erase_user(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _iso(epoch: float) -> str:
-    moment = datetime.fromtimestamp(epoch, UTC)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return iso_utc(epoch, "milliseconds")
 
 
 def _error(message: str, status: int = 1) -> int:

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from app.catalog import ImageRecord
 from app.delivery.manifest import delivery_block
 from app.delivery.signing import Grant
 from app.services import Services
+from app.timestamps import iso_utc
 
 
 def iso(epoch: float) -> str:
-    return (
-        datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    )
+    return iso_utc(epoch, "milliseconds")
 
 
 def image_view(record: ImageRecord, services: Services, original_url: str | None) -> dict[str, Any]:

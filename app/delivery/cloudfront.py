@@ -31,7 +31,7 @@ from cryptography.exceptions import InvalidSignature as RsaInvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from app.delivery.signing import Clock, Grant, InvalidSignature, expiry, image_scope
+from app.delivery.grants import Clock, Grant, InvalidSignature, expiry, image_scope
 from app.settings import Settings, SettingsError
 
 _TO_CF: Final = bytes.maketrans(b"+=/", b"-_~")
@@ -82,12 +82,6 @@ def custom_params(
         ("Signature", _sign(private_key, policy)),
         ("Key-Pair-Id", key_id),
     ]
-
-
-def custom_url(
-    url: str, resource: str, expires: int, key_id: str, private_key: rsa.RSAPrivateKey
-) -> str:
-    return _append(url, custom_params(resource, expires, key_id, private_key))
 
 
 def verify(

@@ -18,13 +18,13 @@ the negotiated ``auto_url`` serves them to weak networks.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 from html import escape
 from typing import Any, Final
 
 from app.catalog import ImageRecord, VariantRecord
 from app.delivery.signing import Grant
 from app.imaging.plan import LOW_TIER, WEAK_TIER
+from app.timestamps import iso_utc
 from edge.variants import CONTENT_TYPES, FORMATS, STANDARD, parse_name
 from edge.widths import suggested_sizes
 
@@ -82,7 +82,7 @@ def delivery_block(
         if placeholder is None
         else {"data_uri": placeholder.data_uri, "thumbhash": placeholder.thumbhash},
         "dominant_color": None if placeholder is None else placeholder.dominant_color,
-        "expires_at": None if grant.expires is None else _iso(grant.expires),
+        "expires_at": None if grant.expires is None else iso_utc(grant.expires),
     }
 
 
@@ -133,7 +133,3 @@ def picture_html(picture: dict[str, Any], background: str | None) -> str:
     if background is not None:
         img["style"] = f"background-color:{background}"
     return f"<picture>{sources}<img {attrs(img)}></picture>"
-
-
-def _iso(epoch: int) -> str:
-    return datetime.fromtimestamp(epoch, UTC).isoformat().replace("+00:00", "Z")

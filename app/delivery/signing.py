@@ -25,75 +25,47 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import math
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Final, Protocol
-from urllib.parse import urlencode
+from collections.abc import Mapping, Sequence
+from typing import Final
 
+from app.delivery.grants import (
+    Clock,
+    Grant,
+    InvalidSignature,
+    UrlSigner,
+    expiry,
+    image_scope,
+)
+from app.keys import derive_key
 from app.settings import Settings, SettingsError
-from edge.viewer_request import PUBLIC_PREFIX, SIGNING_KEYS
+from edge.variants import SIGNING_KEYS
 
-Clock = Callable[[], float]
+__all__ = [
+    "DERIVED_KEY_ID",
+    "HMAC_PARAMS",
+    "SIGNATURE_PARAMS",
+    "Clock",
+    "Grant",
+    "HmacSigner",
+    "InvalidSignature",
+    "PublicImages",
+    "UrlSigner",
+    "derived_key",
+    "expiry",
+    "image_scope",
+    "signer_from_settings",
+]
 
 HMAC_PARAMS: Final = ("exp", "kid", "sig")
 # Every query parameter that belongs to a signature, in either scheme: the delivery route
 # keeps them out of the negotiation options, whichever signer is configured.
 SIGNATURE_PARAMS: Final = frozenset(HMAC_PARAMS) | SIGNING_KEYS
-EXPIRY_STEP_SECONDS: Final = 300
 DERIVED_KEY_ID: Final = "k0"
 
 _VERSION: Final = "imagepipe-url-v1"
-_DERIVATION_LABEL: Final = b"imagepipe/delivery-url-signing/v1"
+_KEY_PURPOSE: Final = "imagepipe/delivery-url-signing/v2"
 _MAX_EXPIRES_DIGITS: Final = 12
-
-
-class InvalidSignature(Exception):
-    """A delivery URL that does not grant access; the message says why (safe to show)."""
-
-
-@dataclass(frozen=True)
-class Grant:
-    """The signature parameters for every URL of one image (none for a public image)."""
-
-    params: tuple[tuple[str, str], ...] = ()
-    expires: int | None = None  # epoch seconds; None when the grant never expires
-
-    def apply(self, url: str) -> str:
-        """``url`` with the grant's parameters appended (after any query it already has)."""
-        if not self.params:
-            return url
-        return f"{url}{'&' if '?' in url else '?'}{urlencode(self.params)}"
-
-
-class UrlSigner(Protocol):
-    def grant(self, image_id: str) -> Grant:
-        """Parameters that let the holder fetch every URL of ``image_id`` until they expire."""
-        ...
-
-    def verify(self, image_id: str, url: str, params: Mapping[str, str]) -> None:
-        """Raise :class:`InvalidSignature` unless ``params`` grant access to ``url``.
-
-        ``url`` is the public URL as requested (``{public base}{path}[?query]``) without
-        the signature parameters; ``params`` are the request's signature parameters.
-        """
-        ...
-
-
-def expiry(now: float, ttl_seconds: int, step: int = EXPIRY_STEP_SECONDS) -> int:
-    """``now + ttl`` rounded up to a multiple of ``step`` (or of ``ttl`` when shorter).
-
-    A URL is therefore valid for at least ``ttl`` and at most ``ttl + step`` seconds, and
-    identical for every request within one step.
-    """
-    step = max(1, min(step, ttl_seconds))
-    return int(math.ceil((now + ttl_seconds) / step) * step)
-
-
-def image_scope(image_id: str) -> str:
-    """The path a grant covers: ``/i/{id}``, the prefix of every URL of the image."""
-    return f"{PUBLIC_PREFIX}{image_id}"
 
 
 class PublicImages:
@@ -166,7 +138,7 @@ def derived_key(secret_key: str) -> bytes:
 
     Derived, not reused: a delivery signature can never double as a token or upload form.
     """
-    return hmac.new(secret_key.encode(), _DERIVATION_LABEL, hashlib.sha256).digest()
+    return derive_key(secret_key, _KEY_PURPOSE)
 
 
 def signer_from_settings(settings: Settings, clock: Clock = time.time) -> UrlSigner:

@@ -42,13 +42,6 @@ class Animation:
     duration_ms: int
 
 
-def is_animated(path: Path, formats: tuple[str, ...] = ("GIF", "WEBP")) -> bool:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        with Image.open(path, formats=list(formats)) as img:
-            return bool(getattr(img, "is_animated", False)) and img.format in ("GIF", "WEBP")
-
-
 def make_animation(
     path: Path, budget: AnimationBudget | None = None, formats: tuple[str, ...] = ("GIF", "WEBP")
 ) -> Animation | None:

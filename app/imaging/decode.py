@@ -96,10 +96,6 @@ def orientation_of(img: Image.Image) -> int:
     return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
-def orient(img: Image.Image, orientation: int) -> Image.Image:
-    return img if orientation == 1 else img.transpose(_TRANSPOSE[orientation])
-
-
 def _draft(img: Image.Image, stored: tuple[int, int]) -> None:
     """Let libjpeg scale by 1/2, 1/4 or 1/8 in the DCT domain when the target is small enough."""
     if img.format not in ("JPEG", "MPO") or stored[0] >= img.width:

@@ -18,7 +18,7 @@ from PIL import Image
 from app.imaging.decode import decode_master
 from app.imaging.encode import EncodeSettings, encode
 from app.imaging.limits import Limits
-from app.imaging.plan import PHONE_TIER, VariantSpec, master_width, phone_encode, plan_variants
+from app.imaging.plan import PHONE_TIER, VariantSpec, master_width, phone_encode
 from app.imaging.probe import ProbeInfo, probe
 from app.imaging.resize import cascade
 
@@ -97,7 +97,3 @@ def _render_one(frame: Image.Image, spec: VariantSpec, settings: EncodeSettings)
 
 def _cost(spec: VariantSpec) -> float:
     return spec.width * spec.width * _COST.get(spec.format, 1.0)
-
-
-def variants_for(master: Master, formats: tuple[str, ...]) -> list[VariantSpec]:
-    return plan_variants(master.width, formats, height=master.height)

@@ -16,15 +16,6 @@ _MAGIC = b"IPRAW2\n"
 _MODES = frozenset({"RGB", "RGBA", "L", "LA"})
 
 
-def dump(img: Image.Image) -> bytes:
-    return dump_set({img.width: img})
-
-
-def load(data: bytes) -> Image.Image:
-    images = load_set(data)
-    return images[max(images)]
-
-
 def dump_set(images: Mapping[int, Image.Image]) -> bytes:
     """Images keyed by width (an image may appear under several keys; its pixels are kept once)."""
     entries: list[dict[str, object]] = []

@@ -9,8 +9,11 @@ import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Protocol
+
+from app.keys import derive_key
+from app.timestamps import iso_utc
 
 SIGNATURE_FIELD = "x-imagepipe-signature"
 
@@ -56,18 +59,21 @@ class Policy:
     expires: float
 
 
+_KEY_PURPOSE = "imagepipe/upload-policy/v2"
+
+
 class LocalUploadSigner:
     """Signs the policy an S3 POST would carry; the app's receiver enforces it as S3 would."""
 
     def __init__(self, secret: str, receiver_url: str, *, ttl_seconds: int) -> None:
-        self._key = hashlib.sha256(b"upload-policy:" + secret.encode()).digest()
+        self._key = derive_key(secret, _KEY_PURPOSE)
         self.receiver_url = receiver_url
         self.ttl_seconds = ttl_seconds
 
     def presign(self, key: str, content_type: str, max_bytes: int) -> UploadTicket:
         expires = int(time.time()) + self.ttl_seconds
         document = {
-            "expiration": _iso(expires),
+            "expiration": iso_utc(expires),
             "conditions": [
                 {"key": key},
                 {"Content-Type": content_type},
@@ -84,7 +90,7 @@ class LocalUploadSigner:
                 "policy": policy,
                 SIGNATURE_FIELD: self._sign(policy),
             },
-            expires_at=_iso(expires),
+            expires_at=iso_utc(expires),
             max_bytes=max_bytes,
         )
 
@@ -136,7 +142,3 @@ def _parse(policy_b64: str) -> Policy:
         return Policy(exact["key"], exact["Content-Type"], int(low), int(high), expires)
     except (ValueError, KeyError, TypeError, StopIteration, IndexError):
         raise UploadRejected(403, "bad_policy", "the policy document is malformed") from None
-
-
-def _iso(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -6,7 +6,7 @@ multipart threshold the ticket also carries presigned `UploadPart` URLs, one per
 signed with its exact `Content-Length`. A client that prefers them PUTs the parts (a failed part
 is simply PUT again to the same URL) and then calls `POST /upload/{image_id}/complete` with
 their ETags. A client that does not, posts the form as usual; the unused multipart upload is
-aborted by the bucket's lifecycle rule (app/provision.py).
+aborted by the bucket's lifecycle rule (app/ops/provision.py).
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import math
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -23,6 +22,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from app import aws
 from app.settings import Settings
 from app.storage.base import StorageUnavailable, check_key
+from app.timestamps import iso_utc
 from app.uploads.policy import UploadRejected, UploadTicket
 
 if TYPE_CHECKING:
@@ -109,7 +109,7 @@ class S3PostSigner:
             method="POST",
             url=post["url"],
             fields={k: str(v) for k, v in post["fields"].items()},
-            expires_at=_iso(expires),
+            expires_at=iso_utc(expires),
             max_bytes=size,
             extra=extra,
         )
@@ -146,7 +146,7 @@ class S3PostSigner:
             "part_size": part_bytes,
             "parts": parts,
             "complete_url": self.complete_url.format(key=key),
-            "expires_at": _iso(expires),
+            "expires_at": iso_utc(expires),
         }
 
     def complete_multipart(self, key: str, upload_id: str, parts: Sequence[tuple[int, str]]) -> int:
@@ -197,10 +197,6 @@ def _quoted(etag: str) -> str:
 
 def _snake(code: str) -> str:
     return "".join(f"_{c.lower()}" if c.isupper() else c for c in code).lstrip("_")
-
-
-def _iso(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 _CLIENT_MISTAKES = frozenset({"InvalidPart", "InvalidPartOrder", "EntityTooSmall"})

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.e2e.browser import CHROMIUM_ARGS
 from tests.e2e.processes import embedded_env, free_port, web
-from tests.e2e.test_web_flow import CHROMIUM_ARGS
 
 pytestmark = pytest.mark.e2e
 

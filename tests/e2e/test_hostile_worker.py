@@ -1,6 +1,6 @@
 """Every hostile file through the real worker path: API upload, filesystem broker, Celery worker.
 
-Each file ends `ready` or `failed` with the reason tests/hostile_files.py expects; the worker is
+Each file ends `ready` or `failed` with the reason tests/hostile/cases.tsv expects; the worker is
 alive at the end and no process of it grew past MEMORY_BOUND_MB. The shared corpus runs where
 ../shared/corpus is present; the generated set always runs. Two test-only tasks
 (tests/e2e/stall_tasks.py) then show that a hard time limit and a dying pool process each end

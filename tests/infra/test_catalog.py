@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from app.aws import dynamodb_client
-from app.provision import ensure_table
+from app.ops.provision import ensure_table
 from tests.conftest import in_process_aws
 from tests.infra.stackmock import Stack, run
 

@@ -17,7 +17,7 @@ import pytest
 from app import logs
 from app.aws import AwsLocation, sqs_client
 from app.catalog import ImageRecord, Status
-from app.provision import ensure_queue
+from app.ops.provision import ensure_queue
 from app.services import Services, build_services
 from tasks import ingest as ingest_module
 from tasks.ingest import ERROR_ATTRIBUTE, Ingestor, Malformed, Seen, parse_event

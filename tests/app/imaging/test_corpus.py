@@ -32,7 +32,7 @@ from app.imaging.limits import Limits
 from app.imaging.pipeline import Master, load_master, render
 from app.imaging.plan import plan_variants
 from app.imaging.plugins import register_plugins
-from app.imaging.quality import delta_e, reference_downscale, reference_original, ssim
+from quality.measures import delta_e, reference_downscale, reference_original, ssim
 from tests.conftest import FIXTURES, corpus_rows, photo
 
 LIMITS = Limits()

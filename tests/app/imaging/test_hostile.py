@@ -1,7 +1,7 @@
 """Every hostile file gets its outcome; the guards, limits and sandbox each do what they claim.
 
 The files are the shared corpus (where ../shared/corpus is present) and the generated set of
-tests/hostile_files.py (always), so a clone without ../shared runs every test here too.
+tests/hostile/cases.tsv (always), so a clone without ../shared runs every test here too.
 """
 
 from __future__ import annotations

@@ -14,9 +14,9 @@ from app.imaging.limits import Limits
 from app.imaging.pipeline import load_master, render
 from app.imaging.placeholder import make_placeholder
 from app.imaging.plan import phone_encode, plan_variants
-from app.imaging.quality import ssim
 from app.imaging.thumbhash import average_rgba
 from app.services import Services
+from quality.measures import ssim
 from tests.conftest import jpeg_bytes, photo
 
 LIMITS = Limits()

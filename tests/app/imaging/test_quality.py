@@ -23,8 +23,8 @@ from app.imaging.limits import Limits
 from app.imaging.pipeline import load_master, render
 from app.imaging.placeholder import make_placeholder
 from app.imaging.plan import plan_variants
-from app.imaging.quality import reference_downscale, reference_original, ssim
 from app.imaging.thumbhash import average_rgba
+from quality.measures import reference_downscale, reference_original, ssim
 from tests.app.imaging.test_corpus import PHOTOS, _fixture_names
 from tests.conftest import photo
 

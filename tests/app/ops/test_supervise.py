@@ -17,7 +17,7 @@ from app.ops.supervise import (
     supervisord_config,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def parsed(text: str) -> configparser.ConfigParser:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
-from app.imaging.quality import ciede2000, lab, ssim
+from quality.measures import ciede2000, lab, ssim
 from tests.conftest import photo
 
 PAIRS = np.loadtxt(Path(__file__).parent / "vectors" / "ciede2000_sharma.txt")

@@ -91,7 +91,7 @@ def delta_e(a: Image.Image, b: Image.Image) -> float:
 def ciede2000(lab1: NDArray[np.float64], lab2: NDArray[np.float64]) -> NDArray[np.float64]:
     """CIEDE2000 between L*a*b* arrays (last axis L, a, b), as Sharma, Wu and Dalal (2005) give it.
 
-    Checked against the paper's 34 published pairs (tests/app/imaging/test_quality_reference.py).
+    Checked against the paper's 34 published pairs (tests/quality/test_measures.py).
     """
     l1, a1, b1 = np.moveaxis(np.asarray(lab1, dtype=np.float64), -1, 0)
     l2, a2, b2 = np.moveaxis(np.asarray(lab2, dtype=np.float64), -1, 0)

@@ -1,0 +1,1 @@
+"""Hostile files: the table of cases (cases.tsv) and the makers of the generated ones."""
