@@ -112,7 +112,8 @@ def _token(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _upload(settings: Settings, args: argparse.Namespace) -> int:
-    from app.client import Api, run
+    from app.api_client import Api
+    from app.client import run
 
     token = args.token or os.environ.get("IMAGEPIPE_TOKEN", "")
     if not token:

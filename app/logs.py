@@ -22,12 +22,12 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar, Token
-from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import IO, Any, ParamSpec, TypeVar
 
 from app.keys import derive_key
 from app.settings import Settings
+from app.timestamps import iso_utc
 
 # The fields a line may carry, in the order a JSON line lists them.
 FIELDS = ("request_id", "image_id", "user_id", "task", "step", "format", "duration_ms")
@@ -106,7 +106,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "time": iso_utc(record.created, "milliseconds"),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),

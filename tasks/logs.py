@@ -24,6 +24,7 @@ from celery.signals import (
 
 from app import logs
 from app.settings import current
+from app.storage.base import image_id_from_key
 
 HEADER = "request_id"
 _tokens: dict[str, Token[Any]] = {}
@@ -54,8 +55,6 @@ def _bind(task_id: str | None = None, task: Any = None, args: Any = (), **rest: 
         "task": getattr(task, "name", None),
     }
     if isinstance(first, str):
-        from tasks.pipeline import image_id_from_key
-
         fields["image_id"] = image_id_from_key(first)
     if task_id:
         _tokens[task_id] = logs.bind(**fields)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from typing import Any
-from urllib.parse import unquote
 
 from celery import Task, chain
 from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded, WorkerLostError
@@ -15,6 +14,7 @@ from app.catalog import RecordNotFound, VersionConflict
 from app.catalog.base import CatalogUnavailable
 from app.imaging.errors import Reason
 from app.storage import StorageUnavailable
+from app.storage.base import image_id_from_key
 from tasks.celery_app import celery_app, services
 
 log = logging.getLogger(__name__)
@@ -93,11 +93,6 @@ def _fail(image_id: str, reason: str, detail: str) -> None:
 
 def _is_timeout(exc: BaseException) -> bool:
     return isinstance(exc, SoftTimeLimitExceeded | TimeLimitExceeded)
-
-
-def image_id_from_key(key: str) -> str:
-    """Original keys are the image ID; S3 events URL-encode them."""
-    return unquote(key).rsplit("/", 1)[-1]
 
 
 def start_chain(image_id: str, attempt: int | None = None) -> None:

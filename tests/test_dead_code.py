@@ -30,6 +30,11 @@ ALLOWED = {
     ("app/aws.py", "sns_client"),
     # Steps 1 and 2 of the probe on bytes held in memory (docs/robustness.md).
     ("app/imaging/probe.py", "probe_bytes"),
+    # gunicorn's server hooks, called by name (Procfile: --config python:app.api.gunicorn_conf).
+    ("app/api/gunicorn_conf.py", "on_starting"),
+    ("app/api/gunicorn_conf.py", "child_exit"),
+    # Every variable a setting reads: the README and .env.example checks walk it.
+    ("app/settings.py", "variables"),
 }
 
 

@@ -8,6 +8,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Protocol
+from urllib.parse import unquote
 
 
 class StorageError(Exception):
@@ -89,3 +90,8 @@ class BlobStore(Protocol):
     def ping(self) -> None:
         """Raise StorageUnavailable when the backend cannot be reached."""
         ...
+
+
+def image_id_from_key(key: str) -> str:
+    """Original keys are the image ID; S3 events URL-encode them."""
+    return unquote(key).rsplit("/", 1)[-1]

@@ -12,15 +12,8 @@ from typing import Any
 
 import pytest
 
-from app.client import (
-    Api,
-    ClientError,
-    Refused,
-    Transient,
-    backoff,
-    upload,
-    with_retries,
-)
+from app.api_client import Api, ClientError, Refused, Transient, backoff, with_retries
+from app.client import upload
 
 
 class Script:
