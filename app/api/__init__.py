@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 from flask import Flask
 
 from app.api import (
+    context,
     delivery,
     devlogin,
     hardening,
@@ -78,7 +79,8 @@ def create_app(
         pageconfig,
     ):
         app.register_blueprint(module.blueprint)
-    limits.install(app, settings)
+    # The caller is found by context.identity, which itself counts failed sign-ins in limits.
+    limits.install(app, settings, caller=lambda: context.identity().user_id)
     return app
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from typing import Any
 
 import jwt
@@ -40,17 +41,16 @@ def client_address() -> str:
     return request.remote_addr or "unknown"
 
 
-def _user_key() -> str:
-    """The upload's per-user bucket: the verified caller (the view 401s anyone else)."""
-    from app.api.context import identity
+def install(app: Flask, settings: Settings, *, caller: Callable[[], str]) -> Limiter:
+    """caller: the verified caller's user ID, or ApiError (app/api/context.py's identity)."""
 
-    try:
-        return f"user:{identity().user_id}"
-    except ApiError:
-        return f"anonymous:{client_address()}"
+    def user_key() -> str:
+        # The upload's per-user bucket: the verified caller (the view 401s anyone else).
+        try:
+            return f"user:{caller()}"
+        except ApiError:
+            return f"anonymous:{client_address()}"
 
-
-def install(app: Flask, settings: Settings) -> Limiter:
     limiter = Limiter(
         key_func=client_address,
         app=app,
@@ -61,7 +61,7 @@ def install(app: Flask, settings: Settings) -> Limiter:
     app.extensions[EXTENSION] = limiter
     # Wrapped here, not decorated in uploads.py: the limits come from this app's settings.
     upload: Any = app.view_functions[UPLOAD_ENDPOINT]
-    upload = limiter.limit(settings.upload_rate_per_user, key_func=_user_key)(upload)
+    upload = limiter.limit(settings.upload_rate_per_user, key_func=user_key)(upload)
     upload = limiter.limit(settings.upload_rate_per_ip, key_func=client_address)(upload)
     app.view_functions[UPLOAD_ENDPOINT] = upload
     return limiter
