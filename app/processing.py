@@ -26,6 +26,7 @@ from app.catalog import (
 from app.catalog.base import CatalogError
 from app.imaging import rawimage, sandbox
 from app.imaging.animation import ANIMATED_NAME, make_animation
+from app.imaging.contained import render_contained
 from app.imaging.encode import CONTENT_TYPES
 from app.imaging.errors import ImageRejected, Reason
 from app.imaging.pipeline import Rendered, pyramid, render
@@ -170,7 +171,10 @@ def encode(services: Services, image_id: str, attempt: int | None = None) -> boo
         return False
     sizes = rawimage.load_set(services.variants.get(master_key(image_id)))
     specs: list[VariantSpec] = plan_variants(record.width, SLOW_FORMATS, height=record.height)
-    stored = _store(services, image_id, render(sizes, specs, services.encode_settings))
+    # SVT-AV1 in a forked child: its crash near the memory ceiling costs the child, not this
+    # pool process (app/imaging/contained.py).
+    rendered = render_contained(sizes, specs, services.encode_settings, services.limits)
+    stored = _store(services, image_id, rendered)
     _update(services, image_id, attempt, lambda r: _with_variants(r, stored))
     return True
 
