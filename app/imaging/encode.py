@@ -6,7 +6,9 @@ measures them):
 - Standard tier: the lowest qualities at which every standard variant of every corpus photo keeps
   SSIM >= 0.95 against an exact Lanczos downscale of the original (the issue's bar). The hardest
   photos (plasma_Path, fine foliage; the CMYK one) need JPEG 90 (89 passes by 0.003), WebP 85
-  (0.9545 at method 2) and AVIF 72 with libaom (70 passes by 0.001; with SVT-AV1 70 gives 0.9509).
+  (0.9545 at method 2) and AVIF 70 (SVT-AV1: lowest 0.9509 over the corpus; libaom, which takes
+  the frames SVT-AV1 refuses, passes at 70 by 0.001). At 72 SVT-AV1's AVIFs are 4% larger and the
+  variant set's bytes would exceed those before issue 12 (docs/imaging.md).
 - Low tier (160-lq, for Save-Data and 2G): small on purpose (JPEG 45, WebP 40, AVIF 35).
 - Weak tier (640-lq, what a phone on 3g is served): AVIF 60, WebP 70, JPEG 65. Shown at 720
   device px, every gallery photo keeps SSIM >= 0.92 against the 720 px reference (docs/delivery.md).
@@ -66,7 +68,7 @@ class Quality:
 
 @dataclass(frozen=True)
 class EncodeSettings:
-    standard: Quality = Quality(jpg=90, webp=85, avif=72)
+    standard: Quality = Quality(jpg=90, webp=85, avif=70)
     low: Quality = Quality(jpg=45, webp=40, avif=35)
     weak: Quality = Quality(jpg=65, webp=70, avif=60)
     webp_method: int = 2  # a fallback few clients are served: the fast method (docstring)
