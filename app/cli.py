@@ -14,10 +14,11 @@ from typing import Any
 from app.admin.commands import add_commands
 from app.admin.env_file import EnvFileError, load_env_file
 from app.auth.tokens import InvalidUserId, LocalIssuer
+from app.imaging.contained import render_contained
 from app.imaging.encode import EncodeSettings
 from app.imaging.errors import ImageRejected
 from app.imaging.limits import Limits
-from app.imaging.pipeline import render
+from app.imaging.pipeline import pyramid
 from app.imaging.placeholder import make_placeholder
 from app.imaging.plan import FAST_FORMATS, SLOW_FORMATS, plan_variants
 from app.imaging.sandbox import load_master
@@ -188,9 +189,9 @@ def process_file(
     else:
         hint = make_placeholder(master.image)
         variants = []
-        for item in render(
-            master.image, plan_variants(master.width, formats, height=master.height), settings
-        ):
+        specs = plan_variants(master.width, formats, height=master.height)
+        sizes = pyramid(master.image, [s.width for s in specs])
+        for item in render_contained(sizes, specs, settings, limits):  # SVT-AV1 in a child
             (out / item.spec.name).write_bytes(item.data)
             variants.append(
                 {

@@ -27,6 +27,7 @@ from app.catalog import (
 from app.catalog.base import CatalogError
 from app.imaging import rawimage, sandbox
 from app.imaging.animation import ANIMATED_NAME, make_animation
+from app.imaging.contained import render_contained
 from app.imaging.encode import CONTENT_TYPES
 from app.imaging.errors import ImageRejected, Reason
 from app.imaging.pipeline import Rendered, pyramid, render
@@ -200,34 +201,47 @@ def compress(services: Services, image_id: str, attempt: int | None = None) -> b
 
 @logs.scoped
 def encode(services: Services, image_id: str, attempt: int | None = None) -> bool:
-    """The slow formats (AVIF), after the fast ones are already served."""
+    """The slow formats (AVIF), after the fast ones are already served; then the image is ready.
+
+    The write that records the AVIFs also marks the image ready: one catalog write per image
+    fewer than a write of its own in `record` (docs/capacity.md), and nothing is left to make.
+    """
     record = _active(services, image_id, attempt)
-    if record is None or record.width is None or not services.settings.avif:
+    if record is None or record.width is None:
         return False
-    sizes = rawimage.load_set(services.variants.get(master_key(image_id)))
-    specs: list[VariantSpec] = plan_variants(record.width, SLOW_FORMATS, height=record.height)
-    stored = _store(services, image_id, render(sizes, specs, services.encode_settings))
-    _update(services, image_id, attempt, lambda r: _with_variants(r, stored))
+    stored: list[VariantRecord] = []
+    if services.settings.avif:
+        sizes = rawimage.load_set(services.variants.get(master_key(image_id)))
+        specs: list[VariantSpec] = plan_variants(record.width, SLOW_FORMATS, height=record.height)
+        # SVT-AV1 in a forked child: its crash near the memory ceiling costs the child, not
+        # this pool process (app/imaging/contained.py).
+        rendered = render_contained(sizes, specs, services.encode_settings, services.limits)
+        stored = _store(services, image_id, rendered)
+    _update(services, image_id, attempt, lambda r: _ready(services, _with_variants(r, stored)))
     return True
 
 
 @logs.scoped
 def record(services: Services, image_id: str, attempt: int | None = None) -> bool:
-    """Mark the image ready and drop the working master."""
-    current = _active(services, image_id, attempt)
-    if current is None or current.width is None:
+    """Drop the working master of a ready image (and mark it ready, if `encode` did not)."""
+    current = services.catalog.get(image_id)
+    if current.status is Status.READY and attempt in (None, current.attempts):
+        services.variants.delete(master_key(image_id))  # idempotent: gone is fine
+        return True
+    current_or_none = _active(services, image_id, attempt)
+    if current_or_none is None or current_or_none.width is None:
         return False
-    _update(
-        services,
-        image_id,
-        attempt,
-        lambda r: r.evolve(status=Status.READY, processed_url=services.delivery_url(image_id)),
-    )
+    # A chain whose encode stage ran before encode marked images ready (an upgrade mid-chain).
+    _update(services, image_id, attempt, lambda r: _ready(services, r))
     services.variants.delete(master_key(image_id))
     seconds = max(0.0, time.time() - current.upload_time)
     observe.current().ready(seconds)
     log.info("image %s ready %.1f s after its upload was created", image_id, seconds)
     return True
+
+
+def _ready(services: Services, record: ImageRecord) -> ImageRecord:
+    return record.evolve(status=Status.READY, processed_url=services.delivery_url(record.image_id))
 
 
 def fail(services: Services, image_id: str, reason: str, detail: str) -> None:

@@ -1,6 +1,7 @@
 """Rate-distortion of the AVIF and WebP encoder settings over the corpus photos, per tier.
 
-    python -m bench.codecs [--out FILE] [--photos N] [--analyse FILE]
+    python -m bench.codecs [--out FILE] [--photos N] [--only LABEL,...] [--shipped]
+                           [--analyse FILE]
 
 For every corpus photo (../shared/corpus/photos; the fixtures when it is absent): one master and
 pyramid through app.imaging, then every variant of the plan encoded with each candidate setting;
@@ -14,6 +15,7 @@ standard variant keeps SSIM >= 0.95. docs/imaging.md quotes the run.
 from __future__ import annotations
 
 import argparse
+import functools
 import io
 import json
 import multiprocessing
@@ -59,7 +61,25 @@ def photo_paths(limit: int | None = None) -> list[Path]:
     return paths[:limit] if limit else paths
 
 
-def measure_photo(path: str) -> list[dict[str, Any]]:
+def shipped_qualities() -> dict[str, dict[str, tuple[int, ...]]]:
+    """The qualities EncodeSettings ships per tier, and AVIF's standard one 2 either side."""
+    from app.imaging.encode import EncodeSettings
+
+    shipped = EncodeSettings()
+    out: dict[str, dict[str, tuple[int, ...]]] = {}
+    for fmt in ("avif", "webp"):
+        tiers = {t: shipped.quality_for(t).for_format(fmt) for t in ("standard", "weak", "low")}
+        out[fmt] = {t: (q,) for t, q in tiers.items()}
+    standard = out["avif"]["standard"][0]
+    out["avif"]["standard"] = (standard - 2, standard, standard + 2)
+    return out
+
+
+def measure_photo(
+    path: str,
+    candidates: list[tuple[str, str, dict[str, Any]]] | None = None,
+    qualities: dict[str, dict[str, tuple[int, ...]]] | None = None,
+) -> list[dict[str, Any]]:
     from PIL import Image
 
     from app.imaging.limits import Limits
@@ -79,8 +99,8 @@ def measure_photo(path: str) -> list[dict[str, Any]]:
         if frame.mode not in ("RGB", "RGBA"):
             frame = frame.convert("RGBA" if "A" in frame.mode else "RGB")
         reference = reference_downscale(original, frame.size)
-        for label, fmt, options in CANDIDATES:
-            for quality in QUALITIES[fmt][spec.tier]:
+        for label, fmt, options in candidates or CANDIDATES:
+            for quality in (qualities or QUALITIES)[fmt][spec.tier]:
                 data, cpu = _encode(frame, fmt, quality, options)
                 with Image.open(io.BytesIO(data)) as img:
                     img.load()
@@ -119,13 +139,19 @@ def _init() -> None:
     register_plugins()
 
 
-def run(paths: list[Path], out: Path) -> None:
+def run(
+    paths: list[Path],
+    out: Path,
+    candidates: list[tuple[str, str, dict[str, Any]]] | None = None,
+    qualities: dict[str, dict[str, tuple[int, ...]]] | None = None,
+) -> None:
     context = multiprocessing.get_context("spawn")
+    measure = functools.partial(measure_photo, candidates=candidates, qualities=qualities)
     with (
         ProcessPoolExecutor(2, mp_context=context, initializer=_init) as pool,
         out.open("w") as handle,
     ):
-        for path, rows in zip(paths, pool.map(measure_photo, map(str, paths)), strict=True):
+        for path, rows in zip(paths, pool.map(measure, map(str, paths)), strict=True):
             for row in rows:
                 handle.write(json.dumps(row) + "\n")
             print(f"  {path.name}: {len(rows)} encodes", flush=True)
@@ -167,10 +193,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("var/bench-codecs.jsonl"))
     parser.add_argument("--photos", type=int, default=None, help="only the first N photos")
     parser.add_argument("--analyse", type=Path, default=None, help="summarise an earlier run")
+    parser.add_argument("--only", default=None, help="candidate labels, comma-separated")
+    parser.add_argument(
+        "--shipped", action="store_true", help="only the shipped qualities (AVIF standard +-2)"
+    )
     args = parser.parse_args(argv)
     if args.analyse is None:
+        labels = set(args.only.split(",")) if args.only else None
+        candidates = [c for c in CANDIDATES if labels is None or c[0] in labels]
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        run(photo_paths(args.photos), args.out)
+        qualities = shipped_qualities() if args.shipped else None
+        run(photo_paths(args.photos), args.out, candidates, qualities)
     print("\n".join(analyse(args.analyse or args.out)))
     return 0
 

@@ -10,6 +10,7 @@ from typing import Any
 from celery import Celery
 from celery.signals import worker_process_init
 
+from app.imaging.arenas import limit_malloc_arenas
 from app.services import Services, build_services
 from app.settings import current
 from tasks.heartbeat import Heartbeat
@@ -25,6 +26,10 @@ celery_app.steps["worker"].add(Heartbeat)  # `imagepipe worker-health` reads its
 from tasks import logs as _logs  # noqa: E402, F401
 from tasks import metrics as _metrics  # noqa: E402, F401
 
+# Before the pool is forked, whatever the environment says (MALLOC_ARENA_MAX reaches only
+# processes started with it): the pool processes and their encoding children inherit it.
+limit_malloc_arenas()
+
 
 @cache
 def services() -> Services:
@@ -34,6 +39,7 @@ def services() -> Services:
 
 @worker_process_init.connect
 def _limit_memory(**_: Any) -> None:
+    limit_malloc_arenas()  # a pool started some other way than by forking this module's process
     # A hostile file then costs one MemoryError in one task, not the machine.
     ceiling = services().settings.worker_memory_mb * 1024 * 1024
     _soft, hard = resource.getrlimit(resource.RLIMIT_AS)

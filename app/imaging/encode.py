@@ -6,7 +6,9 @@ measures them):
 - Standard tier: the lowest qualities at which every standard variant of every corpus photo keeps
   SSIM >= 0.95 against an exact Lanczos downscale of the original (the issue's bar). The hardest
   photos (plasma_Path, fine foliage; the CMYK one) need JPEG 90 (89 passes by 0.003), WebP 85
-  (0.9545 at method 2) and AVIF 72 with libaom (70 passes by 0.001; with SVT-AV1 70 gives 0.9509).
+  (0.9545 at method 2) and AVIF 70 (SVT-AV1: lowest 0.9509 over the corpus; libaom, which takes
+  the frames SVT-AV1 refuses, passes at 70 by 0.001). At 72 SVT-AV1's AVIFs are 4% larger and the
+  variant set's bytes would exceed those before issue 12 (docs/imaging.md).
 - Low tier (160-lq, for Save-Data and 2G): small on purpose (JPEG 45, WebP 40, AVIF 35).
 - Weak tier (640-lq, what a phone on 3g is served): AVIF 60, WebP 70, JPEG 65. Shown at 720
   device px, every gallery photo keeps SSIM >= 0.92 against the 720 px reference (docs/delivery.md).
@@ -15,12 +17,13 @@ measures them):
 - WebP method 2: browsers that take AVIF are served AVIF, so WebP's bytes reach few clients while
   its CPU is spent on every image. Over the corpus, method 2 is 2.2x faster than 4 for 2.3% more
   WebP bytes (lowest SSIM 0.9545 vs 0.9549); method 3 costs what 4 does, 1 and 0 are 12-20% larger.
-- AVIF: libaom speed 8 tune=ssim, 4:2:0, one thread per encoder (through pillow-avif-plugin).
-  SVT-AV1 preset 8 (`avif_codec="svt"`) measured 2.7x less CPU for 2.6% fewer AVIF bytes at q70,
-  but it starts threads of its own, and in a worker under its address-space ceiling that failed
-  and then crashed the pool process; it stays available, not the default, until that is
-  contained. Where SVT-AV1 is chosen, frames it refuses (under 4 px a side, over 16384x8704, and
-  gray ones) and encodes it fails go to libaom. Encodes already run side by side: one thread each.
+- AVIF: SVT-AV1 preset 8, 4:2:0, level of parallelism 1 (through pillow-avif-plugin): 2.7x less
+  CPU than libaom speed 8 tune=ssim for fewer AVIF bytes (docs/imaging.md). It still starts ~16
+  threads per encode, and near an address-space ceiling it can fail to start them and die of
+  SIGSEGV, so the worker runs these encodes in a forked child (app/imaging/contained.py) and
+  limits malloc arenas (app/imaging/arenas.py). Frames SVT-AV1 refuses (under 4 px a side, over
+  16384x8704, and gray ones) and encodes it fails go to libaom (`avif_codec="aom"` chooses it
+  everywhere). Encodes already run side by side: one thread each.
 - Nothing but pixels is written: no EXIF, XMP, IPTC or comment; no ICC profile (pixels are
   sRGB, which is what browsers assume of an untagged image).
 """
@@ -65,15 +68,14 @@ class Quality:
 
 @dataclass(frozen=True)
 class EncodeSettings:
-    standard: Quality = Quality(jpg=90, webp=85, avif=72)
+    standard: Quality = Quality(jpg=90, webp=85, avif=70)
     low: Quality = Quality(jpg=45, webp=40, avif=35)
     weak: Quality = Quality(jpg=65, webp=70, avif=60)
     webp_method: int = 2  # a fallback few clients are served: the fast method (docstring)
-    # "aom" (libaom) or "svt" (SVT-AV1), both through pillow-avif-plugin. SVT-AV1 is 2.7x cheaper
-    # (docs/imaging.md) but starts threads of its own: in a worker process under its address-
-    # space ceiling it failed to start them and then crashed the process (SIGSEGV) in the
-    # hostile-file run, so libaom stays the default until that is contained.
-    avif_codec: str = "aom"
+    # "svt" (SVT-AV1) or "aom" (libaom), both through pillow-avif-plugin. SVT-AV1 is ~2.7x
+    # cheaper (docs/imaging.md); it starts ~16 threads of its own and can crash near an address-
+    # space ceiling, so a worker runs its encodes in a forked child (app/imaging/contained.py).
+    avif_codec: str = "svt"
     avif_speed: int = 8  # SVT-AV1's preset (libavif passes the speed through; 9 and 10 are M9)
     aom_speed: int = 8  # libaom: for frames SVT-AV1 cannot take, and the "aom" codec
     threads: int = 2  # encodes run side by side (Pillow releases the GIL while encoding)

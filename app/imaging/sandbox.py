@@ -59,8 +59,14 @@ def load_master(path: Path, limits: Limits) -> Master:
     return run_limited(_load_master, path, limits, limits=limits)
 
 
-def run_limited(fn: Callable[..., T], *args: Any, limits: Limits) -> T:
-    """fn(*args) in a forked child; its ImageRejected comes back as is, every failure as one."""
+def run_limited(
+    fn: Callable[..., T], *args: Any, limits: Limits, pass_interrupts: bool = False
+) -> T:
+    """fn(*args) in a forked child; its ImageRejected comes back as is, every failure as one.
+
+    With pass_interrupts, an exception raised in this process while it waits (Celery's soft
+    time limit) kills the child and propagates as it is, not as a decode timeout.
+    """
     started = time.monotonic()
     read_end, write_end = os.pipe()
     with contextlib.suppress(OSError, AttributeError):  # Linux: fewer round trips for the image
@@ -80,6 +86,8 @@ def run_limited(fn: Callable[..., T], *args: Any, limits: Limits) -> T:
         ) from None
     except BaseException as exc:
         _kill(pid)
+        if pass_interrupts:
+            raise
         if type(exc).__name__ == "SoftTimeLimitExceeded":  # Celery's, by name: no import here
             raise ImageRejected(
                 Reason.DECODE_TIMEOUT, "the task's time limit ran out while decoding"

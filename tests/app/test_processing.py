@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
+import pytest
 from PIL import Image
 
 from app import processing
@@ -119,3 +121,32 @@ def test_reconciler_requeues_stuck_images_and_fails_hopeless_ones(services: Serv
     assert services.catalog.get("hopeless").failure_reason == "processing_timeout"
     assert services.catalog.get("missing").failure_reason == "upload_missing"
     assert services.catalog.get("done").status is Status.READY
+
+
+def test_the_avif_write_marks_the_image_ready_and_record_only_drops_the_master(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Four catalog writes per processed image after the upload's: claim, resize, compress and
+    encode (which records the AVIFs and `ready` at once); record writes nothing."""
+    image_id = upload(services, photo("mate_Storm.jpg"))
+    saves: list[str] = []
+    real_save = services.catalog.save
+
+    def save(record: Any) -> Any:
+        saves.append(record.status.value)
+        return real_save(record)
+
+    monkeypatch.setattr(services.catalog, "save", save)
+    attempt = processing.claim(services, image_id)
+    for stage in (processing.resize, processing.compress, processing.encode):
+        assert stage(services, image_id, attempt)
+    record = services.catalog.get(image_id)
+    assert record.status is Status.READY
+    assert record.processed_url == f"http://testserver/i/{image_id}"
+    assert "avif" in {v.format for v in record.variants}
+    assert services.variants.exists(processing.master_key(image_id))
+    assert processing.record(services, image_id, attempt)
+    assert not services.variants.exists(processing.master_key(image_id))
+    assert processing.record(services, image_id, attempt)  # redelivered: still fine
+    assert saves == ["processing", "processing", "processing", "ready"]
+    assert services.catalog.get(image_id) == record

@@ -94,6 +94,8 @@ def test_tasks_get_the_urls_and_their_secrets_from_secrets_manager(stack: Stack)
     assert env["CELERY_BROKER_URL"] == "sqs://"
     assert env["IMAGEPIPE_TASK_QUEUE"] == "imagepipe-test-imagepipe"
     assert env["IMAGEPIPE_SQS_MAX_RECEIVES"] == "7"
+    # Celery's task events cost ~40 SNS and SQS requests an image: off unless the stack asks.
+    assert env["IMAGEPIPE_TASK_EVENTS"] == "false"
     assert "not-a-real-secret" not in json.dumps(container)
     assert [s["name"] for s in container["secrets"]] == ["IMAGEPIPE_SECRET_KEY"]
     # Tokens are the stack's Cognito pool's: the API verifies them against its JWKS.

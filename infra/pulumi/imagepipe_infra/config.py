@@ -33,6 +33,7 @@ class StackConfig:
     task_queue: str
     max_receives: int
     task_time_limit: int
+    task_events: bool  # Celery task events for Flower: ~40 SNS and SQS requests an image
     # catalog
     table: str
     replica_region: str | None
@@ -110,6 +111,8 @@ class StackConfig:
             task_queue=c.get("taskQueue") or f"{prefix}-{names.TASK_QUEUE}",
             max_receives=c.get_int("maxReceiveCount") or names.MAX_RECEIVES,
             task_time_limit=c.get_int("taskTimeLimit") or names.TASK_TIME_LIMIT,
+            # Off unless asked: at 10M images a day they are $190 a day (docs/capacity.md).
+            task_events=bool(c.get_bool("taskEvents")),
             table=c.get("table") or f"{prefix}-{names.TABLE}",
             replica_region=c.get("replicaRegion"),
             custom_domain=c.get("customDomain"),

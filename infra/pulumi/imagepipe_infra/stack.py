@@ -106,6 +106,7 @@ def build(cfg: StackConfig) -> dict[str, pulumi.Input[str]]:
         "IMAGEPIPE_UPLOADS_QUEUE": queues.uploads.url,
         "IMAGEPIPE_SQS_MAX_RECEIVES": str(cfg.max_receives),
         "IMAGEPIPE_TASK_TIME_LIMIT": str(cfg.task_time_limit),
+        "IMAGEPIPE_TASK_EVENTS": str(cfg.task_events).lower(),
         "IMAGEPIPE_PUBLIC_BASE_URL": public_base_url,
         "IMAGEPIPE_PRIVATE_IMAGES": str(cfg.private_images).lower(),
         "AWS_REGION": cfg.region,

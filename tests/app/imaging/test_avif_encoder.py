@@ -30,8 +30,8 @@ def _scene(size: tuple[int, int]) -> Image.Image:
     return Image.effect_mandelbrot((96, 64), (-2.0, -1.2, 1.0, 1.2), 60).convert("RGB").resize(size)
 
 
-def test_libaom_is_the_default_and_takes_what_svt_av1_refuses() -> None:
-    assert avif_codec((1920, 1280), EncodeSettings()) == "aom"
+def test_svt_av1_is_the_default_and_libaom_takes_what_it_refuses() -> None:
+    assert avif_codec((1920, 1280), EncodeSettings()) == "svt"
     assert avif_codec((1920, 1280), SETTINGS) == "svt"
     assert avif_codec((4, 4), SETTINGS) == "svt"
     assert avif_codec((SVT_MAX_WIDTH, SVT_MAX_HEIGHT), SETTINGS) == "svt"
