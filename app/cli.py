@@ -79,6 +79,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.env is not None:
             load_env_file(args.env)
+        # The environment as it is now, after --env: not what an earlier import may have read.
+        current.cache_clear()
         settings = current()
     except (SettingsError, EnvFileError) as exc:
         print(f"imagepipe: configuration error: {exc}", file=sys.stderr)

@@ -217,7 +217,11 @@ def encode(services: Services, image_id: str, attempt: int | None = None) -> boo
         # this pool process (app/imaging/contained.py).
         rendered = render_contained(sizes, specs, services.encode_settings, services.limits)
         stored = _store(services, image_id, rendered)
-    _update(services, image_id, attempt, lambda r: _ready(services, _with_variants(r, stored)))
+    done = _update(
+        services, image_id, attempt, lambda r: _ready(services, _with_variants(r, stored))
+    )
+    if done.status is Status.READY:
+        _report_ready(done)
     return True
 
 
@@ -234,10 +238,15 @@ def record(services: Services, image_id: str, attempt: int | None = None) -> boo
     # A chain whose encode stage ran before encode marked images ready (an upgrade mid-chain).
     _update(services, image_id, attempt, lambda r: _ready(services, r))
     services.variants.delete(master_key(image_id))
-    seconds = max(0.0, time.time() - current.upload_time)
-    observe.current().ready(seconds)
-    log.info("image %s ready %.1f s after its upload was created", image_id, seconds)
+    _report_ready(current)
     return True
+
+
+def _report_ready(record: ImageRecord) -> None:
+    """The upload-to-ready time, to the metrics and the log, where the image became ready."""
+    seconds = max(0.0, time.time() - record.upload_time)
+    observe.current().ready(seconds)
+    log.info("image %s ready %.1f s after its upload was created", record.image_id, seconds)
 
 
 def _ready(services: Services, record: ImageRecord) -> ImageRecord:

@@ -103,7 +103,14 @@ def ready_image(running: Running) -> str:
     auth = {"Authorization": f"Bearer {running.token}"}
     data = jpeg_bytes(Image.new("RGB", (900, 600), (30, 120, 60)), quality=85)
     form = {"filename": "a.jpg", "content_type": "image/jpeg", "size": len(data)}
-    ticket = requests.post(f"{running.base}/upload", json=form, headers=auth, timeout=30)
+    # One ID on both of the client's requests: the ticket (its record keeps the ID, which the
+    # first chain logs under) and the form's post.
+    ticket = requests.post(
+        f"{running.base}/upload",
+        json=form,
+        headers=auth | {"X-Request-ID": REQUEST_ID},
+        timeout=30,
+    )
     assert ticket.status_code == 201, ticket.text
     image_id: str = ticket.json()["image_id"]
     upload = ticket.json()["upload"]

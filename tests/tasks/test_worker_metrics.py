@@ -28,7 +28,7 @@ STAGES = (pipeline.resize, pipeline.compress, pipeline.encode, pipeline.record)
 
 @pytest.fixture
 def svc(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Services:
-    # No AVIF: the encode stage then has nothing to do, which is an outcome to count too.
+    # No AVIF: the encode stage encodes nothing, and still marks the image ready.
     built = build_services(make_settings(tmp_path, avif=False))
     monkeypatch.setattr(pipeline, "services", lambda: built)
     metrics.recorder.cache_clear()  # counts from this test only
@@ -93,9 +93,8 @@ def test_a_chain_counts_its_tasks_steps_bytes_and_time_to_ready(
     assert svc.catalog.get("img1").status is Status.READY
     found = scraped(svc)
     tasks = "imagepipe_tasks_total"
-    for stage in ("imagepipe.ingest", "imagepipe.resize", "imagepipe.compress", "imagepipe.record"):
-        assert value(found, tasks, task=stage, outcome="done") == 1, stage
-    assert value(found, tasks, task="imagepipe.encode", outcome="skipped") == 1  # AVIF is off
+    for stage in ("ingest", "resize", "compress", "encode", "record"):
+        assert value(found, tasks, task=f"imagepipe.{stage}", outcome="done") == 1, stage
     steps = "imagepipe_step_duration_seconds_count"
     assert value(found, steps, step="decode", format="") == 1
     assert value(found, steps, step="resize", format="") == 1
@@ -154,7 +153,7 @@ def test_every_stage_logs_under_the_request_id_its_message_carries(
     assert {line.get("user_id") for line in steps} == {hashed}
     assert "bob" not in json.dumps(got)
     ready = [line for line in got if "ready" in line["message"]]
-    assert ready and ready[0]["task"] == "imagepipe.record"
+    assert ready and ready[0]["task"] == "imagepipe.encode"  # its write marks the image ready
     assert logs.context() == {}  # nothing a task or stage bound outlives it
 
 
