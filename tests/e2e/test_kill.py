@@ -296,8 +296,12 @@ def test_pool_processes_die_with_the_workers_main_process(tmp_path: Path) -> Non
         assert pool_pid in children(proc.pid)
         os.kill(proc.pid, signal.SIGKILL)  # the main process only, not its group
         proc.wait()
-        wait_for(
-            lambda: True if not Path(f"/proc/{pool_pid}").exists() else None,
-            timeout=60,
-            what=f"pool process {pool_pid} to die with its parent",
-        )
+        try:
+            wait_for(
+                lambda: True if not Path(f"/proc/{pool_pid}").exists() else None,
+                timeout=60,
+                what=f"pool process {pool_pid} to die with its parent",
+            )
+        finally:
+            if Path(f"/proc/{pool_pid}").exists():  # the failure: leave no process behind
+                os.kill(pool_pid, signal.SIGKILL)

@@ -102,13 +102,14 @@ def test_ctrl_c_stops_the_local_aws_platform_cleanly(tmp_path: Path) -> None:
         os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in the terminal does
         code = proc.wait(timeout=180)
     finally:
+        if not started:  # start-up failed before the snapshot: take it now
+            started = {pid: _start_time(pid) for pid in descendants(proc.pid)}
+            started |= {pid: _start_time(pid) for pid in _moto_servers(moto_port)}
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-        # moto runs in a session of its own: nothing above reaches it.
+        # supervisord's programs and moto run in process groups of their own.
         left = [pid for pid, at in started.items() if at is not None and _start_time(pid) == at]
-        if not started:  # start-up failed before the snapshot
-            left = _moto_servers(moto_port)
         for pid in left:
             os.kill(pid, signal.SIGKILL)
     terminal = output.read_text(errors="replace")
