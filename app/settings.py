@@ -109,6 +109,8 @@ class Settings:
     # A running stage renews its record within this; a record idle longer while the queue is
     # empty lost its message (a killed worker) and is requeued (tasks/reconcile.py).
     lease_seconds: int = env("IMAGEPIPE_LEASE_SECONDS", as_int_range(3, 3600), 30)
+    # /health/ready: a backend that has not answered within this is reported unavailable (503).
+    health_timeout_seconds: int = env("IMAGEPIPE_HEALTH_TIMEOUT_SECONDS", as_int_range(1, 60), 3)
     # Queued tasks past which POST /upload answers 503.
     max_backlog: int = env("IMAGEPIPE_MAX_BACKLOG", as_positive_int, 1000)
     # One user's unfinished uploads past which they get 429.

@@ -20,8 +20,6 @@ from app.api.responses import Live, Readiness
 
 blueprint = Blueprint("health", __name__)
 
-# A check still running after this is reported as timed out; its thread finishes on its own.
-CHECK_TIMEOUT_SECONDS = 3.0
 _checks = ThreadPoolExecutor(8, thread_name_prefix="health")
 
 
@@ -52,14 +50,16 @@ def ready() -> tuple[dict[str, Any], int]:
         "catalog": p.services.catalog.ping,
         "broker": p.jobs.ping,
     }
+    # A check still running after this is reported as timed out; its thread finishes on its own.
+    timeout = p.services.settings.health_timeout_seconds
     running = {name: _checks.submit(check) for name, check in checks.items()}
     results: dict[str, str] = {}
     for name, future in running.items():
         try:
-            future.result(timeout=CHECK_TIMEOUT_SECONDS)
+            future.result(timeout=timeout)
             results[name] = "ok"
         except FutureTimeout:
-            results[name] = f"unavailable: no answer within {CHECK_TIMEOUT_SECONDS:g} s"
+            results[name] = f"unavailable: no answer within {timeout} s"
         except Exception as exc:  # noqa: BLE001 - any failure is the answer to report
             results[name] = f"unavailable: {type(exc).__name__}"
     healthy = all(v == "ok" for v in results.values())

@@ -68,8 +68,15 @@ def _resizer() -> Resizer:
     return resizer
 
 
+# A source at least this much wider than its target. A mild step from an image that was itself
+# resampled (the 720 phone slot down to 640) softens it measurably more than the same width made
+# from the next slot up: SSIM 0.946 against 0.953 for plasma_Path.jpg's 640.avif.
+MIN_STEP = 1.5
+
+
 def cascade(img: Image.Image, widths: Iterable[int]) -> dict[int, Image.Image]:
-    """One image per width, each made from the smallest already made that is at least as wide.
+    """One image per width, each made from the smallest already made that is at least
+    MIN_STEP times as wide (else from the master).
 
     Going 1920 -> 1280 -> 640 -> 320 -> 160 costs about a third of resizing every width from the
     master, with SSIM against an exact Lanczos downscale of the original still above 0.995
@@ -82,6 +89,7 @@ def cascade(img: Image.Image, widths: Iterable[int]) -> dict[int, Image.Image]:
         if size[0] in made:
             made[width] = made[size[0]]
             continue
-        source = min((m for w, m in made.items() if w >= size[0]), key=lambda m: m.width)
+        wide = [m for m in made.values() if m.width >= size[0] * MIN_STEP]
+        source = min(wide, key=lambda m: m.width) if wide else img
         made[width] = made[size[0]] = resize_to(source, size)
     return {w: made[w] for w in widths}

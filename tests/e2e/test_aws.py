@@ -227,7 +227,21 @@ def storm(aws: AwsPlatform) -> str:
     """A real photo, uploaded once and processed; its image ID."""
     image_id = upload(aws, photo("mate_Storm.jpg").read_bytes(), "storm.jpg", "image/jpeg")
     assert settled(aws, image_id)["status"] == "ready"
+    # `encode` marks the image ready; `record`, the chain's last stage, then drops the master.
+    wait_for(
+        lambda: True if "Task imagepipe.record[" in aws.log("worker") else None,
+        timeout=180,
+        what="the chain's last stage",
+    )
+    wait_for(lambda: work_is_gone(aws, image_id), timeout=180, what="the working master to go")
     return image_id
+
+
+def work_is_gone(aws: AwsPlatform, image_id: str) -> bool | None:
+    listing = s3_client(aws.location).list_objects_v2(
+        Bucket=VARIANTS_BUCKET, Prefix=f"{VARIANTS_PREFIX}/_work/{image_id}/"
+    )
+    return True if listing["KeyCount"] == 0 else None
 
 
 def test_a_photo_passes_every_hop(aws: AwsPlatform, storm: str) -> None:

@@ -111,7 +111,7 @@ def watch_health(target: Target, stop: threading.Event) -> None:
     """Ask /health all along; every answer that is not a 200 is kept for the assertion."""
     while not stop.is_set():
         try:
-            response = requests.get(f"{target.base}/health", timeout=30)
+            response = requests.get(f"{target.base}/health", timeout=60)
             if response.status_code != 200:
                 target.health.append(f"{response.status_code}: {response.text[:200]}")
         except requests.RequestException as exc:
@@ -208,7 +208,13 @@ def embedded(tmp_path: Path) -> Iterator[Target]:
         target = Target(f"http://127.0.0.1:{port}", env, tmp_path, stack, token(env), keys, catalog)
         target.start_worker()
         yield target
-        assert not list(FileBlobStore(variants).list("_work/")), "a working master was left"
+        # `encode` marks an image ready; `record`, the chain's last stage, drops its master
+        # after that: a killed worker's `record` comes back with its message.
+        wait_for(
+            lambda: True if not list(FileBlobStore(variants).list("_work/")) else None,
+            timeout=300,
+            what="every working master to be dropped",
+        )
 
 
 def test_embedded_kills_lose_nothing(embedded: Target) -> None:
@@ -232,6 +238,10 @@ def on_aws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Target]:
                 "IMAGEPIPE_CATALOG_URL": "dynamodb://kill-images",
                 "IMAGEPIPE_SECRET_KEY": "e2e-kill-secret-key-0123456789abcdef",
                 "IMAGEPIPE_HOST": "127.0.0.1",
+                # moto stands in for AWS here, in one Python process on a busy 2-core machine:
+                # with the storm it answered a ping in over 3 s, and readiness said 503 (seen).
+                # What this test asks of /health is that the API answers while workers die.
+                "IMAGEPIPE_HEALTH_TIMEOUT_SECONDS": "20",
                 "IMAGEPIPE_PORT": str(port),
                 "IMAGEPIPE_SQS_WAIT_SECONDS": "1",
                 "IMAGEPIPE_EVENTS_FANOUT": "false",

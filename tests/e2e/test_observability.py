@@ -129,6 +129,17 @@ def ready_image(running: Running) -> str:
         return got["status"] if got["status"] in ("ready", "failed") else None
 
     assert wait_for(settled, timeout=180, what="the image to settle", interval=0.25) == "ready"
+
+    # `encode` marks the image ready; `record`, the chain's last stage, runs after it.
+    def chain_ended() -> bool | None:
+        for line in json_lines(running.logs / "worker.log"):
+            message = line["message"]
+            record_task = message.startswith("Task imagepipe.record[")
+            if line.get("image_id") == image_id and record_task and "succeeded" in message:
+                return True
+        return None
+
+    wait_for(chain_ended, timeout=180, what="the chain's last stage to finish")
     return image_id
 
 
@@ -143,7 +154,7 @@ def test_one_request_id_follows_the_image_from_upload_to_ready(
         mine = [x for x in lines if x.get("request_id") == REQUEST_ID]
         return mine if any("ready" in x["message"] for x in mine) else None
 
-    mine = wait_for(chain_done, timeout=60, what="the worker's ready line")
+    mine = wait_for(chain_done, timeout=180, what="the worker's ready line")
     tasks = {x.get("task") for x in mine}
     stages = ("ingest", "resize", "compress", "encode", "record")
     assert {f"imagepipe.{s}" for s in stages} <= tasks

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
 
-from app.api import health
 from app.catalog import CatalogUnavailable
 from app.services import Services
 
@@ -37,12 +37,15 @@ def test_a_backend_that_hangs_is_reported_after_its_timeout(
     client: FlaskClient, services: Services, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     release = threading.Event()
-    monkeypatch.setattr(health, "CHECK_TIMEOUT_SECONDS", 0.2)
+    settings = services.settings
+    # Services is frozen; the app reads its settings at each request.
+    object.__setattr__(services, "settings", replace(settings, health_timeout_seconds=1))
     monkeypatch.setattr(services.variants, "ping", lambda: release.wait(30))
     try:
         response = client.get("/health/ready")
     finally:
         release.set()
+        object.__setattr__(services, "settings", settings)
     body: dict[str, Any] = response.get_json()
     assert response.status_code == 503
     assert body["backends"]["variants"].startswith("unavailable: no answer within")
