@@ -71,15 +71,9 @@ def claim(
             return None
         if record.status is Status.PROCESSING and record.updated_at > stale_before and not force:
             return None
-        return record.evolve(
-            status=Status.PROCESSING,
-            attempts=record.attempts + 1,
-            failure_reason=None,
-            failure_detail=None,
-        )
+        return _next_attempt(record)
 
-    claimed = change_once(services.catalog, image_id, change)
-    return claimed.attempts if claimed is not None else None
+    return _claimed_attempt(services, image_id, change)
 
 
 def claim_again(services: Services, image_id: str, *, untouched_since: float) -> int | None:
@@ -96,13 +90,23 @@ def claim_again(services: Services, image_id: str, *, untouched_since: float) ->
             return None
         if record.updated_at >= untouched_since:
             return None
-        return record.evolve(
-            status=Status.PROCESSING,
-            attempts=record.attempts + 1,
-            failure_reason=None,
-            failure_detail=None,
-        )
+        return _next_attempt(record)
 
+    return _claimed_attempt(services, image_id, change)
+
+
+def _next_attempt(record: ImageRecord) -> ImageRecord:
+    return record.evolve(
+        status=Status.PROCESSING,
+        attempts=record.attempts + 1,
+        failure_reason=None,
+        failure_detail=None,
+    )
+
+
+def _claimed_attempt(
+    services: Services, image_id: str, change: Callable[[ImageRecord], ImageRecord | None]
+) -> int | None:
     claimed = change_once(services.catalog, image_id, change)
     return claimed.attempts if claimed is not None else None
 
