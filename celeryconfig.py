@@ -83,6 +83,8 @@ task_reject_on_worker_lost = True
 worker_prefetch_multiplier = 1
 task_soft_time_limit = _settings.task_time_limit
 task_time_limit = _settings.task_time_limit + 15
+# Prefork, with the jobs of a pool process that died before its ACK was read failed as lost.
+worker_pool = "tasks.pool:TaskPool"
 
 # Flower needs both; each costs requests per task on AWS (IMAGEPIPE_TASK_EVENTS, capacity.md).
 worker_send_task_events = _settings.task_events
