@@ -7,12 +7,15 @@ none of them is the secret itself.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 KEY_BYTES = 32
 
 
+@lru_cache(maxsize=64)  # a handful of purposes; derived on every request otherwise
 def derive_key(secret: str, purpose: str) -> bytes:
     """The 32-byte key for ``purpose`` (a versioned label such as "imagepipe/upload-policy/v2")."""
     hkdf = HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None, info=purpose.encode())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import current_app, request
+from flask import current_app, g, request
 
 from app.api.errors import ApiError
 from app.api.limits import check_auth_failures, record_auth_failure
@@ -42,6 +42,14 @@ def caller() -> str:
 
 
 def identity() -> Identity:
+    """The verified caller, once per request: the rate limiter's key and the view both ask."""
+    known: Identity | None = g.get("imagepipe_identity")
+    if known is None:
+        known = g.imagepipe_identity = _verified_caller()
+    return known
+
+
+def _verified_caller() -> Identity:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():

@@ -73,8 +73,11 @@ def _auth_failure_rate() -> RateLimitItem:
     return rate
 
 
-def _failure_keys(token: str) -> list[str]:
+def _failure_keys(token: str, *, failed: bool) -> list[str]:
+    """The address's key; for a token that has just failed, also the user it claims."""
     keys = [f"ip:{client_address()}"]
+    if not failed:
+        return keys  # a token not yet checked: decoding it here would be wasted on every request
     try:
         claimed = jwt.decode(token, options={"verify_signature": False}).get("sub")
     except jwt.InvalidTokenError:
@@ -92,7 +95,7 @@ def check_auth_failures(token: str, *, failed: bool = False) -> None:
     if limiter is None:
         return
     rate = _auth_failure_rate()
-    keys = _failure_keys(token) if failed else _failure_keys(token)[:1]
+    keys = _failure_keys(token, failed=failed)
     for key in keys:
         if not limiter.limiter.test(rate, "auth-failure", key):
             reset, _remaining = limiter.limiter.get_window_stats(rate, "auth-failure", key)
@@ -111,7 +114,7 @@ def record_auth_failure(token: str) -> None:
         return
     g.imagepipe_failure_counted = True  # one request is one failure, however often it asks
     rate = _auth_failure_rate()
-    for key in _failure_keys(token):
+    for key in _failure_keys(token, failed=True):
         limiter.limiter.hit(rate, "auth-failure", key)
 
 

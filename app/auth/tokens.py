@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -36,6 +38,7 @@ LOCAL_CLIENT_ID = "imagepipe"
 LOCAL_ISSUER = "urn:imagepipe:local-issuer"
 KEY_FILE = "token_signing_key.pem"
 ALGORITHM = "RS256"
+VERIFIED_TOKENS_KEPT = 4096  # per process; each entry is a token and an Identity (~1.5 KB)
 # fullmatch, not match with "$": "$" also matches before a final newline ("alice\n").
 _USER_ID = re.compile(r"[A-Za-z0-9_.@:-]{1,128}")
 USER_ID_PATTERN = f"^{_USER_ID.pattern}$"  # the same rule in JSON Schema (/openapi.json)
@@ -91,13 +94,38 @@ class JwtVerifier:
         issuer: str,
         client_id: str,
         token_uses: Sequence[str] = ("access", "id"),
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._keys = keys
+        self._clock = clock
         self.issuer = issuer
         self.client_id = client_id
         self._uses = frozenset(token_uses)
+        self._verified: OrderedDict[str, tuple[Identity, float]] = OrderedDict()
+        self._lock = threading.Lock()
 
     def verify(self, token: str) -> Identity:
+        """A client sends the same token with every request for an hour: its signature and
+        claims are checked once, then the answer is reused until the token expires."""
+        with self._lock:
+            known = self._verified.get(token)
+            if known is not None:
+                self._verified.move_to_end(token)
+        if known is not None:
+            who, expires = known
+            if self._clock() <= expires + _LEEWAY_SECONDS:
+                return who
+            with self._lock:
+                self._verified.pop(token, None)
+            raise InvalidToken("the token has expired")
+        who, expires = self._check(token)
+        with self._lock:
+            self._verified[token] = (who, expires)
+            while len(self._verified) > VERIFIED_TOKENS_KEPT:
+                self._verified.popitem(last=False)
+        return who
+
+    def _check(self, token: str) -> tuple[Identity, float]:
         try:
             key = self._keys.key_for(token)
             claims = jwt.decode(
@@ -125,7 +153,8 @@ class JwtVerifier:
         if not isinstance(subject, str) or not _USER_ID.fullmatch(subject):
             raise InvalidToken("the token names no valid user")
         groups = claims.get("cognito:groups") or []
-        return Identity(subject, admin=isinstance(groups, list) and ADMIN_GROUP in groups)
+        admin = isinstance(groups, list) and ADMIN_GROUP in groups
+        return Identity(subject, admin=admin), float(claims["exp"])
 
 
 class LocalIssuer:

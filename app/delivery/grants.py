@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Final, Protocol
 from urllib.parse import urlencode
 
@@ -34,7 +35,12 @@ class Grant:
         """``url`` with the grant's parameters appended (after any query it already has)."""
         if not self.params:
             return url
-        return f"{url}{'&' if '?' in url else '?'}{urlencode(self.params)}"
+        return f"{url}{'&' if '?' in url else '?'}{self.query}"
+
+    @cached_property
+    def query(self) -> str:
+        """The encoded parameters, once per grant: an image view applies it to every URL."""
+        return urlencode(self.params)
 
 
 class UrlSigner(Protocol):

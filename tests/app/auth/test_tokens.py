@@ -96,6 +96,34 @@ def test_a_pool_access_token_is_verified_against_the_jwks(pool: Jwks) -> None:
     assert pool.fetches == 1  # the key set is cached
 
 
+class CountingKeys:
+    def __init__(self, issuer: LocalIssuer) -> None:
+        self.issuer = issuer
+        self.asked = 0
+
+    def key_for(self, token: str) -> Any:
+        self.asked += 1
+        return self.issuer.key_for(token)
+
+
+def test_a_token_is_checked_once_then_reused_until_it_expires(tmp_path: Path) -> None:
+    issuer = LocalIssuer(_key(), issuer="urn:test", client_id=CLIENT)
+    keys = CountingKeys(issuer)
+    now = [time.time()]
+    verifier = JwtVerifier(keys, issuer="urn:test", client_id=CLIENT, clock=lambda: now[0])
+    token = issuer.issue("alice")
+    assert verifier.verify(token) == Identity("alice")
+    assert verifier.verify(token) == Identity("alice")
+    assert keys.asked == 1  # the second request reused the first one's check
+    expires = jwt.decode(token, options={"verify_signature": False})["exp"]
+    now[0] = expires + 3600
+    with pytest.raises(InvalidToken, match="expired"):
+        verifier.verify(token)
+    forged = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+    with pytest.raises(InvalidToken):
+        verifier.verify(forged)  # another string: checked, not taken from the cache
+
+
 def test_an_id_token_is_checked_by_audience(pool: Jwks) -> None:
     key = _key()
     issuer = pool.pool_issuer(key)
