@@ -33,11 +33,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.index_writes import IndexShape, all_projected, item_size, sequence_units, shapes_of
+from bench.index_writes import (
+    IndexShape,
+    all_projected,
+    index_entry,
+    item_size,
+    listing_read_units,
+    query_read_units,
+    sequence_units,
+    shapes_of,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PHOTO = "lomiri16_sunset_by_Aitzol_Berasategi.jpg"  # 12.2 MP, as the latency benchmark
 TABLE_KEY = "image_id"
+BY_USER = "by_user"  # app/names.py
 TASKS_PER_IMAGE = 5  # imagepipe.ingest, resize, compress, encode, record
 EVENTS_PER_TASK = 4  # task-sent, task-received, task-started, task-succeeded
 
@@ -242,6 +252,8 @@ def report(bill: Bill) -> list[str]:
         f"{data['dynamodb_write_units']} write units on the table, "
         f"{data['dynamodb_write_units_with_indexes']} with its indexes"
     )
+    lines.append(f"  DynamoDB index write units: {data['dynamodb_index_write_units']}")
+    lines += listing_reads(bill)
     lines += [
         "counted from the configuration (other processes):",
         f"  Celery task messages: {TASKS_PER_IMAGE} x (SQS SendMessage + ReceiveMessage + "
@@ -250,6 +262,25 @@ def report(bill: Bill) -> list[str]:
         "every Flower queue (SQS ReceiveMessage in batches of up to 10, DeleteMessage each)",
     ]
     return lines
+
+
+def listing_reads(bill: Bill, page: int = 20) -> list[str]:
+    """What reading the ready record back costs through by_user, as provisioned and with ALL."""
+    if not bill.stored_items or BY_USER not in bill.indexes:
+        return []
+    ready, shape = bill.stored_items[-1], bill.indexes[BY_USER]
+    every = all_projected(bill.indexes)[BY_USER]
+    entry = index_entry(ready, shape, TABLE_KEY) or {}
+    usage_per_1000 = query_read_units([entry] * 1000)
+    usage_all = query_read_units([ready] * 1000)
+    return [
+        f"  reads (DynamoDB's rules on these sizes; the ready item {item_size(ready):,} bytes, "
+        f"its by_user entry {item_size(entry)} bytes):",
+        f"    GET /images, a page of {page}: {listing_read_units(ready, shape, TABLE_KEY, page)} "
+        f"RRU ({listing_read_units(ready, every, TABLE_KEY, page)} with by_user ALL)",
+        f"    the quota's usage, per 1,000 images held: {usage_per_1000} RRU ({usage_all} "
+        "through list_by_user with by_user ALL)",
+    ]
 
 
 def designs(bill: Bill, cpu_today: float, cpu_now: float) -> list[Design]:

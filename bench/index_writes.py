@@ -62,7 +62,7 @@ def table_units(before: Item | None, after: Item) -> int:
 
 def index_units(before: Item | None, after: Item | None, shape: IndexShape, key: str) -> int:
     """What one write costs one index."""
-    old, new = _entry(before, shape, key), _entry(after, shape, key)
+    old, new = index_entry(before, shape, key), index_entry(after, shape, key)
     if old is None and new is None:
         return 0
     if old is None or new is None:
@@ -87,7 +87,30 @@ def sequence_units(
     return table, per_index
 
 
-def _entry(item: Item | None, shape: IndexShape, key: str) -> dict[str, Any] | None:
+def query_read_units(entries: Sequence[Item]) -> float:
+    """An index Query: the entries' total size in 4 KB units, halved (always eventually
+    consistent)."""
+    return math.ceil(sum(item_size(e) for e in entries) / 4096) / 2
+
+
+def batch_get_read_units(items: Sequence[Item], *, consistent: bool) -> float:
+    """BatchGetItem: each item in 4 KB units, halved when eventually consistent."""
+    return sum(math.ceil(item_size(i) / 4096) for i in items) / (1 if consistent else 2)
+
+
+def listing_read_units(item: Item, shape: IndexShape, key: str, page: int) -> float:
+    """A page of `page` items like this one listed through the index, and the records read
+    from the table (eventually consistent) when the index does not copy them whole."""
+    entry = index_entry(item, shape, key) or {}
+    units = query_read_units([entry] * page)
+    return (
+        units
+        if shape.projection == "ALL"
+        else units + batch_get_read_units([item] * page, consistent=False)
+    )
+
+
+def index_entry(item: Item | None, shape: IndexShape, key: str) -> dict[str, Any] | None:
     if item is None or any(k not in item for k in shape.keys):
         return None  # a sparse index holds no entry for it
     if shape.projection == "ALL":

@@ -8,8 +8,11 @@ from bench.bill_of_materials import measure
 from bench.index_writes import (
     IndexShape,
     all_projected,
+    batch_get_read_units,
     index_units,
     item_size,
+    listing_read_units,
+    query_read_units,
     table_units,
     units,
 )
@@ -78,6 +81,12 @@ def test_index_write_rules() -> None:
     # ALL copies the variants too: the entry is the item's size.
     assert index_units(sparse, moved, everything, "image_id") == units(item_size(moved)) == 4
     assert table_units(moved, ready) == units(item_size(moved))  # the larger of the two
+    # Reads: a Query's entries summed into 4 KB units, BatchGetItem's each item rounded up;
+    # halved when eventually consistent. A listing through a keys-and-status index pays both.
+    assert query_read_units([ready] * 5) == math.ceil(5 * item_size(ready) / 4096) / 2
+    assert batch_get_read_units([ready] * 5, consistent=True) == 5
+    assert listing_read_units(ready, include, "image_id", 20) == 0.5 + 10
+    assert listing_read_units(ready, everything, "image_id", 20) == query_read_units([ready] * 20)
 
 
 def S(value: str) -> dict[str, str]:  # noqa: N802 - DynamoDB's type letters
