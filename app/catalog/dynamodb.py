@@ -285,6 +285,11 @@ def to_item(record: ImageRecord) -> dict[str, Any]:
     data = record.to_dict()
     if record.status in OPEN_STATUSES:
         data["open_status"] = record.status.value
+    # A variant's store key is nearly always `{image_id}/{name}`: left out then, it is a fifth
+    # of a ready record (~740 of 3,360 bytes), a write unit on two of its writes.
+    for variant in _variant_dicts(data):
+        if variant["key"] == _derived_key(record.image_id, variant):
+            del variant["key"]
     return {k: _serializer.serialize(_to_dynamo(v)) for k, v in data.items() if v is not None}
 
 
@@ -293,7 +298,18 @@ def from_item(item: Mapping[str, Any]) -> ImageRecord:
     for name in _FLOAT_FIELDS & data.keys():
         data[name] = float(data[name])
     data.pop("open_status", None)
+    for variant in _variant_dicts(data):
+        variant.setdefault("key", _derived_key(data["image_id"], variant))
     return ImageRecord.from_dict(data)
+
+
+def _variant_dicts(data: Mapping[str, Any]) -> list[dict[str, Any]]:
+    animated = data.get("animated")
+    return [*(data.get("variants") or ()), *([animated] if animated else [])]
+
+
+def _derived_key(image_id: str, variant: Mapping[str, Any]) -> str:
+    return f"{image_id}/{variant['name']}"  # app.processing.variant_key
 
 
 def _to_dynamo(value: Any) -> Any:

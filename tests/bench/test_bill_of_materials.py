@@ -58,7 +58,7 @@ def test_one_image_through_the_aws_path_is_counted_by_service_and_operation() ->
     assert per_index["by_open_status"] == 1 + 2 + 2 + 2 + 1
     assert bill.write_units_with_indexes == units + 12
     every = bill.index_write_units(all_projected(bill.indexes))
-    assert sum(every.values()) >= sum(per_index.values()) + 8  # ALL copied each variant list
+    assert every["by_user"] >= per_index["by_user"] + 3  # ALL copied each variant list
 
 
 def test_index_write_rules() -> None:

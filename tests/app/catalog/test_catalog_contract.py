@@ -286,3 +286,11 @@ def test_mutate_on_a_known_record_that_went_stale_reads_again(catalog: ImageCata
         known=fresh,
     )
     assert (moved.size, moved.version) == (6, 5)
+
+
+def test_a_variant_keeps_a_store_key_of_another_shape(catalog: ImageCatalog) -> None:
+    moved = VariantRecord("640.webp", "webp", 640, 480, 1, "elsewhere/a-640.webp", "e")
+    animated = VariantRecord("animated.webp", "webp", 640, 480, 9, "a/animated.webp", "e")
+    stored = catalog.add(_processed("a", t=1.0).evolve(variants=(moved,), animated=animated))
+    assert catalog.get("a") == stored
+    assert catalog.list_by_user("u1", limit=5).items == [stored]
