@@ -11,9 +11,6 @@ plain attributes, so it reads well in the console. Two global secondary indexes:
   queries read only unfinished or failed work, never the ready bulk of the table. Keys only:
   what it finds is read from the table.
 
-Neither index copies the variants: a write that changes only them (most of processing's) is
-not written again to `by_user` (docs/capacity.md).
-
 Every write is conditional: `add` on the ID being free, `save` on the stored version.
 """
 
@@ -64,6 +61,7 @@ _UNAVAILABLE = frozenset(
     }
 )
 _BATCH_GET = 100  # BatchGetItem's most keys a request
+_BATCH_TRIES = 6  # rounds for the keys a throttled BatchGetItem leaves (~3 s of backoff)
 _USAGE_PAGE = 1000  # index entries a Query asks for (DynamoDB stops at 1 MB anyway)
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -118,16 +116,20 @@ class DynamoDBCatalog:
         return stored
 
     def list_by_user(self, user_id: str, *, limit: int, cursor: str | None = None) -> Page:
-        entries, next_cursor = self._by_user(user_id, limit, cursor)
-        # The index holds the keys and a few fields (app/names.py), not the variants: the
-        # records come from the table, read as eventually consistent as the index itself is.
-        items = self._records([e["image_id"]["S"] for e in entries], consistent=False)
-        return Page(items=items, next_cursor=next_cursor)
+        # The index holds keys and a few fields, not the variants: the records come from the
+        # table, as eventually consistent as the index. One deleted a moment ago is skipped and
+        # the page filled from the entries after it: an empty page means the end (erasure).
+        items: list[ImageRecord] = []
+        while True:
+            entries, cursor = self._by_user(user_id, limit - len(items), cursor)
+            items += self._records([e["image_id"]["S"] for e in entries], consistent=False)
+            if len(items) >= limit or cursor is None:
+                return Page(items=items, next_cursor=cursor)
 
     def usage_by_user(self, user_id: str) -> list[Usage]:
         usage: list[Usage] = []
         cursor: str | None = None
-        while True:  # index entries only: ~40 bytes each, not the ~3 KB of a ready record
+        while True:  # index entries only: ~85 bytes each, not the ~2.6 KB of a ready record
             entries, cursor = self._by_user(user_id, _USAGE_PAGE, cursor)
             usage += [_usage(e) for e in entries]
             if cursor is None:
@@ -170,13 +172,18 @@ class DynamoDBCatalog:
         for start in range(0, len(image_ids), _BATCH_GET):
             keys = [{"image_id": {"S": i}} for i in image_ids[start : start + _BATCH_GET]]
             request: Any = {self.table: {"Keys": keys, "ConsistentRead": consistent}}
-            while request:
+            for attempt in range(_BATCH_TRIES):
                 with _errors(self.table):
                     response = self.client.batch_get_item(RequestItems=request)
                 for item in response.get("Responses", {}).get(self.table, []):
                     record = from_item(item)
                     found[record.image_id] = record
-                request = response.get("UnprocessedKeys") or None  # throttled: ask again
+                request = response.get("UnprocessedKeys")
+                if not request:
+                    break
+                time.sleep(0.05 * 2**attempt)  # throttled: what was left, after a backoff
+            else:
+                raise CatalogUnavailable(f"{self.table}: BatchGetItem left keys unread")
         return [found[i] for i in image_ids if i in found]
 
     def count_open(self, user_id: str, *, uploaded_since: float) -> int:

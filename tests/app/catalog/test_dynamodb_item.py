@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import pytest
+
 from app.catalog import ImageRecord, Status, VariantRecord
-from app.catalog.dynamodb import from_item, to_item
+from app.catalog.dynamodb import DynamoDBCatalog, from_item, to_item
+from tests.conftest import moto_catalog
 
 
 def _record(*variants: VariantRecord) -> ImageRecord:
@@ -36,3 +41,26 @@ def test_an_item_written_with_every_key_still_reads() -> None:
     item = to_item(_record(derived))
     item["variants"]["L"][0]["M"]["key"] = {"S": "img1/640.webp"}
     assert from_item(item) == _record(derived)
+
+
+def test_a_page_skips_records_the_index_still_lists_and_fills_up_from_later_ones(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The index lags the table: right after erasure deleted a page of records, the index may
+    # still list them. A page made only of those must not come back empty while live records
+    # follow, or erase_user (which stops at an empty page) would leave them.
+    catalog = moto_catalog()
+    assert isinstance(catalog, DynamoDBCatalog)
+    for i in range(5):
+        catalog.add(_record().evolve(image_id=f"img{i}", upload_time=float(i)))
+    gone = {"img4", "img3"}  # the two newest: deleted from the table, not yet from the index
+    read = catalog._records
+
+    def lagging(ids: Sequence[str], *, consistent: bool) -> list[ImageRecord]:
+        return [r for r in read(ids, consistent=consistent) if r.image_id not in gone]
+
+    monkeypatch.setattr(catalog, "_records", lagging)
+    page = catalog.list_by_user("u1", limit=2)
+    assert [r.image_id for r in page.items] == ["img2", "img1"]
+    rest = catalog.list_by_user("u1", limit=2, cursor=page.next_cursor)
+    assert [r.image_id for r in rest.items] == ["img0"] and rest.next_cursor is None
