@@ -67,10 +67,25 @@ TABLE: Final = "images"
 TABLE_KEY: Final = "image_id"
 BY_USER: Final = "by_user"
 BY_OPEN_STATUS: Final = "by_open_status"
-# Index name -> (partition key, sort key); both project every attribute.
+# Index name -> (partition key, sort key).
 INDEXES: Final = MappingProxyType(
     {BY_USER: ("user_id", "upload_time"), BY_OPEN_STATUS: ("open_status", "updated_at")}
 )
+# Index name -> the attributes it copies beside the keys (docs/capacity.md, issue 12). Every
+# table write that changes an index's keys or copied attributes is written again to the index,
+# at the entry's size: copying only what a query reads keeps a variant list out of the indexes,
+# and a write that changes none of them (the variants, the placeholder) costs the index nothing.
+# by_user: what count_open filters on and the quota check sums; list_by_user reads the full
+# records from the table. by_open_status: its keys alone; list_stale reads the table.
+INDEX_ATTRIBUTES: Final = MappingProxyType({BY_USER: ("status", "size"), BY_OPEN_STATUS: ()})
+
+
+def index_projection(index: str) -> tuple[str, tuple[str, ...]]:
+    """(ProjectionType, NonKeyAttributes) of an index: INCLUDE those, or KEYS_ONLY."""
+    attributes = INDEX_ATTRIBUTES[index]
+    return ("INCLUDE", attributes) if attributes else ("KEYS_ONLY", ())
+
+
 ATTRIBUTE_TYPES: Final = MappingProxyType(
     {"image_id": "S", "user_id": "S", "upload_time": "N", "open_status": "S", "updated_at": "N"}
 )

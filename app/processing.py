@@ -170,7 +170,7 @@ def resize(services: Services, image_id: str, attempt: int | None = None) -> boo
     size_kb = max(1, round(master.info.bytes / 1024))
     _update(
         services,
-        image_id,
+        record,
         attempt,
         lambda r: _with_variants(r, stored).evolve(
             format=master.info.format.name,
@@ -198,7 +198,7 @@ def compress(services: Services, image_id: str, attempt: int | None = None) -> b
     stored = _store(services, image_id, render(sizes, specs, services.encode_settings))
     animated = _animated(services, record)
     _update(
-        services, image_id, attempt, lambda r: _with_variants(r, stored).evolve(animated=animated)
+        services, record, attempt, lambda r: _with_variants(r, stored).evolve(animated=animated)
     )
     return True
 
@@ -221,9 +221,7 @@ def encode(services: Services, image_id: str, attempt: int | None = None) -> boo
         # this pool process (app/imaging/contained.py).
         rendered = render_contained(sizes, specs, services.encode_settings, services.limits)
         stored = _store(services, image_id, rendered)
-    done = _update(
-        services, image_id, attempt, lambda r: _ready(services, _with_variants(r, stored))
-    )
+    done = _update(services, record, attempt, lambda r: _ready(services, _with_variants(r, stored)))
     if done.status is Status.READY:
         _report_ready(done)
     return True
@@ -240,7 +238,7 @@ def record(services: Services, image_id: str, attempt: int | None = None) -> boo
     if current_or_none is None or current_or_none.width is None:
         return False
     # A chain whose encode stage ran before encode marked images ready (an upgrade mid-chain).
-    _update(services, image_id, attempt, lambda r: _ready(services, r))
+    _update(services, current_or_none, attempt, lambda r: _ready(services, r))
     services.variants.delete(master_key(image_id))
     _report_ready(current)
     return True
@@ -339,15 +337,18 @@ def _current(record: ImageRecord, attempt: int | None) -> bool:
 
 def _update(
     services: Services,
-    image_id: str,
+    known: ImageRecord,
     attempt: int | None,
     change: Callable[[ImageRecord], ImageRecord],
 ) -> ImageRecord:
+    """Save on the version the stage read at its start, one read fewer (docs/capacity.md); a
+    record changed since (a lease renewal, a failure, a requeue) is read again."""
+
     def guarded(r: ImageRecord) -> ImageRecord | None:
         # Failed, finished or requeued meanwhile: do not regress it or write over a newer chain.
         return change(r) if _current(r, attempt) else None
 
-    return mutate(services.catalog, image_id, guarded)
+    return mutate(services.catalog, known.image_id, guarded, known=known)
 
 
 def _store(services: Services, image_id: str, rendered: Iterable[Rendered]) -> list[VariantRecord]:

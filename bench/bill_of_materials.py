@@ -24,19 +24,30 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import tempfile
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from bench.index_writes import (
+    IndexShape,
+    all_projected,
+    index_entry,
+    item_size,
+    listing_read_units,
+    query_read_units,
+    sequence_units,
+    shapes_of,
+)
+
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PHOTO = "lomiri16_sunset_by_Aitzol_Berasategi.jpg"  # 12.2 MP, as the latency benchmark
+TABLE_KEY = "image_id"
+BY_USER = "by_user"  # app/names.py
 TASKS_PER_IMAGE = 5  # imagepipe.ingest, resize, compress, encode, record
 EVENTS_PER_TASK = 4  # task-sent, task-received, task-started, task-succeeded
 
@@ -46,7 +57,8 @@ class Bill:
     calls: Counter[tuple[str, str]] = field(default_factory=Counter)
     s3_put_bytes: list[int] = field(default_factory=list)
     dynamodb_items: list[tuple[str, int]] = field(default_factory=list)  # (operation, bytes)
-    sparse_index_items: list[bool] = field(default_factory=list)  # carries open_status
+    stored_items: list[dict[str, Any]] = field(default_factory=list)  # the item after each write
+    indexes: dict[str, IndexShape] = field(default_factory=dict)  # as provisioned
     counting: bool = True
 
     def as_dict(self) -> dict[str, Any]:
@@ -55,53 +67,22 @@ class Bill:
             "s3_put_bytes": self.s3_put_bytes,
             "dynamodb_items": self.dynamodb_items,
             "dynamodb_write_units": self.table_write_units,
+            "dynamodb_index_write_units": self.index_write_units(),
             "dynamodb_write_units_with_indexes": self.write_units_with_indexes,
         }
 
     @property
     def table_write_units(self) -> int:
-        return sum(math.ceil(b / 1024) for _op, b in self.dynamodb_items)
+        return sequence_units(self.stored_items, {}, TABLE_KEY)[0]
+
+    def index_write_units(self, shapes: dict[str, IndexShape] | None = None) -> dict[str, int]:
+        """Each index's units for the measured writes (bench/index_writes.py has the rules)."""
+        indexes = self.indexes if shapes is None else shapes
+        return sequence_units(self.stored_items, indexes, TABLE_KEY)[1]
 
     @property
     def write_units_with_indexes(self) -> int:
-        """The table's units plus its two ALL-projected indexes (app/ops/provision.py).
-
-        by_user holds every item, so each write is written again there; the sparse
-        by_open_status holds an item while it is pending or processing, and the write that
-        takes `open_status` away deletes it from the index (one unit).
-        """
-        units = 2 * self.table_write_units
-        was_in = False
-        for (_op, size), is_in in zip(self.dynamodb_items, self.sparse_index_items, strict=True):
-            units += math.ceil(size / 1024) if is_in else int(was_in)
-            was_in = is_in
-        return units
-
-
-def item_size(item: dict[str, Any]) -> int:
-    """DynamoDB's item size: attribute names plus values (strings in UTF-8, numbers ~ digits/2)."""
-    return sum(len(name.encode()) + _value_size(value) for name, value in item.items())
-
-
-def _value_size(value: dict[str, Any]) -> int:
-    ((kind, inner),) = value.items()
-    size: int
-    if kind == "S":
-        size = len(str(inner).encode())
-    elif kind == "N":
-        digits = len(str(Decimal(inner)).replace("-", "").replace(".", "").lstrip("0")) or 1
-        size = math.ceil(digits / 2) + 1
-    elif kind in ("BOOL", "NULL"):
-        size = 1
-    elif kind == "B":
-        size = len(inner)
-    elif kind == "M":
-        size = 3 + sum(len(k.encode()) + _value_size(v) + 1 for k, v in inner.items())
-    elif kind == "L":
-        size = 3 + sum(_value_size(v) + 1 for v in inner)
-    else:
-        size = len(json.dumps(inner))  # sets: close enough for a bill
-    return size
+        return self.table_write_units + sum(self.index_write_units().values())
 
 
 @contextmanager
@@ -125,7 +106,10 @@ def counting(bill: Bill) -> Iterator[None]:
                 got = original(client, "GetItem", {"TableName": table, "Key": key})
                 stored = got.get("Item", {})
                 bill.dynamodb_items.append((operation, item_size(stored)))
-                bill.sparse_index_items.append("open_status" in stored)
+                bill.stored_items.append(stored)
+                if not bill.indexes:
+                    described = original(client, "DescribeTable", {"TableName": table})
+                    bill.indexes = shapes_of(described["Table"])
             finally:
                 bill.counting = True
         return result
@@ -268,6 +252,8 @@ def report(bill: Bill) -> list[str]:
         f"{data['dynamodb_write_units']} write units on the table, "
         f"{data['dynamodb_write_units_with_indexes']} with its indexes"
     )
+    lines.append(f"  DynamoDB index write units: {data['dynamodb_index_write_units']}")
+    lines += listing_reads(bill)
     lines += [
         "counted from the configuration (other processes):",
         f"  Celery task messages: {TASKS_PER_IMAGE} x (SQS SendMessage + ReceiveMessage + "
@@ -278,24 +264,54 @@ def report(bill: Bill) -> list[str]:
     return lines
 
 
+def listing_reads(bill: Bill, page: int = 20) -> list[str]:
+    """What reading the ready record back costs through by_user, as provisioned and with ALL."""
+    if not bill.stored_items or BY_USER not in bill.indexes:
+        return []
+    ready, shape = bill.stored_items[-1], bill.indexes[BY_USER]
+    every, as_before = all_projected(bill.indexes)[BY_USER], _with_keys(ready)
+    entry = index_entry(ready, shape, TABLE_KEY) or {}
+    usage_per_1000 = query_read_units([entry] * 1000)
+    usage_all = query_read_units([as_before] * 1000)
+    return [
+        f"  reads (DynamoDB's rules on these sizes; the ready item {item_size(ready):,} bytes, "
+        f"its by_user entry {item_size(entry)} bytes):",
+        f"    GET /images, a page of {page}: {listing_read_units(ready, shape, TABLE_KEY, page)} "
+        f"RRU ({listing_read_units(as_before, every, TABLE_KEY, page)} before: by_user ALL)",
+        f"    the quota's usage, per 1,000 images held: {usage_per_1000} RRU ({usage_all} "
+        "before: list_by_user, by_user ALL)",
+    ]
+
+
 def designs(bill: Bill, cpu_today: float, cpu_now: float) -> list[Design]:
     """Before issue 12, this branch as measured, then each lever not built (docs/capacity.md)."""
     puts = bill.calls["s3", "PutObject"]
-    wru = bill.write_units_with_indexes
-    first, last = bill.dynamodb_items[0][1], bill.dynamodb_items[-1][1]
-    # Before, encode's write kept the item in the sparse index (its units there, not 1) and
-    # `record` wrote the ready item once more (table and by_user, then out of the index): 3x its
-    # units more; and two more strongly consistent reads (record's own read-modify-write).
-    before_wru = wru + 3 * math.ceil(last / 1024)
-    # pending (table, by_user, by_open_status), then ready (table, by_user, out of the index)
-    two_writes = 3 * math.ceil(first / 1024) + 2 * math.ceil(last / 1024) + 1
+    reads = bill.calls["dynamodb", "GetItem"]
+    items = bill.stored_items
+    every = all_projected(bill.indexes)
+    # The records as main wrote them before this change: every variant's store key in full.
+    before = [_with_keys(i) for i in items]
+    # Before issue 12, encode's write kept the item processing (still in the sparse index) and
+    # `record` wrote it ready once more; 10 strongly consistent reads (measured then).
+    six_writes = [*before[:-1], _still_processing(before[-1]), before[-1]]
+    # Main before this change: the same five writes, both indexes copying every attribute.
+    # The floor that keeps the first-variant target: pending, the first usable variants (with
+    # the claim), ready with every variant.
+    three_writes = [items[0], items[2], items[-1]] if len(items) >= 3 else items
     on_demand = 7  # 160-lq.jpg, 640-lq.jpg, 640-lq.webp and the four standard JPEGs
     return [
         Design(
             "before issue 12 (libaom, WebP m4, six writes, events on)",
             cpu_today,
-            write_units=before_wru,
-            extra_reads=2,
+            write_units=_units(six_writes, every),
+            extra_reads=10 - reads,
+        ),
+        Design(
+            "main before the index projections (five writes, indexes ALL, 8 reads; stack)",
+            cpu_now,
+            events=False,
+            write_units=_units(before, every),
+            extra_reads=8 - reads,
         ),
         Design("this branch with Celery events on (a local run)", cpu_now),
         Design(
@@ -310,13 +326,13 @@ def designs(bill: Bill, cpu_today: float, cpu_now: float) -> list[Design]:
             gets_saved=2,
         ),
         Design(
-            "+ two catalog writes (pending; ready with every variant; not built)",
+            "+ three catalog writes (pending; first variants; ready with every variant; not built)",
             cpu_now,
             tasks=2,
             events=False,
             puts_saved=1,
             gets_saved=2,
-            write_units=two_writes,
+            write_units=_units(three_writes, bill.indexes),
         ),
         Design(
             "+ JPEG and weak-tier WebP/JPEG made on first request (not built)",
@@ -325,7 +341,7 @@ def designs(bill: Bill, cpu_today: float, cpu_now: float) -> list[Design]:
             events=False,
             puts_saved=1 + on_demand,
             gets_saved=2,
-            write_units=two_writes,
+            write_units=_units(three_writes, bill.indexes),
         ),
         Design(
             "+ the variants in one packed object (original + pack; not built)",
@@ -334,9 +350,30 @@ def designs(bill: Bill, cpu_today: float, cpu_now: float) -> list[Design]:
             events=False,
             puts_saved=puts - 2,
             gets_saved=2,
-            write_units=two_writes,
+            write_units=_units(three_writes, bill.indexes),
         ),
     ]
+
+
+def _units(items: list[dict[str, Any]], shapes: dict[str, IndexShape]) -> int:
+    table, per_index = sequence_units(items, shapes, TABLE_KEY)
+    return table + sum(per_index.values())
+
+
+def _with_keys(item: dict[str, Any]) -> dict[str, Any]:
+    """The item with each variant's derived store key written out (app/catalog/dynamodb.py)."""
+    image_id = item[TABLE_KEY]["S"]
+    variants = [
+        {"M": {**v["M"], "key": {"S": f"{image_id}/{v['M']['name']['S']}"}} | v["M"]}
+        for v in item.get("variants", {}).get("L", [])
+    ]
+    return {**item, "variants": {"L": variants}} if variants else item
+
+
+def _still_processing(item: dict[str, Any]) -> dict[str, Any]:
+    unfinished = {k: v for k, v in item.items() if k != "processed_url"}
+    unfinished["status"] = unfinished["open_status"] = {"S": "processing"}
+    return unfinished
 
 
 def cost_table(bill: Bill, cpu_today: float, cpu_now: float) -> list[str]:

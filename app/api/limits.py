@@ -33,7 +33,6 @@ from app.settings import Settings
 EXTENSION = "imagepipe_limiter"
 UPLOAD_ENDPOINT = "uploads.create_upload"
 _DAY = 24 * 3600
-_PAGE = 100
 
 
 def client_address() -> str:
@@ -124,23 +123,18 @@ def check_quota(services: Services, user_id: str, size: int, now: float | None =
     now = time.time() if now is None else now
     stored = 0
     today = 0
-    cursor: str | None = None
-    while True:
-        page = services.catalog.list_by_user(user_id, limit=_PAGE, cursor=cursor)
-        for record in page.items:
-            if record.upload_time > now - _DAY:
-                today += 1
-            if record.status is Status.FAILED:
-                continue
-            if record.size is not None:
-                stored += record.size * 1024  # the record keeps KB, as the paper says
-            else:
-                # Not processed yet: its size is unknown, so it counts as the largest allowed
-                # (abandoned uploads are removed by app/retention.py).
-                stored += settings.max_upload_bytes
-        if page.next_cursor is None:
-            break
-        cursor = page.next_cursor
+    # Sizes and statuses only: on DynamoDB the by_user index alone, not every record's variants.
+    for record in services.catalog.usage_by_user(user_id):
+        if record.upload_time > now - _DAY:
+            today += 1
+        if record.status is Status.FAILED:
+            continue
+        if record.size is not None:
+            stored += record.size * 1024  # the record keeps KB, as the paper says
+        else:
+            # Not processed yet: its size is unknown, so it counts as the largest allowed
+            # (abandoned uploads are removed by app/retention.py).
+            stored += settings.max_upload_bytes
     if today >= settings.quota_uploads_per_day:
         raise ApiError(
             429,

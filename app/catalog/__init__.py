@@ -15,7 +15,7 @@ from app.catalog.base import (
     change_once,
     mutate,
 )
-from app.catalog.records import ImageRecord, Page, Placeholder, Status, VariantRecord
+from app.catalog.records import ImageRecord, Page, Placeholder, Status, Usage, VariantRecord
 from app.settings import file_url_path
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "Placeholder",
     "RecordNotFound",
     "Status",
+    "Usage",
     "VariantRecord",
     "VersionConflict",
     "change_once",

@@ -7,7 +7,7 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-from app.catalog.records import ImageRecord, Page, Status
+from app.catalog.records import ImageRecord, Page, Status, Usage
 
 
 class CatalogError(Exception):
@@ -54,6 +54,13 @@ class ImageCatalog(Protocol):
         """The user's images, newest first; next_cursor is opaque."""
         ...
 
+    def usage_by_user(self, user_id: str) -> list[Usage]:
+        """Every image of the user, as its upload time, status and size: what a quota sums.
+
+        Cheaper than reading the records: on DynamoDB, the by_user index alone.
+        """
+        ...
+
     def count_open(self, user_id: str, *, uploaded_since: float) -> int:
         """How many of the user's images uploaded since then are pending or processing."""
         ...
@@ -80,12 +87,21 @@ def mutate(
     change: Callable[[ImageRecord], ImageRecord | None],
     *,
     attempts: int = 8,
+    known: ImageRecord | None = None,
 ) -> ImageRecord:
-    """Read, change and save with optimistic concurrency; `change` returning None means no-op."""
+    """Read, change and save with optimistic concurrency; `change` returning None means no-op.
+
+    ``known``: the record as the caller read it a moment ago, tried first instead of a read
+    (one strongly consistent read fewer); if it is no longer current the save is refused and
+    the record is read again, as after any conflict. A no-op is decided on a fresh read only.
+    """
     for _ in range(attempts):
-        current = catalog.get(image_id)
+        guessed, known = known, None
+        current = guessed if guessed is not None else catalog.get(image_id)
         updated = change(current)
         if updated is None:
+            if guessed is not None:
+                continue  # perhaps stale: read it and decide again
             return current
         try:
             return catalog.save(updated)

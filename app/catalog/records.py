@@ -91,6 +91,16 @@ class ImageRecord:
 
 
 @dataclass(frozen=True)
+class Usage:
+    """What an upload quota sums of one image; the catalog reads it without the variants."""
+
+    image_id: str
+    upload_time: float
+    status: Status
+    size: int | None  # KB; None until processed
+
+
+@dataclass(frozen=True)
 class Page:
     items: list[ImageRecord] = field(default_factory=list)
     next_cursor: str | None = None

@@ -20,7 +20,7 @@ from app.catalog.base import (
     decode_cursor,
     encode_cursor,
 )
-from app.catalog.records import ImageRecord, Page, Status
+from app.catalog.records import ImageRecord, Page, Status, Usage
 from app.storage.private import private_file
 
 # Each entry moves the schema one version forward; PRAGMA user_version records how far we are.
@@ -157,6 +157,14 @@ class SQLiteCatalog:
             last = items[-1]
             next_cursor = encode_cursor({"t": last.upload_time, "id": last.image_id})
         return Page(items=items, next_cursor=next_cursor)
+
+    def usage_by_user(self, user_id: str) -> list[Usage]:
+        rows = self._execute(
+            "SELECT doc FROM images WHERE user_id = ? ORDER BY upload_time DESC, image_id DESC",
+            (user_id,),
+        ).fetchall()
+        records = [ImageRecord.from_dict(json.loads(doc)) for (doc,) in rows]
+        return [Usage(r.image_id, r.upload_time, r.status, r.size) for r in records]
 
     def count_open(self, user_id: str, *, uploaded_since: float) -> int:
         (count,) = self._execute(

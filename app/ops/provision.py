@@ -281,6 +281,19 @@ def ensure_table(dynamodb: DynamoDBClient, table: str) -> None:
                 GlobalSecondaryIndexUpdates=[{"Create": _index(name)}],
             )
             log.info("added index %s to table %s", name, table)
+        for index in described.get("GlobalSecondaryIndexes", []):
+            name = index["IndexName"]
+            if name in _INDEXES and _drifted(index.get("Projection", {}), _projection(name)):
+                # A projection cannot be changed in place: the index must be deleted and made
+                # again (a backfill). The code reads either shape; only the write saving waits.
+                log.warning(
+                    "index %s of table %s projects %s, not %s: it still works, but writes "
+                    "cost more until the index is deleted and `imagepipe provision` run again",
+                    name,
+                    table,
+                    index.get("Projection"),
+                    _projection(name),
+                )
     dynamodb.get_waiter("table_exists").wait(
         TableName=table, WaiterConfig={"Delay": 1, "MaxAttempts": 120}
     )
@@ -294,7 +307,22 @@ def _index(name: str) -> Any:
             {"AttributeName": partition, "KeyType": "HASH"},
             {"AttributeName": sort, "KeyType": "RANGE"},
         ],
-        "Projection": {"ProjectionType": "ALL"},
+        "Projection": _projection(name),
+    }
+
+
+def _drifted(made: Any, wanted: Any) -> bool:
+    return bool(
+        made.get("ProjectionType") != wanted["ProjectionType"]
+        or set(made.get("NonKeyAttributes", [])) != set(wanted.get("NonKeyAttributes", []))
+    )
+
+
+def _projection(name: str) -> Any:
+    kind, attributes = names.index_projection(name)
+    return {
+        "ProjectionType": kind,
+        **({"NonKeyAttributes": list(attributes)} if attributes else {}),
     }
 
 

@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import math
 
-from bench.bill_of_materials import item_size, measure
+from bench.bill_of_materials import measure
+from bench.index_writes import (
+    IndexShape,
+    all_projected,
+    batch_get_read_units,
+    index_units,
+    item_size,
+    listing_read_units,
+    query_read_units,
+    table_units,
+    units,
+)
 from tests.conftest import photo
 
 
@@ -33,8 +44,54 @@ def test_one_image_through_the_aws_path_is_counted_by_service_and_operation() ->
     assert all(0 < size < 400 * 1024 for _op, size in bill.dynamodb_items)
     units = bill.as_dict()["dynamodb_write_units"]
     assert units == sum(math.ceil(size / 1024) for _op, size in bill.dynamodb_items)
-    # The by_user index holds every item; the sparse one only unfinished records.
-    assert bill.sparse_index_items[0] and not bill.sparse_index_items[-1]
-    assert 2 * units < bill.write_units_with_indexes < 3 * units + 2
-    # The item-size read-backs are not counted as the image's reads.
-    assert calls["dynamodb", "GetItem"] < 4 * writes
+    # Five writes: pending, the claim, the first variants, the fast formats, ready with AVIF.
+    assert writes == 5
+    # One strongly consistent read per stage and one for the claim: each stage saves on the
+    # version it read at its start (eight reads before). The size read-backs are not counted.
+    assert calls["dynamodb", "GetItem"] == 5
+    per_index = bill.index_write_units()
+    # by_user copies the keys, status and size: written by the writes that change them (pending,
+    # claim, resize's size, ready), not by compress's, which adds only variants.
+    assert per_index["by_user"] == 4
+    # The sparse index, keys only: in while pending/processing; each write moves its sort key
+    # (updated_at), a delete and a put of 1 unit each; ready takes the entry out.
+    assert per_index["by_open_status"] == 1 + 2 + 2 + 2 + 1
+    assert bill.write_units_with_indexes == units + 12
+    every = bill.index_write_units(all_projected(bill.indexes))
+    assert every["by_user"] >= per_index["by_user"] + 3  # ALL copied each variant list
+
+
+def test_index_write_rules() -> None:
+    keys_only = IndexShape(("open_status", "updated_at"), "KEYS_ONLY")
+    include = IndexShape(("user_id", "upload_time"), "INCLUDE", ("status",))
+    everything = IndexShape(("user_id", "upload_time"), "ALL")
+    big = {"L": [{"S": "x" * 100}] * 30}  # ~3 KB of variants
+    pending = {"image_id": S("a"), "user_id": S("u"), "upload_time": N("1"), "status": S("p")}
+    sparse = {**pending, "open_status": S("p"), "updated_at": N("1")}
+    moved = {**sparse, "updated_at": N("2"), "variants": big}
+    ready = {k: v for k, v in moved.items() if k != "open_status"} | {"status": S("r")}
+    # Into a sparse index: the entry's units; its sort key moved: a delete and a put; out: one.
+    assert index_units(None, sparse, keys_only, "image_id") == 1
+    assert index_units(sparse, moved, keys_only, "image_id") == 2
+    assert index_units(moved, ready, keys_only, "image_id") == 1
+    assert index_units(pending, pending, keys_only, "image_id") == 0  # never in it
+    # Only a copied attribute changed: one put; nothing copied changed: nothing.
+    assert index_units(moved, ready, include, "image_id") == 1
+    assert index_units(sparse, moved, include, "image_id") == 0
+    # ALL copies the variants too: the entry is the item's size.
+    assert index_units(sparse, moved, everything, "image_id") == units(item_size(moved)) == 4
+    assert table_units(moved, ready) == units(item_size(moved))  # the larger of the two
+    # Reads: a Query's entries summed into 4 KB units, BatchGetItem's each item rounded up;
+    # halved when eventually consistent. A listing through a keys-and-status index pays both.
+    assert query_read_units([ready] * 5) == math.ceil(5 * item_size(ready) / 4096) / 2
+    assert batch_get_read_units([ready] * 5, consistent=True) == 5
+    assert listing_read_units(ready, include, "image_id", 20) == 0.5 + 10
+    assert listing_read_units(ready, everything, "image_id", 20) == query_read_units([ready] * 20)
+
+
+def S(value: str) -> dict[str, str]:  # noqa: N802 - DynamoDB's type letters
+    return {"S": value}
+
+
+def N(value: str) -> dict[str, str]:  # noqa: N802
+    return {"N": value}

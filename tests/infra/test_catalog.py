@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
+
+import pytest
 
 from app.aws import dynamodb_client
 from app.ops.provision import ensure_table
@@ -17,7 +20,12 @@ def _pulumi_shape(stack: Stack) -> dict[str, Any]:
         "key": inputs["hashKey"],
         "attributes": {a["name"]: a["type"] for a in inputs["attributes"]},
         "indexes": {
-            i["name"]: (i["hashKey"], i["rangeKey"], i["projectionType"])
+            i["name"]: (
+                i["hashKey"],
+                i["rangeKey"],
+                i["projectionType"],
+                sorted(i.get("nonKeyAttributes", [])),
+            )
             for i in inputs["globalSecondaryIndexes"]
         },
     }
@@ -33,6 +41,7 @@ def test_key_schema_and_indexes_equal_what_provision_makes_for_the_adapter(stack
             next(k["AttributeName"] for k in i["KeySchema"] if k["KeyType"] == "HASH"),
             next(k["AttributeName"] for k in i["KeySchema"] if k["KeyType"] == "RANGE"),
             i["Projection"]["ProjectionType"],
+            sorted(i["Projection"].get("NonKeyAttributes", [])),
         )
         for i in made["GlobalSecondaryIndexes"]
     }
@@ -43,6 +52,45 @@ def test_key_schema_and_indexes_equal_what_provision_makes_for_the_adapter(stack
         },
         "indexes": indexes,
     }
+
+
+def test_the_indexes_copy_keys_and_listing_fields_not_every_attribute(stack: Stack) -> None:
+    # A write is copied to each index at the size of what it projects: with ALL, every variant
+    # list was written three times (docs/capacity.md). The quota and count_open read status and
+    # size from by_user; the reconciler's sparse index needs only its keys.
+    indexes = _pulumi_shape(stack)["indexes"]
+    assert indexes["by_user"][2:] == ("INCLUDE", ["size", "status"])
+    assert indexes["by_open_status"][2:] == ("KEYS_ONLY", [])
+
+
+def test_provision_warns_about_an_index_made_with_another_projection(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    client = dynamodb_client(in_process_aws())
+    client.create_table(
+        TableName="old-images",
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": "image_id", "AttributeType": "S"},
+            {"AttributeName": "user_id", "AttributeType": "S"},
+            {"AttributeName": "upload_time", "AttributeType": "N"},
+        ],
+        KeySchema=[{"AttributeName": "image_id", "KeyType": "HASH"}],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "by_user",
+                "KeySchema": [
+                    {"AttributeName": "user_id", "KeyType": "HASH"},
+                    {"AttributeName": "upload_time", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+    )
+    with caplog.at_level(logging.WARNING, logger="app.ops.provision"):
+        ensure_table(client, "old-images")
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert "by_user" in warning and "INCLUDE" in warning
 
 
 def test_the_table_is_on_demand_recoverable_encrypted_and_protected(stack: Stack) -> None:

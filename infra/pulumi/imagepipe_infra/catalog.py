@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -34,13 +35,7 @@ class Catalog(pulumi.ComponentResource):
                 for attribute, kind in names.ATTRIBUTE_TYPES.items()
             ],
             global_secondary_indexes=[
-                {
-                    "name": index,
-                    "hash_key": partition,
-                    "range_key": sort,
-                    "projection_type": "ALL",
-                }
-                for index, (partition, sort) in names.INDEXES.items()
+                _index(index, partition, sort) for index, (partition, sort) in names.INDEXES.items()
             ],
             point_in_time_recovery={"enabled": True},
             server_side_encryption={"enabled": True},
@@ -56,3 +51,18 @@ class Catalog(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.register_outputs({"table": self.table.name, "arn": self.table.arn})
+
+
+def _index(name: str, partition: str, sort: str) -> dict[str, Any]:
+    # Keys and the few attributes a query reads, not ALL: each write is copied to the index
+    # at the size of what it projects (app/names.py INDEX_ATTRIBUTES).
+    kind, attributes = names.index_projection(name)
+    index: dict[str, Any] = {
+        "name": name,
+        "hash_key": partition,
+        "range_key": sort,
+        "projection_type": kind,
+    }
+    if attributes:
+        index["non_key_attributes"] = list(attributes)
+    return index

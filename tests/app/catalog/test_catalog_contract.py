@@ -201,3 +201,96 @@ def test_list_stale_finds_failed_records_for_the_retention_task(catalog: ImageCa
     catalog.save(done.evolve(status=Status.READY))
     found = catalog.list_stale([Status.FAILED], updated_before=1e12, limit=10)
     assert [r.image_id for r in found] == ["failed"]
+
+
+def _processed(image_id: str, t: float, status: Status = Status.READY) -> ImageRecord:
+    return record(image_id, t=t).evolve(
+        status=status,
+        size=300,
+        width=4000,
+        height=3000,
+        processed_url=f"http://x/i/{image_id}",
+        variants=tuple(
+            VariantRecord(f"{w}.webp", "webp", w, w * 3 // 4, 10 * w, f"{image_id}/{w}.webp", "e")
+            for w in (160, 640, 1280)
+        ),
+        placeholder=Placeholder("hash", "data:image/webp;base64,xx", "#123456"),
+    )
+
+
+def test_list_by_user_returns_whole_records_whatever_the_index_copies(
+    catalog: ImageCatalog,
+) -> None:
+    # DynamoDB's by_user index copies only the keys, status and size: the listing must still
+    # carry the variants and the placeholder (GET /images, erasure and export read them).
+    stored = [catalog.add(_processed(f"img{i}", t=1000.0 + i)) for i in range(5)]
+    seen: list[ImageRecord] = []
+    cursor = None
+    while True:
+        page = catalog.list_by_user("u1", limit=2, cursor=cursor)
+        seen += page.items
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    assert seen == sorted(stored, key=lambda r: r.upload_time, reverse=True)
+
+
+def test_list_stale_returns_whole_current_records(catalog: ImageCatalog) -> None:
+    stuck = catalog.add(_processed("stuck", t=1.0, status=Status.PROCESSING))
+    (found,) = catalog.list_stale([Status.PROCESSING], updated_before=1e12, limit=10)
+    assert found == stuck  # variants, attempts, version: what the reconciler decides on
+
+
+def test_usage_by_user_is_each_images_time_status_and_size(catalog: ImageCatalog) -> None:
+    catalog.add(_processed("ready", t=1000.0))
+    catalog.add(_processed("failed", t=1001.0, status=Status.FAILED))
+    catalog.add(record("pending", t=1002.0))
+    catalog.add(record("someone-elses", user="u2", t=1003.0))
+    usage = {u.image_id: (u.upload_time, u.status, u.size) for u in catalog.usage_by_user("u1")}
+    assert usage == {
+        "ready": (1000.0, Status.READY, 300),
+        "failed": (1001.0, Status.FAILED, 300),
+        "pending": (1002.0, Status.PENDING, None),
+    }
+    assert catalog.usage_by_user("nobody") == []
+
+
+def test_usage_by_user_pages_through_every_image(
+    catalog: ImageCatalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.catalog import dynamodb
+
+    monkeypatch.setattr(dynamodb, "_USAGE_PAGE", 2)  # the DynamoDB adapter's Query page
+    catalog.add(record("same-time-a", t=5.0))
+    catalog.add(record("same-time-b", t=5.0))
+    for i in range(5):
+        catalog.add(record(f"img{i}", t=10.0 + i))
+    ids = [u.image_id for u in catalog.usage_by_user("u1")]
+    assert sorted(ids) == sorted([*(f"img{i}" for i in range(5)), "same-time-a", "same-time-b"])
+
+
+def test_mutate_on_a_known_record_that_went_stale_reads_again(catalog: ImageCatalog) -> None:
+    # A stage saves on the version it read at its start (one read fewer); a write in between
+    # (a lease renewal, a failure) must not be lost or written over.
+    known = catalog.add(record("a"))
+    catalog.save(known.evolve(attempts=7))  # someone else's write meanwhile
+    saved = mutate(catalog, "a", lambda r: r.evolve(size=5), known=known)
+    assert (saved.size, saved.attempts, saved.version) == (5, 7, 3)
+    # A no-op decided on a known record is decided again on a fresh one.
+    fresh = catalog.get("a")
+    catalog.save(fresh.evolve(status=Status.PROCESSING))
+    moved = mutate(
+        catalog,
+        "a",
+        lambda r: r.evolve(size=6) if r.status is Status.PROCESSING else None,
+        known=fresh,
+    )
+    assert (moved.size, moved.version) == (6, 5)
+
+
+def test_a_variant_keeps_a_store_key_of_another_shape(catalog: ImageCatalog) -> None:
+    moved = VariantRecord("640.webp", "webp", 640, 480, 1, "elsewhere/a-640.webp", "e")
+    animated = VariantRecord("animated.webp", "webp", 640, 480, 9, "a/animated.webp", "e")
+    stored = catalog.add(_processed("a", t=1.0).evolve(variants=(moved,), animated=animated))
+    assert catalog.get("a") == stored
+    assert catalog.list_by_user("u1", limit=5).items == [stored]
