@@ -78,6 +78,9 @@ class EncodeSettings:
     avif_codec: str = "svt"
     avif_speed: int = 8  # SVT-AV1's preset (libavif passes the speed through; 9 and 10 are M9)
     aom_speed: int = 8  # libaom: for frames SVT-AV1 cannot take, and the "aom" codec
+    # SVT-AV1's own options (libavif's codec-specific key/values), e.g. the phone tier's
+    # ("tune", "4"): passed to SVT-AV1 only, never to libaom (which refuses them).
+    svt_options: tuple[tuple[str, str], ...] = ()
     threads: int = 2  # encodes run side by side (Pillow releases the GIL while encoding)
     background: tuple[int, int, int] = (255, 255, 255)
 
@@ -147,6 +150,8 @@ def avif_options(
         options |= {"speed": settings.aom_speed, "advanced": {"tune": "ssim"}}
     else:
         options["speed"] = settings.avif_speed
+        if settings.svt_options:
+            options["advanced"] = dict(settings.svt_options)
     return options
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -63,16 +64,46 @@ def test_plan_never_upscales_and_keeps_the_slot_holding_the_whole_image() -> Non
 
 
 def test_the_phone_slot_is_encoded_for_its_density() -> None:
-    # 720.avif: libaom at speed 6 and q58 (SVT-AV1 preset 6, q60), whatever the other tiers use.
+    # 720.avif: SVT-AV1 preset 4, tune 4 (MS-SSIM), CRF 30.5; libaom speed 6 q58 tune=ssim
+    # (docs/delivery.md), whatever the other tiers use.
+    quality, settings = phone_encode((720, 480), EncodeSettings(avif_codec="svt"))
+    assert quality == 51
+    assert avif_options((720, 480), settings) == {
+        "codec": "svt",
+        "subsampling": "4:2:0",
+        "max_threads": 1,
+        "speed": 4,
+        "advanced": {"tune": "4", "crf": "30.5"},
+    }
+    # Where libaom stands in for a failed SVT-AV1 encode, it gets none of SVT-AV1's options
+    # (it refuses them) and its own phone speed, not preset 4.
+    fallback = avif_options((720, 480), replace(settings, avif_codec="aom"))
+    assert fallback["advanced"] == {"tune": "ssim"} and fallback["speed"] == 6
     quality, settings = phone_encode((720, 480), EncodeSettings(avif_codec="aom"))
     assert (quality, settings.aom_speed) == (58, 6)
-    assert avif_options((720, 480), settings)["speed"] == 6
-    quality, settings = phone_encode((720, 480), EncodeSettings(avif_codec="svt"))
-    assert (quality, settings.avif_speed) == (60, 6)
-    assert avif_options((720, 480), settings)["codec"] == "svt"
+    assert avif_options((720, 480), settings)["advanced"] == {"tune": "ssim"}
     # A gray frame goes to libaom under SVT-AV1 too, and takes libaom's quality.
     quality, _ = phone_encode((720, 480), EncodeSettings(avif_codec="svt"), gray=True)
     assert quality == 58
+    # The other tiers keep SVT-AV1's defaults.
+    assert "advanced" not in avif_options((720, 480), SETTINGS)
+
+
+def test_the_phone_slots_svt_options_reach_the_encoder() -> None:
+    """What render() stores for 720.avif is SVT-AV1's output with the tier's options."""
+    with Image.open(photo("mate_Storm.jpg")) as img:
+        frame = img.convert("RGB").resize((720, 480), Image.Resampling.LANCZOS)
+    frame.info.clear()  # the pipeline writes pixels only
+    (spec,) = [s for s in plan_variants(1280, ("avif",)) if s.tier == "phone"]
+    (item,) = render({720: frame}, [spec], SETTINGS)
+
+    def svt(**extra: object) -> bytes:
+        out = io.BytesIO()
+        frame.save(out, "AVIF", codec="svt", quality=51, speed=4, max_threads=1, **extra)
+        return out.getvalue()
+
+    assert item.data == svt(advanced={"tune": "4", "crf": "30.5"})  # SVT-AV1 is deterministic
+    assert item.data != svt()  # and the options change its output
 
 
 def test_plan_leaves_out_a_format_that_cannot_hold_the_variant() -> None:
