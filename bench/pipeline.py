@@ -131,7 +131,7 @@ def run_ours(path: Path, settings: Any = None) -> ImageResult:
 
     # As in production: two encode threads per image. With two worker processes that is up to
     # four threads on two cores; it keeps both cores busy when one process runs out of images.
-    # SVT-AV1's encodes run in a forked child, as in the worker: its CPU is counted too.
+    # SVT-AV1's encodes run in a warm child, as in the worker: its CPU is counted too.
     settings = replace(settings or EncodeSettings(), threads=2)
     start = _cpu_with_children()
     master = load_master(path, Limits())
@@ -146,9 +146,33 @@ def run_ours(path: Path, settings: Any = None) -> ImageResult:
 
 
 def _cpu_with_children() -> float:
-    """This process's CPU seconds and its waited-for children's (the AVIF encoding child)."""
+    """This process's CPU seconds, its waited-for children's (a decode sandbox, a replaced AVIF
+    child) and its live warm AVIF children's (app/imaging/warm.py; /proc, clock ticks)."""
+    from app.imaging.warm import idle_pids
+
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return time.process_time() + children.ru_utime + children.ru_stime
+    live = sum(_proc_cpu(pid) for pid in idle_pids())
+    return time.process_time() + children.ru_utime + children.ru_stime + live
+
+
+def _proc_cpu(pid: int) -> float:
+    """A live process's user + system CPU seconds, all its threads, from /proc/<pid>/stat."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _proc_peak_rss_mb(pid: int) -> float:
+    """A live process's peak RSS (VmHWM) in MB; 0 when it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0.0
 
 
 def run_ours_today(path: Path) -> ImageResult:
@@ -408,9 +432,15 @@ def _rss_child(path: str, queue: Any) -> None:
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     latency(Path(path), 1)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    # The decode and the AVIF encodes run in forked children (app/imaging/sandbox.py): the
-    # largest of them, apart (its pages shared with this process count in both).
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    # The decode runs in a forked child (app/imaging/sandbox.py), the AVIF encodes in a warm
+    # child (app/imaging/warm.py): the largest of them, apart (a forked child's pages shared
+    # with this process count in both).
+    from app.imaging.warm import idle_pids
+
+    children = max(
+        [resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024]
+        + [_proc_peak_rss_mb(pid) for pid in idle_pids()]
+    )
     queue.put((before, peak, children))
 
 
