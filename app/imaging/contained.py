@@ -59,9 +59,13 @@ def _svt_in_child(
     limits: Limits,
 ) -> list[Rendered]:
     widths = {s.width for s in specs}
+    # One encode at a time in the child: frames of a megapixel or more take turns anyway
+    # (encode.SVT_ONE_AT_A_TIME_PIXELS), so a second thread only ran a small frame beside a big
+    # one: the same wall time and CPU, and ~35 MB more peak RSS (docs/benchmarks.md, Run 4).
+    one_by_one = replace(settings, threads=1)
     try:
         rendered: list[Rendered] = child.run(
-            _render_list, {w: sizes[w] for w in widths}, specs, settings, limits=limits
+            _render_list, {w: sizes[w] for w in widths}, specs, one_by_one, limits=limits
         )
     except ImageRejected as failed:
         log.warning(
