@@ -164,3 +164,12 @@ def test_the_child_ends_when_its_process_is_killed() -> None:
     )
     child = int(result.stdout.strip())
     wait_for(lambda: True if not _alive(child) else None, timeout=60, what="the child to end")
+
+
+def test_stopping_the_children_reaps_them(sizes: dict[int, Image.Image]) -> None:
+    """What a pool process does as it shuts down (tasks/celery_app.py): no zombie left behind."""
+    render_contained(sizes, SPECS, SETTINGS, Limits())
+    [pid] = warm.idle_pids()
+    warm.stop_all()
+    assert warm.idle_pids() == []
+    assert not Path(f"/proc/{pid}").exists()  # killed and waited for, not a zombie
