@@ -121,7 +121,7 @@ def today_settings() -> Any:
     )
 
 
-def run_ours(path: Path, settings: Any = None) -> ImageResult:
+def run_ours(path: Path, settings: Any = None, render_avif: Any = None) -> ImageResult:
     from app.imaging.contained import render_contained
     from app.imaging.encode import EncodeSettings
     from app.imaging.limits import Limits
@@ -139,7 +139,7 @@ def run_ours(path: Path, settings: Any = None) -> ImageResult:
     sizes = pyramid(master.image, [s.width for s in specs])
     decode_resize = _cpu_with_children() - start
     hint = make_placeholder(sizes[min(sizes)])
-    rendered = render_contained(sizes, specs, settings, Limits())
+    rendered = (render_avif or render_contained)(sizes, specs, settings, Limits())
     outputs = [Output(r.spec.name, r.data) for r in rendered]
     cpu = _cpu_with_children() - start
     return ImageResult(str(path), outputs, cpu, decode_resize, len(hint.data_uri + hint.thumbhash))
@@ -177,6 +177,25 @@ def _proc_peak_rss_mb(pid: int) -> float:
 
 def run_ours_today(path: Path) -> ImageResult:
     return run_ours(path, today_settings())
+
+
+def run_ours_forked(path: Path) -> ImageResult:
+    """ours with the AVIF encodes in a child forked per image, as before the warm child
+    (app/imaging/warm.py): `--engines ours,ours-forked` shows what the warm child saves."""
+    return run_ours(path, render_avif=_render_forked)
+
+
+def _render_forked(sizes: Any, specs: Any, settings: Any, limits: Any) -> list[Any]:
+    from app.imaging import contained, sandbox
+    from app.imaging.pipeline import render
+
+    avif = [s for s in specs if s.format == "avif"]
+    done = {r.spec: r for r in render(sizes, [s for s in specs if s not in avif], settings)}
+    forked = sandbox.run_limited(
+        contained._render_list, dict(sizes), avif, settings, limits=limits, pass_interrupts=True
+    )
+    done |= {r.spec: r for r in forked}
+    return [done[s] for s in specs]
 
 
 def run_naive_once(path: Path) -> ImageResult:
@@ -280,6 +299,7 @@ def run_libvips(path: Path) -> ImageResult:
 RUNNERS: dict[str, Callable[[Path], ImageResult]] = {
     "ours": run_ours,
     "ours-today": run_ours_today,
+    "ours-forked": run_ours_forked,
     "naive-once": run_naive_once,
     "naive-per-variant": run_naive_per_variant,
     "libvips": run_libvips,
@@ -572,6 +592,11 @@ def main(argv: list[str] | None = None) -> int:
         all_runs.append((runs, r, tiers))
         print("\n".join(table(runs)))
         print("ratios: " + ", ".join(f"{k} {v:.3f}" for k, v in r.items()), flush=True)
+        for engine, tier in tiers.items():
+            print(
+                f"{engine}: standard variants' SSIM mean {tier['standard']:.4f}, "
+                f"lowest {tier['min']:.4f}"
+            )
     if args.no_latency:
         return 0
     latency_photo = CORPUS / LATENCY_PHOTO if (CORPUS / LATENCY_PHOTO).exists() else FIXTURE
