@@ -121,7 +121,7 @@ def today_settings() -> Any:
     )
 
 
-def run_ours(path: Path, settings: Any = None) -> ImageResult:
+def run_ours(path: Path, settings: Any = None, render_avif: Any = None) -> ImageResult:
     from app.imaging.contained import render_contained
     from app.imaging.encode import EncodeSettings
     from app.imaging.limits import Limits
@@ -131,7 +131,7 @@ def run_ours(path: Path, settings: Any = None) -> ImageResult:
 
     # As in production: two encode threads per image. With two worker processes that is up to
     # four threads on two cores; it keeps both cores busy when one process runs out of images.
-    # SVT-AV1's encodes run in a forked child, as in the worker: its CPU is counted too.
+    # SVT-AV1's encodes run in a warm child, as in the worker: its CPU is counted too.
     settings = replace(settings or EncodeSettings(), threads=2)
     start = _cpu_with_children()
     master = load_master(path, Limits())
@@ -139,20 +139,63 @@ def run_ours(path: Path, settings: Any = None) -> ImageResult:
     sizes = pyramid(master.image, [s.width for s in specs])
     decode_resize = _cpu_with_children() - start
     hint = make_placeholder(sizes[min(sizes)])
-    rendered = render_contained(sizes, specs, settings, Limits())
+    rendered = (render_avif or render_contained)(sizes, specs, settings, Limits())
     outputs = [Output(r.spec.name, r.data) for r in rendered]
     cpu = _cpu_with_children() - start
     return ImageResult(str(path), outputs, cpu, decode_resize, len(hint.data_uri + hint.thumbhash))
 
 
 def _cpu_with_children() -> float:
-    """This process's CPU seconds and its waited-for children's (the AVIF encoding child)."""
+    """This process's CPU seconds, its waited-for children's (a decode sandbox, a replaced AVIF
+    child) and its live warm AVIF children's (app/imaging/warm.py; /proc, clock ticks)."""
+    from app.imaging.warm import idle_pids
+
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return time.process_time() + children.ru_utime + children.ru_stime
+    live = sum(_proc_cpu(pid) for pid in idle_pids())
+    return time.process_time() + children.ru_utime + children.ru_stime + live
+
+
+def _proc_cpu(pid: int) -> float:
+    """A live process's user + system CPU seconds, all its threads, from /proc/<pid>/stat."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _proc_peak_rss_mb(pid: int) -> float:
+    """A live process's peak RSS (VmHWM) in MB; 0 when it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0.0
 
 
 def run_ours_today(path: Path) -> ImageResult:
     return run_ours(path, today_settings())
+
+
+def run_ours_forked(path: Path) -> ImageResult:
+    """ours with the AVIF encodes in a child forked per image, as before the warm child
+    (app/imaging/warm.py): `--engines ours,ours-forked` shows what the warm child saves."""
+    return run_ours(path, render_avif=_render_forked)
+
+
+def _render_forked(sizes: Any, specs: Any, settings: Any, limits: Any) -> list[Any]:
+    from app.imaging import contained, sandbox
+    from app.imaging.pipeline import render
+
+    avif = [s for s in specs if s.format == "avif"]
+    done = {r.spec: r for r in render(sizes, [s for s in specs if s not in avif], settings)}
+    forked = sandbox.run_limited(
+        contained._render_list, dict(sizes), avif, settings, limits=limits, pass_interrupts=True
+    )
+    done |= {r.spec: r for r in forked}
+    return [done[s] for s in specs]
 
 
 def run_naive_once(path: Path) -> ImageResult:
@@ -256,6 +299,7 @@ def run_libvips(path: Path) -> ImageResult:
 RUNNERS: dict[str, Callable[[Path], ImageResult]] = {
     "ours": run_ours,
     "ours-today": run_ours_today,
+    "ours-forked": run_ours_forked,
     "naive-once": run_naive_once,
     "naive-per-variant": run_naive_per_variant,
     "libvips": run_libvips,
@@ -408,9 +452,15 @@ def _rss_child(path: str, queue: Any) -> None:
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     latency(Path(path), 1)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    # The decode and the AVIF encodes run in forked children (app/imaging/sandbox.py): the
-    # largest of them, apart (its pages shared with this process count in both).
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    # The decode runs in a forked child (app/imaging/sandbox.py), the AVIF encodes in a warm
+    # child (app/imaging/warm.py): the largest of them, apart (a forked child's pages shared
+    # with this process count in both).
+    from app.imaging.warm import idle_pids
+
+    children = max(
+        [resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024]
+        + [_proc_peak_rss_mb(pid) for pid in idle_pids()]
+    )
     queue.put((before, peak, children))
 
 
@@ -542,6 +592,11 @@ def main(argv: list[str] | None = None) -> int:
         all_runs.append((runs, r, tiers))
         print("\n".join(table(runs)))
         print("ratios: " + ", ".join(f"{k} {v:.3f}" for k, v in r.items()), flush=True)
+        for engine, tier in tiers.items():
+            print(
+                f"{engine}: standard variants' SSIM mean {tier['standard']:.4f}, "
+                f"lowest {tier['min']:.4f}"
+            )
     if args.no_latency:
         return 0
     latency_photo = CORPUS / LATENCY_PHOTO if (CORPUS / LATENCY_PHOTO).exists() else FIXTURE

@@ -8,9 +8,10 @@ from functools import cache
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_process_init
+from celery.signals import worker_process_init, worker_process_shutdown
 
 from app.imaging.arenas import limit_malloc_arenas
+from app.imaging.warm import stop_all as stop_encoder_children
 from app.services import Services, build_services
 from app.settings import current
 from tasks.heartbeat import Heartbeat
@@ -46,3 +47,9 @@ def _limit_memory(**_: Any) -> None:
     if hard == resource.RLIM_INFINITY or hard > ceiling:
         resource.setrlimit(resource.RLIMIT_AS, (ceiling, hard))
     log.info("worker process memory ceiling: %d MB", ceiling // (1024 * 1024))
+
+
+@worker_process_shutdown.connect
+def _stop_encoder_children(**_: Any) -> None:
+    # Killed and waited for here: an orphan would stay a zombie until init reaps it.
+    stop_encoder_children()

@@ -12,10 +12,11 @@ its process with it. Here the decode happens in a child process:
 - a child killed by a signal (SIGSEGV, SIGABRT, the kernel's OOM killer) is `decoder_crash`,
   and the calling process (a Celery pool process) lives on.
 
-The result comes back through a pipe: a pickle, with the pixels written out of band (not copied
-into it). The child shares the parent's imported modules, so nothing is imported again. A round
-trip costs about 5 ms; decoding a 12 MP JPEG this way costs 35-55 ms more than in process,
-mostly copy-on-write page faults and the 8 MB master's trip back (docs/robustness.md). POSIX.
+The result comes back through a pipe (wire.py): a pickle, with the pixels written out of band
+(not copied into it). The child shares the parent's imported modules, so nothing is imported
+again. A round trip costs about 5 ms; decoding a 12 MP JPEG this way costs 35-55 ms more than
+in process, mostly copy-on-write page faults and the 8 MB master's trip back
+(docs/robustness.md). POSIX.
 """
 
 from __future__ import annotations
@@ -25,22 +26,18 @@ import ctypes
 import faulthandler
 import fcntl
 import gc
-import io
 import math
 import os
 import pickle
 import resource
-import select
 import signal
-import struct
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
-from PIL import Image
-
+from app.imaging import wire
 from app.imaging.errors import ImageRejected, Reason
 from app.imaging.limits import Limits
 from app.imaging.pipeline import Master
@@ -50,7 +47,7 @@ T = TypeVar("T")
 
 _RESET_SIGNALS = ("SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGALRM")
 _PR_SET_PDEATHSIG = 1
-_PIPE_SIZE = 1 << 20
+PIPE_SIZE = 1 << 20
 _OUT_OF_MEMORY = 3  # the child's exit code when even the result did not fit
 
 
@@ -70,15 +67,15 @@ def run_limited(
     started = time.monotonic()
     read_end, write_end = os.pipe()
     with contextlib.suppress(OSError, AttributeError):  # Linux: fewer round trips for the image
-        fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, _PIPE_SIZE)
+        fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
     pid = os.fork()
     if pid == 0:
         os.close(read_end)
         _child(write_end, fn, args, limits)
     os.close(write_end)
     try:
-        payload = _collect(read_end, started + limits.decode_seconds)
-    except _Deadline:
+        payload = wire.collect(read_end, started + limits.decode_seconds)
+    except wire.Deadline:
         _kill(pid)
         raise ImageRejected(
             Reason.DECODE_TIMEOUT,
@@ -99,39 +96,7 @@ def run_limited(
     return cast(T, _outcome(payload, status, limits))
 
 
-class _Deadline(Exception):
-    pass
-
-
-def _collect(fd: int, deadline: float) -> tuple[bytearray, list[bytearray]]:
-    """The child's result: a pickle and its out-of-band buffers (the pixels), each read once."""
-    header = _read_into(fd, bytearray(12), deadline)
-    if len(header) < 12:
-        return bytearray(), []
-    length, count = struct.unpack("<QI", header)
-    sizes = struct.unpack(f"<{count}Q", _read_into(fd, bytearray(8 * count), deadline))
-    stream = _read_into(fd, bytearray(length), deadline)
-    return stream, [_read_into(fd, bytearray(size), deadline) for size in sizes]
-
-
-def _read_into(fd: int, buffer: bytearray, deadline: float) -> bytearray:
-    view = memoryview(buffer)
-    filled = 0
-    waiter = select.poll()  # not select(): a busy worker may hold descriptors past 1024
-    waiter.register(fd, select.POLLIN)
-    while filled < len(buffer):
-        remaining = deadline - time.monotonic()
-        if remaining <= 0 or not waiter.poll(math.ceil(remaining * 1000)):
-            raise _Deadline
-        got = os.readv(fd, [view[filled:]])
-        if not got:
-            break
-        filled += got
-    view.release()
-    return buffer[:filled] if filled < len(buffer) else buffer
-
-
-def _outcome(payload: tuple[bytearray, list[bytearray]], status: int, limits: Limits) -> Any:
+def _outcome(payload: tuple[bytearray | None, list[bytearray]], status: int, limits: Limits) -> Any:
     if os.WIFSIGNALED(status):
         number = os.WTERMSIG(status)
         name = signal.Signals(number).name
@@ -145,7 +110,7 @@ def _outcome(payload: tuple[bytearray, list[bytearray]], status: int, limits: Li
         raise _memory_error(limits)
     stream, buffers = payload
     try:
-        kind, value = pickle.loads(stream, buffers=buffers)  # noqa: S301 - our own child wrote it
+        kind, value = pickle.loads(stream or b"", buffers=buffers)  # noqa: S301 - our child's
     except Exception:  # noqa: BLE001 - a half-written result is a crashed child
         raise ImageRejected(
             Reason.DECODER_CRASH, f"the decoder process ended (status {code}) without a result"
@@ -185,68 +150,46 @@ def _child(fd: int, fn: Callable[..., Any], args: tuple[Any, ...], limits: Limit
             detail = f"{type(exc).__name__}: {exc}"[:400]
             result = ("error", ImageRejected(Reason.CORRUPT, detail))
         try:
-            stream, buffers = _dumps(result)
+            pieces = wire.frame(result)
         except MemoryError:
             code = _OUT_OF_MEMORY
         else:
             with os.fdopen(fd, "wb") as out:
-                sizes = [memoryview(b).nbytes for b in buffers]
-                out.write(struct.pack(f"<QI{len(sizes)}Q", len(stream), len(sizes), *sizes))
-                out.write(stream)
-                for buffer in buffers:
-                    out.write(memoryview(buffer))
+                for piece in pieces:
+                    out.write(piece)
     except BaseException:  # noqa: BLE001 - nothing may escape into the parent's code
         code = 2
     finally:
         os._exit(code)
 
 
-class _Pickler(pickle.Pickler):
-    """Sends an image's pixels out of band: written once to the pipe, not copied into the pickle."""
-
-    def reducer_override(self, obj: Any) -> Any:
-        if isinstance(obj, Image.Image) and obj.palette is None:
-            pixels = pickle.PickleBuffer(obj.tobytes())
-            return _image, (obj.mode, obj.size, obj.info, pixels)
-        return NotImplemented
-
-
-def _image(
-    mode: str, size: tuple[int, int], info: dict[str | tuple[int, int], Any], pixels: Any
-) -> Image.Image:
-    img = Image.frombuffer(mode, size, pixels, "raw", mode, 0, 1)
-    if img.readonly:  # shares the buffer: make it an ordinary, writable image
-        img = img.copy()
-    img.info = info
-    return img
-
-
-def _dumps(result: Any) -> tuple[bytes, list[pickle.PickleBuffer]]:
-    out = io.BytesIO()
-    buffers: list[pickle.PickleBuffer] = []
-    _Pickler(out, protocol=5, buffer_callback=buffers.append).dump(result)
-    return out.getvalue(), buffers
-
-
 def _confine(limits: Limits, parent: int) -> None:
     for name in _RESET_SIGNALS:
         signal.signal(getattr(signal, name), signal.SIG_DFL)
     faulthandler.disable()  # a crash is reported by the parent, as a reason, not as a dump
+    die_with_parent(parent)
+    seconds = max(1, math.ceil(limits.decode_seconds))
+    # CPU seconds back up the parent's wall-clock deadline; decoders may run two threads.
+    set_limit(resource.RLIMIT_CPU, 2 * seconds + 1, 2 * seconds + 2)
+    # Its own budget on top of what it shares with its parent, whatever the parent's soft limit
+    # (a Celery pool process has one, tasks/celery_app.py); never above the hard limit.
+    set_limit(resource.RLIMIT_AS, address_space() + limits.decode_memory_bytes, None)
+
+
+def die_with_parent(parent: int) -> None:
+    """SIGKILL when the parent goes (a Celery hard time limit SIGKILLs the pool process).
+
+    Linux only. The signal comes when the thread that started this process ends, so a caller
+    on another thread than the main one should not rely on it alone.
+    """
     if sys.platform.startswith("linux"):
-        # Die with the parent: a Celery hard time limit SIGKILLs the pool process.
         with contextlib.suppress(OSError, AttributeError):
             ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
         if os.getppid() != parent:
             os._exit(4)
-    seconds = max(1, math.ceil(limits.decode_seconds))
-    # CPU seconds back up the parent's wall-clock deadline; decoders may run two threads.
-    _set_limit(resource.RLIMIT_CPU, 2 * seconds + 1, 2 * seconds + 2)
-    # Its own budget on top of what it shares with its parent, whatever the parent's soft limit
-    # (a Celery pool process has one, tasks/celery_app.py); never above the hard limit.
-    _set_limit(resource.RLIMIT_AS, _address_space() + limits.decode_memory_bytes, None)
 
 
-def _set_limit(which: int, soft: int, hard: int | None) -> None:
+def set_limit(which: int, soft: int, hard: int | None) -> None:
     """Set the soft limit (and lower the hard one), within the hard limit we have."""
     _old_soft, old_hard = resource.getrlimit(which)
     new_hard = old_hard if hard is None else _smaller(old_hard, hard)
@@ -262,7 +205,7 @@ def _smaller(a: int, b: int) -> int:
     return min(a, b)
 
 
-def _address_space() -> int:
+def address_space() -> int:
     """The child's current virtual size: its ceiling is that plus the decode budget."""
     try:
         with open("/proc/self/statm") as statm:

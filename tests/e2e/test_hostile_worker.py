@@ -219,7 +219,9 @@ def test_every_hostile_file_ends_ready_or_failed_with_its_reason(
 
 
 def test_every_pool_process_runs_under_the_memory_ceiling(platform: Platform) -> None:
-    pool = descendants(platform.worker.pid)
+    # The pool processes only: their encoder children (app/imaging/warm.py) set a budget of
+    # their own, as the decode sandbox does.
+    pool = children(platform.worker.pid)
     assert pool
     ceiling = platform.services.settings.worker_memory_mb * 1024 * 1024
     assert {address_space_limit(pid) for pid in pool} == {ceiling}
