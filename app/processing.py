@@ -217,8 +217,8 @@ def encode(services: Services, image_id: str, attempt: int | None = None) -> boo
     if services.settings.avif:
         sizes = rawimage.load_set(services.variants.get(master_key(image_id)))
         specs: list[VariantSpec] = plan_variants(record.width, SLOW_FORMATS, height=record.height)
-        # SVT-AV1 in a forked child: its crash near the memory ceiling costs the child, not
-        # this pool process (app/imaging/contained.py).
+        # SVT-AV1 in a warm child process: its crash near the memory ceiling costs the child,
+        # not this pool process (app/imaging/contained.py, app/imaging/warm.py).
         rendered = render_contained(sizes, specs, services.encode_settings, services.limits)
         stored = _store(services, image_id, rendered)
     done = _update(services, record, attempt, lambda r: _ready(services, _with_variants(r, stored)))

@@ -20,7 +20,7 @@ measures them):
 - AVIF: SVT-AV1 preset 8, 4:2:0, level of parallelism 1 (through pillow-avif-plugin): 2.7x less
   CPU than libaom speed 8 tune=ssim for fewer AVIF bytes (docs/imaging.md). It still starts ~16
   threads per encode, and near an address-space ceiling it can fail to start them and die of
-  SIGSEGV, so the worker runs these encodes in a forked child (app/imaging/contained.py) and
+  SIGSEGV, so the worker runs these encodes in a warm child process (app/imaging/warm.py) and
   limits malloc arenas (app/imaging/arenas.py). Frames SVT-AV1 refuses (under 4 px a side, over
   16384x8704, and gray ones) and encodes it fails go to libaom (`avif_codec="aom"` chooses it
   everywhere). Encodes already run side by side: one thread each.
@@ -74,7 +74,7 @@ class EncodeSettings:
     webp_method: int = 2  # a fallback few clients are served: the fast method (docstring)
     # "svt" (SVT-AV1) or "aom" (libaom), both through pillow-avif-plugin. SVT-AV1 is ~2.7x
     # cheaper (docs/imaging.md); it starts ~16 threads of its own and can crash near an address-
-    # space ceiling, so a worker runs its encodes in a forked child (app/imaging/contained.py).
+    # space ceiling, so a worker runs its encodes in a warm child process (app/imaging/warm.py).
     avif_codec: str = "svt"
     avif_speed: int = 8  # SVT-AV1's preset (libavif passes the speed through; 9 and 10 are M9)
     aom_speed: int = 8  # libaom: for frames SVT-AV1 cannot take, and the "aom" codec
