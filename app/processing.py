@@ -190,17 +190,45 @@ def compress(services: Services, image_id: str, attempt: int | None = None) -> b
     if record is None or record.width is None:
         return False
     sizes = rawimage.load_set(services.variants.get(master_key(image_id)))
+    eager = services.settings.eager_variants
     specs = [
         s
         for s in plan_variants(record.width, FAST_FORMATS, height=record.height)
-        if s.name not in FIRST_VARIANTS
+        if s.name not in FIRST_VARIANTS and s.name in eager
     ]
     stored = _store(services, image_id, render(sizes, specs, services.encode_settings))
+    # The variants left to their first request, every format (AVIF's too), sized from the pyramid.
+    stored += _on_request(services, record, sizes)
     animated = _animated(services, record)
     _update(
         services, image_id, attempt, lambda r: _with_variants(r, stored).evolve(animated=animated)
     )
     return True
+
+
+def _on_request(
+    services: Services, record: ImageRecord, sizes: dict[int, Image.Image]
+) -> list[VariantRecord]:
+    """Records of the planned variants IMAGEPIPE_EAGER_VARIANTS leaves to their first request."""
+    assert record.width is not None
+    formats = tuple(
+        f for f in (*FAST_FORMATS, *SLOW_FORMATS) if services.settings.avif or f != "avif"
+    )
+    eager = services.settings.eager_variants
+    return [
+        VariantRecord(
+            name=s.name,
+            format=s.format,
+            width=sizes[s.width].width,
+            height=sizes[s.width].height,
+            bytes=0,
+            key=variant_key(record.image_id, s.name),
+            tier=s.tier,
+            on_request=True,
+        )
+        for s in plan_variants(record.width, formats, height=record.height)
+        if s.name not in FIRST_VARIANTS and s.name not in eager
+    ]
 
 
 @logs.scoped
@@ -214,9 +242,14 @@ def encode(services: Services, image_id: str, attempt: int | None = None) -> boo
     if record is None or record.width is None:
         return False
     stored: list[VariantRecord] = []
-    if services.settings.avif:
+    eager = services.settings.eager_variants
+    specs: list[VariantSpec] = [
+        s
+        for s in plan_variants(record.width, SLOW_FORMATS, height=record.height)
+        if s.name in eager and services.settings.avif
+    ]
+    if specs:
         sizes = rawimage.load_set(services.variants.get(master_key(image_id)))
-        specs: list[VariantSpec] = plan_variants(record.width, SLOW_FORMATS, height=record.height)
         # SVT-AV1 in a forked child: its crash near the memory ceiling costs the child, not
         # this pool process (app/imaging/contained.py).
         rendered = render_contained(sizes, specs, services.encode_settings, services.limits)
