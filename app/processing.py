@@ -32,8 +32,9 @@ from app.imaging.encode import CONTENT_TYPES
 from app.imaging.errors import ImageRejected, Reason
 from app.imaging.pipeline import Rendered, pyramid, render
 from app.imaging.placeholder import PLACEHOLDER_BOX, make_placeholder
-from app.imaging.plan import FAST_FORMATS, SLOW_FORMATS, VariantSpec, plan_variants
+from app.imaging.plan import FAST_FORMATS, SLOW_FORMATS, plan_variants
 from app.names import WORK_PREFIX
+from app.rendering import eager_specs, on_request_records
 from app.services import Services
 from app.storage import BlobNotFound, StorageError
 from edge.variants import IMMUTABLE_CACHE_CONTROL
@@ -190,45 +191,15 @@ def compress(services: Services, image_id: str, attempt: int | None = None) -> b
     if record is None or record.width is None:
         return False
     sizes = rawimage.load_set(services.variants.get(master_key(image_id)))
-    eager = services.settings.eager_variants
-    specs = [
-        s
-        for s in plan_variants(record.width, FAST_FORMATS, height=record.height)
-        if s.name not in FIRST_VARIANTS and s.name in eager
-    ]
+    specs = [s for s in eager_specs(services, record, FAST_FORMATS) if s.name not in FIRST_VARIANTS]
     stored = _store(services, image_id, render(sizes, specs, services.encode_settings))
     # The variants left to their first request, every format (AVIF's too), sized from the pyramid.
-    stored += _on_request(services, record, sizes)
+    stored += on_request_records(services, record, sizes, skip=FIRST_VARIANTS)
     animated = _animated(services, record)
     _update(
         services, image_id, attempt, lambda r: _with_variants(r, stored).evolve(animated=animated)
     )
     return True
-
-
-def _on_request(
-    services: Services, record: ImageRecord, sizes: dict[int, Image.Image]
-) -> list[VariantRecord]:
-    """Records of the planned variants IMAGEPIPE_EAGER_VARIANTS leaves to their first request."""
-    assert record.width is not None
-    formats = tuple(
-        f for f in (*FAST_FORMATS, *SLOW_FORMATS) if services.settings.avif or f != "avif"
-    )
-    eager = services.settings.eager_variants
-    return [
-        VariantRecord(
-            name=s.name,
-            format=s.format,
-            width=sizes[s.width].width,
-            height=sizes[s.width].height,
-            bytes=0,
-            key=variant_key(record.image_id, s.name),
-            tier=s.tier,
-            on_request=True,
-        )
-        for s in plan_variants(record.width, formats, height=record.height)
-        if s.name not in FIRST_VARIANTS and s.name not in eager
-    ]
 
 
 @logs.scoped
@@ -242,12 +213,7 @@ def encode(services: Services, image_id: str, attempt: int | None = None) -> boo
     if record is None or record.width is None:
         return False
     stored: list[VariantRecord] = []
-    eager = services.settings.eager_variants
-    specs: list[VariantSpec] = [
-        s
-        for s in plan_variants(record.width, SLOW_FORMATS, height=record.height)
-        if s.name in eager and services.settings.avif
-    ]
+    specs = eager_specs(services, record, SLOW_FORMATS) if services.settings.avif else []
     if specs:
         sizes = rawimage.load_set(services.variants.get(master_key(image_id)))
         # SVT-AV1 in a forked child: its crash near the memory ceiling costs the child, not

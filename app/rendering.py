@@ -23,7 +23,7 @@ from __future__ import annotations
 import io
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Final
@@ -39,7 +39,7 @@ from app.imaging.pipeline import pyramid
 from app.imaging.plan import STANDARD_TIER, VariantSpec, plan_variants
 from app.services import Services
 from app.storage import BlobNotFound
-from edge.variants import IMMUTABLE_CACHE_CONTROL, parse_name
+from edge.variants import FORMATS, IMMUTABLE_CACHE_CONTROL, parse_name
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +93,46 @@ def render_on_request(services: Services, image_id: str, name: str) -> Made:
     return Made(name, data, info.etag, _type(recorded), True)
 
 
+def eager_specs(
+    services: Services, record: ImageRecord, formats: tuple[str, ...]
+) -> list[VariantSpec]:
+    """The planned variants of ``formats`` that processing makes (IMAGEPIPE_EAGER_VARIANTS)."""
+    assert record.width is not None
+    planned = plan_variants(record.width, formats, height=record.height)
+    return [s for s in planned if s.name in services.settings.eager_variants]
+
+
+def on_request_records(
+    services: Services,
+    record: ImageRecord,
+    sizes: Mapping[int, Image.Image],
+    *,
+    skip: Collection[str] = (),
+) -> list[VariantRecord]:
+    """Records of the planned variants IMAGEPIPE_EAGER_VARIANTS leaves to their first request.
+
+    Every format's (AVIF's too, when on), sized from the pyramid ``sizes``; ``skip`` names those
+    made up front whatever the setting (the first paint).
+    """
+    assert record.width is not None
+    formats = tuple(f for f in FORMATS if services.settings.avif or f != "avif")
+    eager = services.settings.eager_variants
+    return [
+        VariantRecord(
+            name=s.name,
+            format=s.format,
+            width=sizes[s.width].width,
+            height=sizes[s.width].height,
+            bytes=0,
+            key=f"{record.image_id}/{s.name}",
+            tier=s.tier,
+            on_request=True,
+        )
+        for s in plan_variants(record.width, formats, height=record.height)
+        if s.name not in skip and s.name not in eager
+    ]
+
+
 def _check(services: Services, image_id: str, name: str) -> tuple[ImageRecord, VariantRecord]:
     if parse_name(name) is None:
         raise RenderRefused(404, "not_found", f"{name!r} is not a variant name")
@@ -117,7 +157,8 @@ def _type(recorded: VariantRecord) -> str:
 
 
 def _make(services: Services, record: ImageRecord, recorded: VariantRecord) -> bytes:
-    assert record.width is not None and record.height is not None
+    assert record.width is not None
+    assert record.height is not None
     spec = _spec(record.width, record.height, recorded)
     try:
         with services.originals.local_copy(record.original_key) as path:
