@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from bench.bill_of_materials import item_size, measure
+from bench.bill_of_materials import cost_table, first_request_table, item_size, measure
 from tests.conftest import photo
 
 
@@ -38,3 +38,20 @@ def test_one_image_through_the_aws_path_is_counted_by_service_and_operation() ->
     assert 2 * units < bill.write_units_with_indexes < 3 * units + 2
     # The item-size read-backs are not counted as the image's reads.
     assert calls["dynamodb", "GetItem"] < 4 * writes
+
+
+def test_variants_left_to_first_requests_cost_their_put_then() -> None:
+    every = measure(photo("mate_Storm.jpg"), "all")
+    lazy = measure(photo("mate_Storm.jpg"), first_requests=True)
+    left = len(lazy.render_cpu_s)
+    assert left == 7  # the standard JPEGs, 160-lq.jpg, 640-lq.jpg and 640-lq.webp
+    # Processing stores that many objects fewer; each first request stores its one.
+    assert every.calls["s3", "PutObject"] - lazy.calls["s3", "PutObject"] == left
+    assert lazy.render_calls["s3", "PutObject"] == left
+    assert lazy.render_calls["dynamodb", "PutItem"] == 0  # no catalog write per render
+    assert all(seconds > 0 for seconds in lazy.render_cpu_s.values())
+    table = cost_table(every, lazy, 1.4, 0.8)
+    built = next(line for line in table if "made on first request" in line)
+    assert f"({lazy.calls['s3', 'PutObject']})" in built
+    (cost,) = [line for line in first_request_table(lazy) if "First-request cost" in line]
+    assert cost.endswith("per 1,000 images")

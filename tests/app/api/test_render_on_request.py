@@ -13,8 +13,10 @@ from PIL import Image
 
 from app import processing
 from app.api import create_app
+from app.aws import AwsLocation, s3_client
 from app.eager import parse_eager
 from app.names import RENDER_SECRET_HEADER
+from app.ops.provision import provision
 from app.services import Services, build_services
 from app.settings import Settings
 from tests.app.test_processing import run_chain, upload
@@ -146,3 +148,34 @@ def test_the_render_origin_refuses_a_failed_image_with_409(
     response = client.get("/render/broken/640.jpg", headers={RENDER_SECRET_HEADER: SECRET})
     assert response.status_code == 409
     assert response.get_json()["error"]["code"] == "failed"
+
+
+def test_over_aws_the_render_origin_stores_the_variant_in_the_bucket(
+    tmp_path: Path, aws: AwsLocation
+) -> None:
+    """CloudFront's failover path on moto: S3 originals and variants, the DynamoDB catalog."""
+    settings = make_settings(
+        tmp_path,
+        originals_url="s3://render-originals/originals",
+        variants_url="s3://render-variants/variants",
+        catalog_url="dynamodb://render-images",
+        aws_region="us-east-1",
+        private_images=False,
+        render_origin_secret=SECRET,
+    )
+    provision(settings, aws)
+    services = build_services(settings)
+    image_id = processed(services)
+    s3 = s3_client(aws)
+    key = f"variants/{image_id}/1280.jpg"
+    assert "Contents" not in s3.list_objects_v2(Bucket="render-variants", Prefix=key)
+    app = create_app(settings, services=services, jobs=RecordingJobs())
+    made = app.test_client().get(
+        f"/render/{image_id}/1280.jpg", headers={RENDER_SECRET_HEADER: SECRET}
+    )
+    assert made.status_code == 200
+    stored = s3.get_object(Bucket="render-variants", Key=key)
+    assert stored["Body"].read() == made.data
+    assert stored["ContentType"] == "image/jpeg"
+    assert stored["CacheControl"] == "public, max-age=31536000, immutable"
+    assert made.headers["ETag"].strip('"') == stored["ETag"].strip('"')
