@@ -34,7 +34,7 @@ from app.imaging.pipeline import Rendered, pyramid, render
 from app.imaging.placeholder import PLACEHOLDER_BOX, make_placeholder
 from app.imaging.plan import FAST_FORMATS, SLOW_FORMATS, plan_variants
 from app.names import WORK_PREFIX
-from app.rendering import eager_specs, on_request_records
+from app.rendering import drop_earlier, eager_specs, on_request_records
 from app.services import Services
 from app.storage import BlobNotFound, StorageError
 from edge.variants import IMMUTABLE_CACHE_CONTROL
@@ -194,7 +194,9 @@ def compress(services: Services, image_id: str, attempt: int | None = None) -> b
     specs = [s for s in eager_specs(services, record, FAST_FORMATS) if s.name not in FIRST_VARIANTS]
     stored = _store(services, image_id, render(sizes, specs, services.encode_settings))
     # The variants left to their first request, every format (AVIF's too), sized from the pyramid.
-    stored += on_request_records(services, record, sizes, skip=FIRST_VARIANTS)
+    lazy = on_request_records(services, record, sizes, skip=FIRST_VARIANTS)
+    drop_earlier(services, record, lazy)
+    stored += lazy
     animated = _animated(services, record)
     _update(
         services, image_id, attempt, lambda r: _with_variants(r, stored).evolve(animated=animated)

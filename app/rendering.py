@@ -133,6 +133,18 @@ def on_request_records(
     ]
 
 
+def drop_earlier(services: Services, record: ImageRecord, lazy: list[VariantRecord]) -> None:
+    """Delete what an earlier run stored under names now left to first request (a reprocess).
+
+    Made with that run's settings (or eagerly), it would otherwise be served as it is; a fresh
+    image has nothing recorded under those names, so this deletes nothing.
+    """
+    names = {v.name for v in lazy}
+    for earlier in record.variants:
+        if earlier.name in names:
+            services.variants.delete(earlier.key)  # idempotent: gone is fine
+
+
 def _check(services: Services, image_id: str, name: str) -> tuple[ImageRecord, VariantRecord]:
     if parse_name(name) is None:
         raise RenderRefused(404, "not_found", f"{name!r} is not a variant name")

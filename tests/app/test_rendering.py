@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -204,3 +205,18 @@ def test_the_setting_is_checked(tmp_path: Path) -> None:
         "640.jpg"
         not in replace(every, eager_variants=parse_eager("all,-standard.jpg")).eager_variants
     )
+
+
+def test_a_reprocess_forgets_what_an_earlier_run_stored_under_names_now_left_out(
+    tmp_path: Path,
+) -> None:
+    every = make_settings(tmp_path, eager_variants=parse_eager("all"))
+    image_id = processed(build_services(every))
+    services = build_services(replace(every, eager_variants=parse_eager("all,-jpg")))
+    assert services.variants.exists(f"{image_id}/640.jpg")  # made eagerly by the first run
+    assert processing.claim_again(services, image_id, untouched_since=time.time() + 1)
+    run_chain(services, image_id)
+    record = services.catalog.get(image_id)
+    assert record.variant("640.jpg").on_request  # type: ignore[union-attr]
+    assert not services.variants.exists(f"{image_id}/640.jpg")  # made again on request
+    assert services.variants.exists(f"{image_id}/640.webp")
