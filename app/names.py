@@ -95,3 +95,8 @@ ATTRIBUTE_TYPES: Final = MappingProxyType(
 # header in the CDN's cache key.
 VARIANT_HEADER: Final = "X-Imagepipe-Variant"
 PUBLIC_PREFIX: Final = "/i/"  # delivery URLs (edge/variants.py)
+# Variants left to their first request: CloudFront fails over from the variants bucket to the
+# API under this origin path (app/api/render.py), sending the stack's secret in this header.
+RENDER_PATH: Final = "/render"
+RENDER_SECRET_HEADER: Final = "X-Imagepipe-Render-Secret"  # noqa: S105 (a header name)
+RENDER_FAILOVER_CODES: Final = (403, 404)  # S3 answers 403 for a missing key without ListBucket

@@ -32,8 +32,9 @@ from app.imaging.encode import CONTENT_TYPES
 from app.imaging.errors import ImageRejected, Reason
 from app.imaging.pipeline import Rendered, pyramid, render
 from app.imaging.placeholder import PLACEHOLDER_BOX, make_placeholder
-from app.imaging.plan import FAST_FORMATS, SLOW_FORMATS, VariantSpec, plan_variants
+from app.imaging.plan import FAST_FORMATS, SLOW_FORMATS, plan_variants
 from app.names import WORK_PREFIX
+from app.rendering import drop_earlier, eager_specs, on_request_records
 from app.services import Services
 from app.storage import BlobNotFound, StorageError
 from edge.variants import IMMUTABLE_CACHE_CONTROL
@@ -190,12 +191,12 @@ def compress(services: Services, image_id: str, attempt: int | None = None) -> b
     if record is None or record.width is None:
         return False
     sizes = rawimage.load_set(services.variants.get(master_key(image_id)))
-    specs = [
-        s
-        for s in plan_variants(record.width, FAST_FORMATS, height=record.height)
-        if s.name not in FIRST_VARIANTS
-    ]
+    specs = [s for s in eager_specs(services, record, FAST_FORMATS) if s.name not in FIRST_VARIANTS]
     stored = _store(services, image_id, render(sizes, specs, services.encode_settings))
+    # The variants left to their first request, every format (AVIF's too), sized from the pyramid.
+    lazy = on_request_records(services, record, sizes, skip=FIRST_VARIANTS)
+    drop_earlier(services, record, lazy)
+    stored += lazy
     animated = _animated(services, record)
     _update(
         services, record, attempt, lambda r: _with_variants(r, stored).evolve(animated=animated)
@@ -214,9 +215,9 @@ def encode(services: Services, image_id: str, attempt: int | None = None) -> boo
     if record is None or record.width is None:
         return False
     stored: list[VariantRecord] = []
-    if services.settings.avif:
+    specs = eager_specs(services, record, SLOW_FORMATS) if services.settings.avif else []
+    if specs:
         sizes = rawimage.load_set(services.variants.get(master_key(image_id)))
-        specs: list[VariantSpec] = plan_variants(record.width, SLOW_FORMATS, height=record.height)
         # SVT-AV1 in a warm child process: its crash near the memory ceiling costs the child,
         # not this pool process (app/imaging/contained.py, app/imaging/warm.py).
         rendered = render_contained(sizes, specs, services.encode_settings, services.limits)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from app.eager import EAGER_DEFAULT, EagerVariants, as_eager_variants
 from app.imaging.limits import Limits
 from app.setting_types import (
     PARSE,
@@ -117,6 +118,18 @@ class Settings:
     max_open_per_user: int = env("IMAGEPIPE_MAX_OPEN_PER_USER", as_positive_int, 100)
     jpeg_background: str = env("IMAGEPIPE_JPEG_BACKGROUND", as_colour, "#ffffff")
     avif: bool = env("IMAGEPIPE_AVIF", as_bool, True)
+    # The variants processing makes up front; the others are made on their first request
+    # (app/eager.py has the grammar; docs/capacity.md, lever 4).
+    eager_variants: EagerVariants = env(
+        "IMAGEPIPE_EAGER_VARIANTS", as_eager_variants, EAGER_DEFAULT
+    )
+    # First-request renders at once per API process; past it, 503 with Retry-After.
+    render_concurrency: int = env("IMAGEPIPE_RENDER_CONCURRENCY", as_int_range(1, 64), 2)
+    # Set: /render/{id}/{name} (CloudFront's failover origin) needs it in the
+    # X-Imagepipe-Render-Secret header, which CloudFront adds; unset: the route is off (404).
+    render_origin_secret: Secret = env(
+        "IMAGEPIPE_RENDER_ORIGIN_SECRET", as_secret(as_text), Secret("")
+    )
     # Delivery: private images need a signed, expiring URL (docs/delivery.md).
     private_images: bool = env("IMAGEPIPE_PRIVATE_IMAGES", as_bool, True)
     url_signing_keys: UrlSigningKeys = env(

@@ -1,6 +1,6 @@
 """The AWS requests one processed image makes, counted by service and operation (moto, in-process).
 
-    python -m bench.bill_of_materials [PHOTO]
+    python -m bench.bill_of_materials [PHOTO] [--eager all]
 
 One photo goes through the AWS path in one process against moto's in-process AWS
 (`moto.mock_aws`), with resources made by the project's own `app.ops.provision`:
@@ -18,14 +18,22 @@ not measured, and printed apart: the Celery task messages on SQS (one per task: 
 four stages) and the Celery events on SNS (celeryconfig: `worker_send_task_events` and
 `task_send_sent_event`, so sent, received, started and succeeded per task).
 docs/capacity.md prices the result.
+
+The variants processing makes up front are IMAGEPIPE_EAGER_VARIANTS's (``--eager``; the default is
+the setting's, ``all`` counts every variant made by processing). The cost table measures both, side
+by side, and then the first request of each variant left out: the API's
+``app.rendering.render_on_request`` (CloudFront's failover origin), its requests counted the same
+way and its CPU (this process and its forked children) timed, priced for a stated view pattern.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import resource
 import sys
 import tempfile
+import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -60,6 +68,9 @@ class Bill:
     stored_items: list[dict[str, Any]] = field(default_factory=list)  # the item after each write
     indexes: dict[str, IndexShape] = field(default_factory=dict)  # as provisioned
     counting: bool = True
+    # The first requests of the variants processing left out (app/rendering.py), apart.
+    render_calls: Counter[tuple[str, str]] = field(default_factory=Counter)
+    render_cpu_s: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -129,13 +140,16 @@ def _key_of(client: Any, params: dict[str, Any]) -> dict[str, Any]:
     return {n: params["Item"][n] for n in names}
 
 
-def measure(photo: Path) -> Bill:
+def measure(photo: Path, eager: str | None = None, *, first_requests: bool = False) -> Bill:
+    """One image's bill; with ``first_requests``, each left-out variant's first request too."""
     from moto import mock_aws
 
     from app import processing
     from app.aws import AwsLocation, s3_client, split_s3_url
     from app.catalog import Status
+    from app.eager import DEFAULT, parse_eager
     from app.ops.provision import provision
+    from app.rendering import render_on_request
     from app.services import build_services
     from app.settings import Settings
     from tasks.ingest import Ingestor
@@ -152,6 +166,7 @@ def measure(photo: Path) -> Bill:
             data_dir=tmp,
             aws_region="us-east-1",
             sqs_wait_seconds=0,
+            eager_variants=parse_eager(eager or DEFAULT),
         )
         provision(settings, AwsLocation(region="us-east-1"))
         services = build_services(settings)
@@ -178,8 +193,24 @@ def measure(photo: Path) -> Bill:
             processing.compress(services, image_id)
             processing.encode(services, image_id)
             processing.record(services, image_id)
-        assert services.catalog.get(image_id).status is Status.READY
+        record = services.catalog.get(image_id)
+        assert record.status is Status.READY
+        lazy = [v.name for v in record.variants if v.on_request] if first_requests else []
+        for name in lazy:
+            calls = Bill()
+            start = _cpu_seconds()
+            with counting(calls):
+                assert render_on_request(services, image_id, name).rendered
+            bill.render_cpu_s[name] = _cpu_seconds() - start
+            bill.render_calls.update(calls.calls)
     return bill
+
+
+def _cpu_seconds() -> float:
+    """This process's CPU and its waited-for children's (the decode and SVT-AV1 children)."""
+    own = time.process_time()
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own + children.ru_utime + children.ru_stime
 
 
 # Public list prices, us-east-1, as cited in docs/capacity.md (USD).
@@ -283,74 +314,106 @@ def listing_reads(bill: Bill, page: int = 20) -> list[str]:
     ]
 
 
-def designs(bill: Bill, cpu_today: float, cpu_now: float) -> list[Design]:
-    """Before issue 12, this branch as measured, then each lever not built (docs/capacity.md)."""
-    puts = bill.calls["s3", "PutObject"]
-    reads = bill.calls["dynamodb", "GetItem"]
-    items = bill.stored_items
-    every = all_projected(bill.indexes)
-    # The records as main wrote them before this change: every variant's store key in full.
-    before = [_with_keys(i) for i in items]
+# Processing CPU without the variants left to first requests: the standard JPEGs are ~0.06 CPU-s
+# of a photo's encodes (issue 12's measurement), the 640-lq WebP/JPEG and 160-lq JPEG ~0.03 more:
+# about a tenth of the ~0.8 CPU-s an image. An estimate, not measured in this run.
+LAZY_CPU_SHARE = 0.9
+
+
+def designs(every: Bill, lazy: Bill, cpu_today: float, cpu_now: float) -> list[tuple[Bill, Design]]:
+    """Before issue 12, each lever built, then each not built (docs/capacity.md).
+
+    ``every`` is the bill with every variant made by processing; ``lazy`` with the default
+    IMAGEPIPE_EAGER_VARIANTS (the rest made on first request, priced apart).
+    """
+    reads = every.calls["dynamodb", "GetItem"]
+    all_projected_shapes = all_projected(every.indexes)
+    # The records as main wrote them before the projections: every variant's store key in full.
+    before = [_with_keys(i) for i in every.stored_items]
     # Before issue 12, encode's write kept the item processing (still in the sparse index) and
     # `record` wrote it ready once more; 10 strongly consistent reads (measured then).
     six_writes = [*before[:-1], _still_processing(before[-1]), before[-1]]
-    # Main before this change: the same five writes, both indexes copying every attribute.
     # The floor that keeps the first-variant target: pending, the first usable variants (with
     # the claim), ready with every variant.
+    items = lazy.stored_items
     three_writes = [items[0], items[2], items[-1]] if len(items) >= 3 else items
-    on_demand = 7  # 160-lq.jpg, 640-lq.jpg, 640-lq.webp and the four standard JPEGs
+    cpu_lazy = cpu_now * LAZY_CPU_SHARE
     return [
-        Design(
-            "before issue 12 (libaom, WebP m4, six writes, events on)",
-            cpu_today,
-            write_units=_units(six_writes, every),
-            extra_reads=10 - reads,
+        (
+            every,
+            Design(
+                "before issue 12 (libaom, WebP m4, six writes, events on)",
+                cpu_today,
+                write_units=_units(six_writes, all_projected_shapes),
+                extra_reads=10 - reads,
+            ),
         ),
-        Design(
-            "main before the index projections (five writes, indexes ALL, 8 reads; stack)",
-            cpu_now,
-            events=False,
-            write_units=_units(before, every),
-            extra_reads=8 - reads,
+        (
+            every,
+            Design(
+                "main before the index projections (five writes, indexes ALL, 8 reads; stack)",
+                cpu_now,
+                events=False,
+                write_units=_units(before, all_projected_shapes),
+                extra_reads=8 - reads,
+            ),
         ),
-        Design("this branch with Celery events on (a local run)", cpu_now),
-        Design(
-            "**this branch on the stack** (taskEvents false, its default)", cpu_now, events=False
+        (
+            every,
+            Design("every variant made by processing, Celery events on (a local run)", cpu_now),
         ),
-        Design(
-            "+ master kept off S3 (one task from resize to encode; not built)",
-            cpu_now,
-            tasks=2,
-            events=False,
-            puts_saved=1,
-            gets_saved=2,
+        (
+            every,
+            Design(
+                "every variant made by processing, on the stack (taskEvents false)",
+                cpu_now,
+                events=False,
+            ),
         ),
-        Design(
-            "+ three catalog writes (pending; first variants; ready with every variant; not built)",
-            cpu_now,
-            tasks=2,
-            events=False,
-            puts_saved=1,
-            gets_saved=2,
-            write_units=_units(three_writes, bill.indexes),
+        (
+            lazy,
+            Design(
+                "**+ rarely served variants made on first request** (IMAGEPIPE_EAGER_VARIANTS's "
+                "default; built)",
+                cpu_lazy,
+                events=False,
+            ),
         ),
-        Design(
-            "+ JPEG and weak-tier WebP/JPEG made on first request (not built)",
-            cpu_now * 0.9,
-            tasks=2,
-            events=False,
-            puts_saved=1 + on_demand,
-            gets_saved=2,
-            write_units=_units(three_writes, bill.indexes),
+        (
+            lazy,
+            Design(
+                "+ master kept off S3 (one task from resize to encode; not built)",
+                cpu_lazy,
+                tasks=2,
+                events=False,
+                puts_saved=1,
+                gets_saved=2,
+            ),
         ),
-        Design(
-            "+ the variants in one packed object (original + pack; not built)",
-            cpu_now * 0.9,
-            tasks=2,
-            events=False,
-            puts_saved=puts - 2,
-            gets_saved=2,
-            write_units=_units(three_writes, bill.indexes),
+        (
+            lazy,
+            Design(
+                "+ three catalog writes (pending; first variants; ready with every variant; "
+                "not built)",
+                cpu_lazy,
+                tasks=2,
+                events=False,
+                puts_saved=1,
+                gets_saved=2,
+                write_units=_units(three_writes, lazy.indexes),
+            ),
+        ),
+        (
+            lazy,
+            Design(
+                "+ the variants in one packed object (original + pack; not built)",
+                cpu_lazy,
+                tasks=2,
+                events=False,
+                puts_saved=lazy.calls["s3", "PutObject"] - 2,
+                gets_saved=2,
+                write_units=_units(three_writes, lazy.indexes),
+            ),
         ),
     ]
 
@@ -376,13 +439,13 @@ def _still_processing(item: dict[str, Any]) -> dict[str, Any]:
     return unfinished
 
 
-def cost_table(bill: Bill, cpu_today: float, cpu_now: float) -> list[str]:
+def cost_table(every: Bill, lazy: Bill, cpu_today: float, cpu_now: float) -> list[str]:
     kinds = list(PRICES)
     lines = [
         "| design | S3 PUT | S3 GET | DynamoDB | SQS | SNS | compute | total per 1,000 |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for design in designs(bill, cpu_today, cpu_now):
+    for bill, design in designs(every, lazy, cpu_today, cpu_now):
         units = billed(bill, design)
         cost = cost_per_1000(units)
         by = {k: cost[k] for k in kinds}
@@ -397,21 +460,82 @@ def cost_table(bill: Bill, cpu_today: float, cpu_now: float) -> list[str]:
     return lines
 
 
+# The view pattern of docs/capacity.md ("Delivery"): 30 views in the first month, one a month
+# after, so 41 in the first year; 93% AVIF, 6% WebP, 1% JPEG; by width 50% 1280, 25% 640, 10%
+# 1920, 10% the weak tier (640-lq), 5% the larger WebP/JPEG (1920 here). A view's share of each
+# variant left to its first request (320 and 160-lq are not in the pattern: never rendered).
+VIEWS_FIRST_YEAR = 41
+VIEW_SHARE = {
+    "1280.jpg": 0.01 * 0.50,
+    "640.jpg": 0.01 * 0.25,
+    "1920.jpg": 0.01 * 0.15,
+    "640-lq.jpg": 0.01 * 0.10,
+    "640-lq.webp": 0.06 * 0.10,
+}
+# The API runs on Fargate on demand (not Spot): a render is priced at that, 2 GB per vCPU.
+ON_DEMAND = {"vcpu_s": 0.04048 / 3600, "gb_s": 0.004445 / 3600}
+
+
+def first_request_table(lazy: Bill) -> list[str]:
+    """What a first request costs, and how many an image gets in its first year of views."""
+    if not lazy.render_cpu_s:
+        return []
+    n = len(lazy.render_cpu_s)
+    calls = lazy.render_calls
+    per = {
+        "s3_put": calls["s3", "PutObject"] / n,
+        # The variants bucket's 403/404 before the failover is a GET too.
+        "s3_get": (calls["s3", "GetObject"] + calls["s3", "HeadObject"]) / n + 1,
+        "dynamodb_rru": calls["dynamodb", "GetItem"] / n,
+    }
+    cpu = sum(lazy.render_cpu_s.values()) / n
+    requests = sum(per[k] * PRICES[k] for k in per)
+    compute = cpu * (ON_DEMAND["vcpu_s"] + 2 * ON_DEMAND["gb_s"])
+    renders = sum(
+        1 - (1 - VIEW_SHARE.get(name, 0.0)) ** VIEWS_FIRST_YEAR for name in lazy.render_cpu_s
+    )
+    lines = [
+        "| variant | CPU-s | chance of a first request in the first year (41 views) |",
+        "|---|---|---|",
+    ]
+    lines += [
+        f"| {name} | {seconds:.3f} | "
+        f"{1 - (1 - VIEW_SHARE.get(name, 0.0)) ** VIEWS_FIRST_YEAR:.3f} |"
+        for name, seconds in lazy.render_cpu_s.items()
+    ]
+    lines.append(
+        f"per first request: {per['s3_put']:.0f} PUT, {per['s3_get']:.0f} GET/HEAD (the bucket's "
+        f"miss included), {per['dynamodb_rru']:.0f} catalog read, {cpu:.3f} CPU-s: "
+        f"${1000 * (requests + compute):.4f} per 1,000 first requests"
+    )
+    lines.append(
+        f"first requests per image in its first year: {renders:.2f}; "
+        f"First-request cost: ${1000 * renders * (requests + compute):.4f} per 1,000 images"
+    )
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.bill_of_materials", description=__doc__)
     parser.add_argument("photo", nargs="?", type=Path, default=None)
     parser.add_argument("--cpu-today", type=float, default=1.22, help="CPU-s/image before")
     parser.add_argument("--cpu-now", type=float, default=0.5, help="CPU-s/image, this branch")
+    parser.add_argument(
+        "--eager", default=None, help="IMAGEPIPE_EAGER_VARIANTS for the lazy bill (its default)"
+    )
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT))
     from tests.conftest import photo
 
     path = args.photo or photo(DEFAULT_PHOTO)
-    bill = measure(path)
-    print(f"{path.name}: one image through the AWS path")
-    print("\n".join(report(bill)))
-    print(json.dumps(bill.as_dict()))
-    print("\n".join(cost_table(bill, args.cpu_today, args.cpu_now)))
+    every = measure(path, "all")
+    lazy = measure(path, args.eager, first_requests=True)
+    for label, bill in (("every variant by processing", every), ("eager default", lazy)):
+        print(f"{path.name}: one image through the AWS path ({label})")
+        print("\n".join(report(bill)))
+        print(json.dumps(bill.as_dict()))
+    print("\n".join(cost_table(every, lazy, args.cpu_today, args.cpu_now)))
+    print("\n".join(first_request_table(lazy)))
     return 0
 
 

@@ -10,6 +10,11 @@ The request URI here is the S3 key written by the viewer-request, ``/{image_id}/
   missing slot's ``.jpg`` to the next smaller slot's ``.jpg`` -- or a 404 when no JPEG
   is left to try. Both with ``Cache-Control: no-store``.
 * Any other 4xx/5xx: ``Cache-Control: no-store`` -- errors are never cached long.
+
+With the stack's origin group, the variants bucket's 403/404 makes CloudFront ask the API's
+render route instead (a variant left to its first request), and this function sees that
+origin's response: a 200 with the variant, or a 404 for a name the image does not have (the
+fallback above), or a 409/503 (no-store).
 """
 
 from __future__ import annotations

@@ -22,7 +22,6 @@ ALLOWED = {
     # ThumbHash's decoder: tests check the placeholders the encoder writes by decoding them.
     ("app/imaging/thumbhash.py", "average_rgba"),
     # The contract's full list of variant names: edge tests walk every name.
-    ("edge/variants.py", "all_names"),
     # The canned form CloudFront accepts and verify() checks; it proves our RSA-SHA1 signing
     # matches botocore's byte for byte.
     ("app/delivery/cloudfront.py", "canned_url"),

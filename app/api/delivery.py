@@ -18,6 +18,8 @@ from app.api.operations import IMAGE_TYPES, Reply, operation
 from app.api.schemas import NEGOTIATION_HEADERS, DeliveryQuery
 from app.catalog import ImageRecord, RecordNotFound, VariantRecord
 from app.delivery.signing import SIGNATURE_PARAMS, InvalidSignature
+from app.rendering import Made, RenderBusy, RenderRefused, render_on_request
+from app.services import Services
 from app.storage import BlobNotFound
 from edge.negotiate import negotiate
 from edge.origin_response import fallback_name, response_headers
@@ -39,7 +41,7 @@ blueprint = Blueprint("delivery", __name__)
         ),
         304: Reply("not modified (If-None-Match)", None, media=()),
     },
-    errors=(403, 404),
+    errors=(403, 404, 409, 503),
 )
 def auto(image_id: str) -> Response:
     """Negotiated by edge/ as at CloudFront: `Accept`, Client Hints and network hints; `w` and
@@ -74,7 +76,7 @@ def auto(image_id: str) -> Response:
         ),
         304: Reply("not modified (If-None-Match)", None, media=()),
     },
-    errors=(403, 404),
+    errors=(403, 404, 409, 503),
 )
 def named(image_id: str, name: str) -> BaseResponse:
     """`{320,640,1280,1920}.{avif,webp,jpg}`, `160-lq.*`, `640-lq.*`. Unsigned, expired or
@@ -156,6 +158,8 @@ def _serve(record: ImageRecord, variant: Variant) -> Response:
     stored = record.variant(variant.name)
     if stored is None:
         raise ApiError(404, "not_found", f"image {record.image_id!r} has no {variant.name!r}")
+    if stored.on_request:
+        return _serve_on_request(record, variant, stored.key)
     etag = stored.etag or f"{record.image_id}-{variant.name}-{stored.bytes}"
     headers = response_headers(variant)
     if request.if_none_match.contains(etag):
@@ -169,3 +173,40 @@ def _serve(record: ImageRecord, variant: Variant) -> Response:
         response.content_length = stored.bytes
     response.set_etag(etag)
     return response
+
+
+def _serve_on_request(record: ImageRecord, variant: Variant, key: str) -> Response:
+    """A variant left to its first request: served if stored, else made now (app/rendering.py)."""
+    services = platform().services
+    try:
+        etag = services.variants.stat(key).etag
+        if request.if_none_match.contains(etag):
+            return _not_modified(variant, etag)
+        data = services.variants.get(key)
+    except BlobNotFound:
+        made = render_or_refuse(services, record.image_id, variant.name)
+        data, etag = made.data, made.etag
+    response = Response(data, status=200, headers=response_headers(variant))
+    response.set_etag(etag)
+    return response
+
+
+def _not_modified(variant: Variant, etag: str) -> Response:
+    response = Response(status=304, headers=response_headers(variant))
+    response.set_etag(etag)
+    return response
+
+
+def render_or_refuse(services: Services, image_id: str, name: str) -> Made:
+    """render_on_request, its refusals as API errors (404/409, or 503 with Retry-After)."""
+    try:
+        return render_on_request(services, image_id, name)
+    except RenderRefused as refused:
+        raise ApiError(refused.status, refused.code, refused.message) from None
+    except RenderBusy as busy:
+        raise ApiError(
+            503,
+            "busy",
+            "too many variants are being made; ask again shortly",
+            headers={"Retry-After": str(busy.retry_after)},
+        ) from None

@@ -55,8 +55,11 @@ class Variant(Closed):
     format: str
     width: int
     height: int
-    bytes: int
+    bytes: int | None = Field(description="null until made: a variant made on first request")
     tier: str
+    on_request: bool = Field(
+        description="made on its first request (IMAGEPIPE_EAGER_VARIANTS), not by processing"
+    )
     url: str = Field(description="signed when images are private")
 
 
@@ -69,7 +72,7 @@ class Delivery(Closed):
     srcset: dict[str, str]
     picture: dict[str, Any]
     html: str
-    bytes: dict[str, int]
+    bytes: dict[str, int | None] = Field(description="null: made on first request, size unknown")
     low: dict[str, str]
     weak: dict[str, str]
     auto_url: str

@@ -30,6 +30,11 @@ UserId = Annotated[
     Field(json_schema_extra={"pattern": USER_ID_PATTERN}, description="a user ID"),
 ]
 
+# A variant's name (edge/variants.py has the fixed set); anything else is a 404.
+VariantName = Annotated[
+    str, Field(pattern=r"^[0-9]{3,4}(-lq)?\.(avif|webp|jpg)$", description="e.g. 640.jpg")
+]
+
 
 class Strict(BaseModel):
     """Unknown names are refused (``unknown_parameter``), never ignored."""

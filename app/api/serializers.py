@@ -51,8 +51,9 @@ def image_view(record: ImageRecord, services: Services, original_url: str | None
                 "format": v.format,
                 "width": v.width,
                 "height": v.height,
-                "bytes": v.bytes,
+                "bytes": None if v.on_request else v.bytes,
                 "tier": v.tier,
+                "on_request": v.on_request,
                 "url": grant.apply(services.delivery_url(record.image_id, v.name)),
             }
             for v in record.variants

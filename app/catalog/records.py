@@ -24,6 +24,9 @@ class VariantRecord:
     key: str
     etag: str = ""
     tier: str = "standard"
+    # Made on its first request (IMAGEPIPE_EAGER_VARIANTS, app/rendering.py): listed so that
+    # manifests and the API describe it, with its real size; bytes and etag unknown (0, "").
+    on_request: bool = False
 
 
 @dataclass(frozen=True)

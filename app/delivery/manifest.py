@@ -9,7 +9,8 @@ carries the image's signature grant when images are private. ``sizes`` comes fro
 ``edge.widths``, the module the edge picks widths with, so a browser choosing from ``srcset``
 lands on the slot the negotiated ``auto_url`` would serve (a DPR 2 phone: 640, not 1280).
 
-Only what is stored is listed: while AVIF is still encoding, the block has WebP and JPEG.
+Only what is stored or left to a first request (IMAGEPIPE_EAGER_VARIANTS; its byte size is
+``null`` until made) is listed: while AVIF is still encoding, the block has WebP and JPEG.
 The low tiers are not in any ``srcset`` (a browser would pick them for small layouts
 whatever the network): ``160-lq`` is listed under ``low`` and ``640-lq`` under ``weak``, and
 the negotiated ``auto_url`` serves them to weak networks.
@@ -74,7 +75,7 @@ def delivery_block(
         "srcset": srcsets,
         "picture": picture,
         "html": picture_html(picture, None if placeholder is None else placeholder.dominant_color),
-        "bytes": {v.name: v.bytes for v in record.variants},
+        "bytes": {v.name: None if v.on_request else v.bytes for v in record.variants},
         "low": {v.format: url(v.name) for v in record.variants if v.tier == LOW_TIER},
         "weak": {v.format: url(v.name) for v in record.variants if v.tier == WEAK_TIER},
         "auto_url": url(None, f"?mw={max_slot}"),

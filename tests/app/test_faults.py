@@ -7,6 +7,7 @@ from pathlib import Path
 
 from app import processing
 from app.catalog import Status, open_catalog
+from app.rendering import render_on_request
 from app.retrying import retrying
 from app.services import Services
 from app.storage import open_blob_store
@@ -42,6 +43,12 @@ def test_every_image_ends_ready_through_a_fifth_of_calls_failing(tmp_path: Path)
     for image_id in ids:
         record = svc.catalog.get(image_id)
         assert record.status is Status.READY, record.failure_detail
+        made = {v.key for v in record.variants if not v.on_request}
+        assert set(svc.variants.list(f"{image_id}/")) == made
+        # The rest on their first request, through the same failing stores.
+        for variant in record.variants:
+            if variant.on_request:
+                render_on_request(svc, image_id, variant.name)
         assert set(svc.variants.list(f"{image_id}/")) == {v.key for v in record.variants}
     injected = sum(counts(wrapped)()[0] for wrapped in raw.values())
     assert injected >= 10  # the faults really happened

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from bench.bill_of_materials import measure
+from bench.bill_of_materials import cost_table, first_request_table, measure
 from bench.index_writes import (
     IndexShape,
     all_projected,
@@ -95,3 +95,20 @@ def S(value: str) -> dict[str, str]:  # noqa: N802 - DynamoDB's type letters
 
 def N(value: str) -> dict[str, str]:  # noqa: N802
     return {"N": value}
+
+
+def test_variants_left_to_first_requests_cost_their_put_then() -> None:
+    every = measure(photo("mate_Storm.jpg"), "all")
+    lazy = measure(photo("mate_Storm.jpg"), first_requests=True)
+    left = len(lazy.render_cpu_s)
+    assert left == 7  # the standard JPEGs, 160-lq.jpg, 640-lq.jpg and 640-lq.webp
+    # Processing stores that many objects fewer; each first request stores its one.
+    assert every.calls["s3", "PutObject"] - lazy.calls["s3", "PutObject"] == left
+    assert lazy.render_calls["s3", "PutObject"] == left
+    assert lazy.render_calls["dynamodb", "PutItem"] == 0  # no catalog write per render
+    assert all(seconds > 0 for seconds in lazy.render_cpu_s.values())
+    table = cost_table(every, lazy, 1.4, 0.8)
+    built = next(line for line in table if "made on first request" in line)
+    assert f"({lazy.calls['s3', 'PutObject']})" in built
+    (cost,) = [line for line in first_request_table(lazy) if "First-request cost" in line]
+    assert cost.endswith("per 1,000 images")

@@ -41,6 +41,7 @@ class Recorded:
     inputs: dict[str, Any]
     provider: str
     depends_on: list[str] = field(default_factory=list)  # names of explicit dependencies
+    secret_inputs: set[str] = field(default_factory=set)  # top-level inputs Pulumi keeps secret
 
 
 @dataclass
@@ -125,13 +126,36 @@ def _outputs(args: pulumi.runtime.MockResourceArgs) -> dict[str, Any]:
     return outputs
 
 
+# How a secret value reaches the mocks: a dict with Pulumi's signature key (its wire format).
+_SECRET_KEY = "4dabf18193072939515e22adb298388d"
+_SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
+
+
+def _is_secret(value: Any) -> bool:
+    return isinstance(value, dict) and value.get(_SECRET_KEY) == _SECRET_SIG
+
+
+def _plain(value: Any) -> Any:
+    """The value with every secret unwrapped, so tests read it as they read any other."""
+    if _is_secret(value):
+        return _plain(value["value"])
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
 class Recorder(pulumi.runtime.Mocks):
     def __init__(self) -> None:
         self.resources: list[Recorded] = []
         self.depends: dict[tuple[str, str], list[str]] = {}
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
-        self.resources.append(Recorded(args.typ, args.name, dict(args.inputs), args.provider or ""))
+        inputs = dict(args.inputs)
+        secret = {k for k, v in inputs.items() if _is_secret(v)}
+        plain = {k: _plain(v) for k, v in inputs.items()}
+        self.resources.append(Recorded(args.typ, args.name, plain, args.provider or "", [], secret))
         return f"{args.name}-id", _outputs(args)
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:

@@ -106,3 +106,29 @@ def test_the_functions_bundle_is_the_edge_package(stack: Stack) -> None:
         assert {Path(a.path).name for a in bundle.assets.values()} == {
             p.removeprefix("edge/") for p in expected
         }
+
+
+def test_a_variant_missing_from_the_bucket_fails_over_to_the_render_route(stack: Stack) -> None:
+    """Variants left to their first request (IMAGEPIPE_EAGER_VARIANTS) are made by the API."""
+    (distribution,) = stack.of(DISTRIBUTION)
+    (group,) = distribution.inputs["originGroups"]
+    assert _variants_behaviour(stack)["targetOriginId"] == group["originId"]
+    assert [m["originId"] for m in group["members"]] == ["variants", "render"]
+    assert sorted(int(c) for c in group["failoverCriteria"]["statusCodes"]) == [403, 404]
+    origins = {o["originId"]: o for o in distribution.inputs["origins"]}
+    render = origins["render"]
+    # The API's own origin (the ALB's name), under the render route's path.
+    assert render["domainName"] == origins["api"]["domainName"]
+    assert render["originPath"] == names.RENDER_PATH
+    assert render["customOriginConfig"]["originProtocolPolicy"] == "https-only"
+    # CloudFront sends the secret the API checks; the API gets the same value as a secret.
+    (header,) = render["customHeaders"]
+    assert header["name"] == names.RENDER_SECRET_HEADER
+    assert len(header["value"]) == 64 and "not-a-real-secret" not in header["value"]
+    assert "origins" in distribution.secret_inputs  # shown masked in previews and state
+    (version,) = [
+        v
+        for v in stack.of("aws:secretsmanager/secretVersion:SecretVersion")
+        if v.inputs["secretString"] == header["value"]
+    ]
+    assert version.name.endswith("-imagepipe-render-origin-secret")

@@ -79,3 +79,11 @@ def test_ingest_reads_uploads_and_only_sends_tasks(stack: Stack) -> None:
     }
     assert rights[f"{QUEUES}:*"] == {"sqs:ListQueues"}
     assert "sqs:ReceiveMessage" not in rights[f"{QUEUES}:imagepipe-test-imagepipe"]
+
+
+def test_the_api_reads_originals_and_stores_variants_made_on_first_request(
+    stack: Stack,
+) -> None:
+    rights = _by_resource(checks.rights(stack, "-web-task"))
+    assert {"s3:GetObject", "s3:PutObject"} <= rights[f"{VARIANTS}/*"]
+    assert "s3:GetObject" in rights[f"{ORIGINALS}/*"]  # the original a render decodes

@@ -97,7 +97,10 @@ def test_tasks_get_the_urls_and_their_secrets_from_secrets_manager(stack: Stack)
     # Celery's task events cost ~40 SNS and SQS requests an image: off unless the stack asks.
     assert env["IMAGEPIPE_TASK_EVENTS"] == "false"
     assert "not-a-real-secret" not in json.dumps(container)
-    assert [s["name"] for s in container["secrets"]] == ["IMAGEPIPE_SECRET_KEY"]
+    assert [s["name"] for s in container["secrets"]] == [
+        "IMAGEPIPE_RENDER_ORIGIN_SECRET",
+        "IMAGEPIPE_SECRET_KEY",
+    ]
     # Tokens are the stack's Cognito pool's: the API verifies them against its JWKS.
     assert env["IMAGEPIPE_COGNITO_REGION"] == "eu-west-1"
     assert env["IMAGEPIPE_COGNITO_USER_POOL_ID"]

@@ -19,6 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from app import logs, processing
 from app.catalog import Status
+from app.eager import parse_eager
 from app.services import Services, build_services
 from tasks import metrics, pipeline
 from tests.conftest import SECRET, jpeg_bytes, make_settings
@@ -28,8 +29,9 @@ STAGES = (pipeline.resize, pipeline.compress, pipeline.encode, pipeline.record)
 
 @pytest.fixture
 def svc(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Services:
-    # No AVIF: the encode stage encodes nothing, and still marks the image ready.
-    built = build_services(make_settings(tmp_path, avif=False))
+    # No AVIF: the encode stage encodes nothing, and still marks the image ready. Every other
+    # variant made by processing, so that each format's encodes are counted.
+    built = build_services(make_settings(tmp_path, avif=False, eager_variants=parse_eager("all")))
     monkeypatch.setattr(pipeline, "services", lambda: built)
     metrics.recorder.cache_clear()  # counts from this test only
     return built

@@ -104,7 +104,8 @@ def api(r: Resources, distribution_arn: Arn, events: bool = True) -> pulumi.Outp
         lambda a: [
             # Presigned POST and multipart part URLs are signed with this role's rights.
             policies.allow([*policies.S3_READ, *policies.S3_WRITE], [f"{a[0]}/*"]),
-            policies.allow([*policies.S3_READ, *policies.S3_DELETE], [f"{a[1]}/*"]),
+            # Writes: the variants made on their first request (app/rendering.py).
+            policies.allow([*policies.S3_READ, "s3:PutObject", *policies.S3_DELETE], [f"{a[1]}/*"]),
             policies.allow(["cloudfront:CreateInvalidation"], [a[2]]),
         ]
     )

@@ -3,6 +3,14 @@
 `/i/*` runs the viewer-request and origin-response functions of edge/, and is cached on the
 normalised variant header the viewer-request writes, never on raw `Accept`; signed URLs are
 checked by CloudFront against the key group before anything else. Errors are not cached.
+
+With a render secret, `/i/*` is served by an origin group: the variants bucket first and, when
+it answers 403/404 (a variant left to its first request, IMAGEPIPE_EAGER_VARIANTS), the API's
+`/render/{id}/{name}` (the same URI under the origin path `/render`), which makes the variant,
+stores it in the bucket and answers with the delivery headers. CloudFront adds the secret as an
+origin custom header; the API refuses a request without it (404), so the route is CloudFront's
+alone. The origin-response function runs on the response CloudFront keeps: the render origin's,
+after a failover (its 404, for a name the image does not have, still becomes the fallback 302).
 """
 
 from __future__ import annotations
@@ -20,6 +28,8 @@ from imagepipe_infra.shared import names
 YEAR = 31_536_000
 VARIANTS_ORIGIN = "variants"
 API_ORIGIN = "api"
+RENDER_ORIGIN = "render"  # the API again, under /render, for variants made on first request
+VARIANTS_GROUP = "variants-or-render"
 ERROR_CODES = (400, 403, 404, 500, 502, 503, 504)
 # AWS managed policies for a dynamic origin: no caching, every viewer header/cookie/query passed.
 CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
@@ -37,6 +47,8 @@ class CdnArgs:
     custom_domain: str | None = None
     certificate_arn: pulumi.Input[str] | None = None  # ACM in us-east-1, for custom_domain
     price_class: str = "PriceClass_100"
+    # Set: a miss in the variants bucket fails over to the API's render route (module docstring).
+    render_secret: pulumi.Input[str] | None = None
 
 
 class Cdn(pulumi.ComponentResource):
@@ -80,9 +92,47 @@ class Cdn(pulumi.ComponentResource):
             self.public_key_id: pulumi.Output[str] | None = public_key.id
         else:
             self.public_key_id = None
+        api_origin_config = {
+            "http_port": 80,
+            "https_port": 443,
+            "origin_protocol_policy": "https-only",
+            "origin_ssl_protocols": ["TLSv1.2"],
+        }
+        origins: list[dict[str, Any]] = [
+            {
+                "origin_id": VARIANTS_ORIGIN,
+                "domain_name": args.variants_bucket.bucket_regional_domain_name,
+                "origin_access_control_id": oac.id,
+            },
+            {
+                "origin_id": API_ORIGIN,
+                "domain_name": args.api_origin_domain,
+                "custom_origin_config": api_origin_config,
+            },
+        ]
+        origin_groups: list[dict[str, Any]] = []
+        if args.render_secret is not None:
+            origins.append(
+                {
+                    "origin_id": RENDER_ORIGIN,
+                    "domain_name": args.api_origin_domain,
+                    "origin_path": names.RENDER_PATH,
+                    "custom_origin_config": api_origin_config,
+                    "custom_headers": [
+                        {"name": names.RENDER_SECRET_HEADER, "value": args.render_secret}
+                    ],
+                }
+            )
+            origin_groups.append(
+                {
+                    "origin_id": VARIANTS_GROUP,
+                    "failover_criteria": {"status_codes": list(names.RENDER_FAILOVER_CODES)},
+                    "members": [{"origin_id": VARIANTS_ORIGIN}, {"origin_id": RENDER_ORIGIN}],
+                }
+            )
         variants_behaviour: dict[str, Any] = {
             "path_pattern": f"{names.PUBLIC_PREFIX}*",
-            "target_origin_id": VARIANTS_ORIGIN,
+            "target_origin_id": VARIANTS_GROUP if origin_groups else VARIANTS_ORIGIN,
             "viewer_protocol_policy": "https-only",
             "allowed_methods": ["GET", "HEAD", "OPTIONS"],
             "cached_methods": ["GET", "HEAD"],
@@ -100,23 +150,8 @@ class Cdn(pulumi.ComponentResource):
             price_class=args.price_class,
             aliases=[args.custom_domain] if args.custom_domain else None,
             web_acl_id=args.web_acl_arn,
-            origins=[
-                {
-                    "origin_id": VARIANTS_ORIGIN,
-                    "domain_name": args.variants_bucket.bucket_regional_domain_name,
-                    "origin_access_control_id": oac.id,
-                },
-                {
-                    "origin_id": API_ORIGIN,
-                    "domain_name": args.api_origin_domain,
-                    "custom_origin_config": {
-                        "http_port": 80,
-                        "https_port": 443,
-                        "origin_protocol_policy": "https-only",
-                        "origin_ssl_protocols": ["TLSv1.2"],
-                    },
-                },
-            ],
+            origins=origins,
+            origin_groups=origin_groups or None,
             default_cache_behavior={
                 "target_origin_id": API_ORIGIN,
                 "viewer_protocol_policy": "https-only",

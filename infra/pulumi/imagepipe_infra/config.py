@@ -6,6 +6,8 @@ are the ones in this file, and Pulumi.dev.yaml shows each key.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from dataclasses import dataclass
 
 import pulumi
@@ -163,6 +165,19 @@ def _int_or(value: int | None, default: int) -> int:
 def secret_key() -> pulumi.Output[str]:
     """IMAGEPIPE_SECRET_KEY: `pulumi config set --secret imagepipe:secretKey ...`."""
     return pulumi.Config().require_secret("secretKey")
+
+
+def render_origin_secret() -> pulumi.Output[str]:
+    """IMAGEPIPE_RENDER_ORIGIN_SECRET: CloudFront's header to the API's render route.
+
+    Derived from secretKey (HMAC-SHA256 under a fixed label), so it needs no config of its own,
+    rotates with it, and reveals nothing of it (the value sits in the distribution's config).
+    """
+
+    def derive(key: str) -> str:
+        return hmac.new(key.encode(), b"imagepipe-render-origin-v1", hashlib.sha256).hexdigest()
+
+    return pulumi.Output.secret(secret_key().apply(derive))
 
 
 def cloudfront_private_key() -> pulumi.Output[str] | None:

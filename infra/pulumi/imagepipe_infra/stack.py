@@ -11,7 +11,12 @@ from imagepipe_infra.auth import Auth, AuthArgs
 from imagepipe_infra.catalog import Catalog, CatalogArgs
 from imagepipe_infra.cdn import Cdn, CdnArgs
 from imagepipe_infra.cluster import Cluster, ClusterArgs
-from imagepipe_infra.config import StackConfig, cloudfront_private_key, secret_key
+from imagepipe_infra.config import (
+    StackConfig,
+    cloudfront_private_key,
+    render_origin_secret,
+    secret_key,
+)
 from imagepipe_infra.domain import CertificateArgs, DnsCertificate, alias
 from imagepipe_infra.edge import EdgeArgs, EdgeFunctions
 from imagepipe_infra.monitoring import Monitoring, MonitoringArgs
@@ -58,6 +63,7 @@ def build(cfg: StackConfig) -> dict[str, pulumi.Input[str]]:
         cdn_certificate = DnsCertificate(
             f"{name}-cdn", CertificateArgs(cfg.custom_domain, zone, us_east_1)
         ).arn
+    render_secret = render_origin_secret()
     cdn = Cdn(
         name,
         CdnArgs(
@@ -69,6 +75,7 @@ def build(cfg: StackConfig) -> dict[str, pulumi.Input[str]]:
             custom_domain=cfg.custom_domain,
             certificate_arn=cdn_certificate,
             price_class=cfg.price_class,
+            render_secret=render_secret,
         ),
     )
     if cfg.custom_domain and zone:
@@ -79,7 +86,10 @@ def build(cfg: StackConfig) -> dict[str, pulumi.Input[str]]:
             cdn.distribution.domain_name,
             cdn.distribution.hosted_zone_id,
         )
-    secrets = {"IMAGEPIPE_SECRET_KEY": secret_key()}
+    secrets = {
+        "IMAGEPIPE_SECRET_KEY": secret_key(),
+        "IMAGEPIPE_RENDER_ORIGIN_SECRET": render_secret,
+    }
     private_key = cloudfront_private_key()
     if private_key is not None:
         secrets["IMAGEPIPE_CLOUDFRONT_PRIVATE_KEY"] = private_key

@@ -81,15 +81,18 @@ def test_manifest_of_a_1000_px_photo(
     assert html.startswith('<picture><source type="image/avif" srcset="http://testserver/i/')
     assert html.index('type="image/avif"') < html.index('type="image/webp"') < html.index("<img ")
     assert "&amp;kid=k0&amp;sig=" in html  # attribute values are escaped
-    # Each variant's byte size, low tier included, exactly as stored.
-    assert delivery["bytes"] == {v.name: v.bytes for v in record.variants}
+    # Each variant's byte size, low tier included, exactly as stored; null for those left to
+    # their first request (IMAGEPIPE_EAGER_VARIANTS), which the manifest still lists.
+    assert delivery["bytes"] == {v.name: None if v.on_request else v.bytes for v in record.variants}
+    assert delivery["bytes"]["640.jpg"] is None and delivery["bytes"]["640.webp"] > 0
     assert set(delivery["bytes"]) == {
         f"{stem}.{fmt}"
         for stem in ("160-lq", "640-lq", "320", "640", "1280")
         for fmt in ("avif", "webp", "jpg")
     } | {"720.avif"}
     for v in record.variants:
-        assert services.variants.stat(v.key).size == delivery["bytes"][v.name]
+        if not v.on_request:
+            assert services.variants.stat(v.key).size == delivery["bytes"][v.name]
     assert set(delivery["low"]) == {"avif", "webp", "jpg"}
     assert VARIANT_URL.match(delivery["low"]["webp"])["name"] == "160-lq.webp"  # type: ignore[index]
     # The weak-network rendition of slot 640 (what 3g is served), listed apart, not in srcset.

@@ -1,0 +1,254 @@
+"""Make one variant on its first request: what IMAGEPIPE_EAGER_VARIANTS leaves out of processing.
+
+:func:`render_on_request` is the whole path, with no web framework in it: the embedded delivery
+route calls it on a miss, and on AWS so does the API's ``/render/{id}/{name}``, CloudFront's
+failover origin when the variants bucket answers 403/404 (docs/capacity.md, lever 4).
+
+* **The same bytes as processing would have made.** The original is decoded exactly as the
+  resize stage decodes it (the sandboxed child, DCT scaling, orientation, sRGB), resized by the
+  same cascade over every width the plan has, and encoded by the same code with the same
+  settings (SVT-AV1 in its forked child): the stored object is what an eager run stores.
+* **Where the original is gone** (a retention rule expired it), the widest stored standard
+  variant is the source instead: a second lossy generation, not byte-identical, logged.
+* **Concurrency.** One render at a time per variant in a process (a second request waits, then
+  reads what the first stored); at most IMAGEPIPE_RENDER_CONCURRENCY renders at once per
+  process, past which :class:`RenderBusy` (503 with Retry-After). Renders of one variant in two
+  processes both store the same bytes under the same key: idempotent.
+* **Refusals before any work**: an unknown image or name, or a name this image does not have,
+  is a 404; a failed image or one not processed yet a 409 (:class:`RenderRefused`).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import threading
+from collections.abc import Collection, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Final
+
+from PIL import Image
+
+from app.catalog import ImageRecord, RecordNotFound, Status, VariantRecord
+from app.eager import plan_tier
+from app.imaging import sandbox
+from app.imaging.contained import render_contained
+from app.imaging.encode import CONTENT_TYPES
+from app.imaging.pipeline import pyramid
+from app.imaging.plan import STANDARD_TIER, VariantSpec, plan_variants
+from app.services import Services
+from app.storage import BlobNotFound
+from edge.variants import FORMATS, IMMUTABLE_CACHE_CONTROL, parse_name
+
+log = logging.getLogger(__name__)
+
+RETRY_AFTER_SECONDS: Final = 2  # a render takes ~0.2-1 s: ask again soon
+
+
+class RenderRefused(Exception):
+    """No render for this request: ``status`` (404 or 409) and a machine-readable ``code``."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+class RenderBusy(Exception):
+    """Every render slot of this process is taken: answer 503 with Retry-After."""
+
+    retry_after = RETRY_AFTER_SECONDS
+
+
+@dataclass(frozen=True)
+class Made:
+    """A variant's bytes as stored, and whether this call rendered them."""
+
+    name: str
+    data: bytes
+    etag: str
+    content_type: str
+    rendered: bool
+
+
+def render_on_request(services: Services, image_id: str, name: str) -> Made:
+    """The stored bytes of ``image_id``'s variant ``name``, rendered and stored if missing."""
+    record, recorded = _check(services, image_id, name)
+    key = recorded.key
+    with _one_at_a_time(f"{image_id}/{name}"):
+        try:  # stored meanwhile (a request before this one), or eager after all
+            info = services.variants.stat(key)
+            return Made(name, services.variants.get(key), info.etag, _type(recorded), False)
+        except BlobNotFound:
+            pass
+        with _render_slot(services.settings.render_concurrency):
+            data = _make(services, record, recorded)
+            info = services.variants.put(
+                key,
+                data,
+                content_type=_type(recorded),
+                cache_control=IMMUTABLE_CACHE_CONTROL,
+            )
+    log.info("image %s: %s made on its first request (%d bytes)", image_id, name, len(data))
+    return Made(name, data, info.etag, _type(recorded), True)
+
+
+def eager_specs(
+    services: Services, record: ImageRecord, formats: tuple[str, ...]
+) -> list[VariantSpec]:
+    """The planned variants of ``formats`` that processing makes (IMAGEPIPE_EAGER_VARIANTS)."""
+    assert record.width is not None
+    planned = plan_variants(record.width, formats, height=record.height)
+    return [s for s in planned if s.name in services.settings.eager_variants]
+
+
+def on_request_records(
+    services: Services,
+    record: ImageRecord,
+    sizes: Mapping[int, Image.Image],
+    *,
+    skip: Collection[str] = (),
+) -> list[VariantRecord]:
+    """Records of the planned variants IMAGEPIPE_EAGER_VARIANTS leaves to their first request.
+
+    Every format's (AVIF's too, when on), sized from the pyramid ``sizes``; ``skip`` names those
+    made up front whatever the setting (the first paint).
+    """
+    assert record.width is not None
+    formats = tuple(f for f in FORMATS if services.settings.avif or f != "avif")
+    eager = services.settings.eager_variants
+    return [
+        VariantRecord(
+            name=s.name,
+            format=s.format,
+            width=sizes[s.width].width,
+            height=sizes[s.width].height,
+            bytes=0,
+            key=f"{record.image_id}/{s.name}",
+            tier=s.tier,
+            on_request=True,
+        )
+        for s in plan_variants(record.width, formats, height=record.height)
+        if s.name not in skip and s.name not in eager
+    ]
+
+
+def drop_earlier(services: Services, record: ImageRecord, lazy: list[VariantRecord]) -> None:
+    """Delete what an earlier run stored under names now left to first request (a reprocess).
+
+    Made with that run's settings (or eagerly), it would otherwise be served as it is; a fresh
+    image has nothing recorded under those names, so this deletes nothing.
+    """
+    names = {v.name for v in lazy}
+    for earlier in record.variants:
+        if earlier.name in names:
+            services.variants.delete(earlier.key)  # idempotent: gone is fine
+
+
+def _check(services: Services, image_id: str, name: str) -> tuple[ImageRecord, VariantRecord]:
+    if parse_name(name) is None:
+        raise RenderRefused(404, "not_found", f"{name!r} is not a variant name")
+    try:
+        record = services.catalog.get(image_id)
+    except RecordNotFound:
+        raise RenderRefused(404, "not_found", f"no image {image_id!r}") from None
+    if record.status is Status.FAILED:
+        raise RenderRefused(409, "failed", f"image {image_id!r} failed processing")
+    recorded = record.variant(name)
+    if recorded is None or record.width is None or record.height is None:
+        if record.status is Status.READY:
+            raise RenderRefused(404, "not_found", f"image {image_id!r} has no variant {name!r}")
+        raise RenderRefused(409, "not_ready", f"image {image_id!r} is not processed yet")
+    # Ready, or processing with the variant already recorded (the fast formats' stage lists
+    # what is left to first requests): the original is there and the plan is known.
+    return record, recorded
+
+
+def _type(recorded: VariantRecord) -> str:
+    return CONTENT_TYPES[recorded.format]
+
+
+def _make(services: Services, record: ImageRecord, recorded: VariantRecord) -> bytes:
+    assert record.width is not None
+    assert record.height is not None
+    spec = _spec(record.width, record.height, recorded)
+    try:
+        with services.originals.local_copy(record.original_key) as path:
+            master = sandbox.load_master(path, services.limits)
+    except BlobNotFound:
+        frame = _from_stored(services, record, spec)
+    else:
+        # The cascade over every planned width, as the resize stage makes it: the same frame.
+        widths = [s.width for s in plan_variants(master.width, height=master.height)]
+        frame = pyramid(master.image, widths)[spec.width]
+    rendered = render_contained(
+        {spec.width: frame}, [spec], services.encode_settings, services.limits
+    )
+    return rendered[0].data
+
+
+def _spec(width: int, height: int, recorded: VariantRecord) -> VariantSpec:
+    """The plan's spec of this variant, as processing planned it."""
+    planned = plan_variants(width, (recorded.format,), height=height)
+    spec = next((s for s in planned if s.name == recorded.name), None)
+    if spec is None:  # recorded by an older plan
+        return VariantSpec(recorded.name, recorded.format, recorded.width, plan_tier(recorded.name))
+    return spec
+
+
+def _from_stored(services: Services, record: ImageRecord, spec: VariantSpec) -> Image.Image:
+    """The widest stored standard variant, resized to the spec's width (the original is gone)."""
+    stored = [
+        v
+        for v in record.variants
+        if v.tier == STANDARD_TIER and not v.on_request and v.width >= spec.width
+    ]
+    if not stored:
+        raise RenderRefused(
+            404, "not_found", f"image {record.image_id!r} has nothing to make it from"
+        )
+    source = max(stored, key=lambda v: (v.width, v.format != "jpg"))
+    log.warning(
+        "image %s: original gone; %s made from %s (not the bytes processing makes)",
+        record.image_id,
+        spec.name,
+        source.name,
+    )
+    with Image.open(io.BytesIO(services.variants.get(source.key))) as opened:
+        image = opened.convert("RGBA" if "A" in opened.getbands() else "RGB")
+    return pyramid(image, [spec.width])[spec.width]
+
+
+# One lock per variant being rendered in this process; entries go when their render is done.
+_locks: dict[str, tuple[threading.Lock, int]] = {}
+_locks_guard = threading.Lock()
+_slots: dict[int, threading.BoundedSemaphore] = {}
+
+
+@contextmanager
+def _one_at_a_time(key: str) -> Iterator[None]:
+    with _locks_guard:
+        lock, users = _locks.get(key, (threading.Lock(), 0))
+        _locks[key] = (lock, users + 1)
+    try:
+        with lock:
+            yield
+    finally:
+        with _locks_guard:
+            lock, users = _locks[key]
+            if users == 1:
+                del _locks[key]
+            else:
+                _locks[key] = (lock, users - 1)
+
+
+@contextmanager
+def _render_slot(limit: int) -> Iterator[None]:
+    with _locks_guard:
+        slots = _slots.setdefault(limit, threading.BoundedSemaphore(limit))
+    if not slots.acquire(blocking=False):
+        raise RenderBusy(f"{limit} renders already under way")
+    try:
+        yield
+    finally:
+        slots.release()
