@@ -29,6 +29,8 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from app.imaging.realtime import no_realtime_here
+
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT.parent / "shared" / "corpus" / "photos"
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -125,6 +127,7 @@ def _encode(frame: Any, fmt: str, quality: int, options: dict[str, Any]) -> tupl
     out = io.BytesIO()
     start = time.process_time()
     if fmt == "avif":
+        no_realtime_here()  # SVT-AV1 run by root would make this thread SCHED_FIFO 99
         frame.save(out, "AVIF", quality=quality, subsampling="4:2:0", max_threads=1, **options)
     else:
         frame.save(out, "WEBP", quality=quality, **options)

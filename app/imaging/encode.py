@@ -39,6 +39,7 @@ from dataclasses import dataclass, replace
 from PIL import Image
 
 from app.imaging.plugins import register_plugins
+from app.imaging.realtime import no_realtime_here
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +113,7 @@ def _encode_avif(
     if options["codec"] != "svt":
         img.save(out, "AVIF", quality=quality, **options)
         return
+    no_realtime_here()  # else SVT-AV1, run by root, makes this thread SCHED_FIFO 99
     try:
         with _SVT_BIG if img.width * img.height >= SVT_ONE_AT_A_TIME_PIXELS else nullcontext():
             img.save(out, "AVIF", quality=quality, **options)

@@ -15,6 +15,7 @@ from app.imaging.limits import Limits
 from app.imaging.pipeline import load_master, render
 from app.imaging.placeholder import make_placeholder
 from app.imaging.plan import phone_encode, plan_variants
+from app.imaging.realtime import no_realtime_here
 from app.imaging.thumbhash import average_rgba
 from app.services import Services
 from quality.measures import ssim
@@ -99,6 +100,7 @@ def test_the_phone_slots_svt_options_reach_the_encoder() -> None:
 
     def svt(**extra: object) -> bytes:
         out = io.BytesIO()
+        no_realtime_here()  # as encode.py does, or this test process turns SCHED_FIFO
         frame.save(out, "AVIF", codec="svt", quality=51, speed=4, max_threads=1, **extra)
         return out.getvalue()
 
