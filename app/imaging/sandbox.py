@@ -120,6 +120,19 @@ def _outcome(payload: tuple[bytearray | None, list[bytearray]], status: int, lim
     raise value
 
 
+def outcome(fn: Callable[..., Any], args: Any, out_of_memory: ImageRejected) -> tuple[str, Any]:
+    """fn(*args) as a child reports it: ("ok", value) or ("error", ImageRejected)."""
+    try:
+        return ("ok", fn(*args))
+    except ImageRejected as rejected:
+        return ("error", rejected)
+    except MemoryError:
+        return ("error", out_of_memory)
+    except Exception as exc:  # noqa: BLE001 - a decoder bug on hostile bytes is a bad file
+        detail = f"{type(exc).__name__}: {exc}"[:400]
+        return ("error", ImageRejected(Reason.CORRUPT, detail))
+
+
 def _memory_error(limits: Limits) -> ImageRejected:
     return ImageRejected(
         Reason.MEMORY_LIMIT,
@@ -140,15 +153,7 @@ def _child(fd: int, fn: Callable[..., Any], args: tuple[Any, ...], limits: Limit
     code = 0
     try:
         _confine(limits, os.getppid())
-        try:
-            result: tuple[str, Any] = ("ok", fn(*args))
-        except ImageRejected as rejected:
-            result = ("error", rejected)
-        except MemoryError:
-            result = ("error", _memory_error(limits))
-        except Exception as exc:  # noqa: BLE001 - a decoder bug on hostile bytes is a bad file
-            detail = f"{type(exc).__name__}: {exc}"[:400]
-            result = ("error", ImageRejected(Reason.CORRUPT, detail))
+        result = outcome(fn, args, _memory_error(limits))
         try:
             pieces = wire.frame(result)
         except MemoryError:

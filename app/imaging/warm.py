@@ -224,15 +224,7 @@ def serve(parent: int, die_with_parent: bool) -> None:
         except wire.Ended:
             os._exit(0)
         _confine(limits, ready_size)
-        try:
-            result: tuple[str, Any] = ("ok", fn(*args))
-        except ImageRejected as rejected:
-            result = ("error", rejected)
-        except MemoryError:
-            result = ("error", _memory_error(limits))
-        except Exception as exc:  # noqa: BLE001 - reported to the parent, which falls back
-            detail = f"{type(exc).__name__}: {exc}"[:400]
-            result = ("error", ImageRejected(Reason.CORRUPT, detail))
+        result = sandbox.outcome(fn, args, _memory_error(limits))  # the parent falls back
         try:
             wire.send(replies, result)
         except MemoryError:
