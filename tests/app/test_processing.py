@@ -29,6 +29,14 @@ def run_chain(services: Services, image_id: str) -> None:
         stage(services, image_id)
 
 
+def processed(services: Services, image_id: str = "img1") -> str:
+    """mate_Storm.jpg uploaded, claimed and taken through the whole chain."""
+    upload(services, photo("mate_Storm.jpg"), image_id)
+    assert processing.claim(services, image_id)
+    run_chain(services, image_id)
+    return image_id
+
+
 def test_the_chain_makes_every_variant_and_records_it(services: Services) -> None:
     image_id = upload(services, photo("mate_Storm.jpg"))
     assert processing.claim(services, image_id)

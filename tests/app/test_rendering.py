@@ -15,17 +15,10 @@ from app.eager import parse_eager
 from app.rendering import RenderBusy, RenderRefused, render_on_request
 from app.services import Services, build_services
 from app.settings import Settings
-from tests.app.test_processing import run_chain, upload
+from tests.app.test_processing import processed, run_chain, upload
 from tests.conftest import make_settings, photo
 
 LAZY = ("1280.jpg", "640-lq.webp", "160-lq.jpg", "1920.jpg")
-
-
-def processed(services: Services, image_id: str = "img1") -> str:
-    upload(services, photo("mate_Storm.jpg"), image_id)
-    assert processing.claim(services, image_id)
-    run_chain(services, image_id)
-    return image_id
 
 
 def test_the_default_leaves_jpegs_and_weak_webp_to_their_first_request(

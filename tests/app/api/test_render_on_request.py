@@ -19,7 +19,7 @@ from app.names import RENDER_SECRET_HEADER
 from app.ops.provision import provision
 from app.services import Services, build_services
 from app.settings import Settings
-from tests.app.test_processing import run_chain, upload
+from tests.app.test_processing import processed, upload
 from tests.conftest import RecordingJobs, make_settings, photo
 
 SECRET = "a-render-origin-secret-for-tests"
@@ -30,17 +30,10 @@ def settings(tmp_path: Path) -> Settings:
     return make_settings(tmp_path, private_images=False, render_origin_secret=SECRET)
 
 
-def processed(services: Services, image_id: str = "storm") -> str:
-    upload(services, photo("mate_Storm.jpg"), image_id)
-    assert processing.claim(services, image_id)
-    run_chain(services, image_id)
-    return image_id
-
-
 def test_a_jpeg_left_to_its_first_request_is_made_by_the_delivery_route(
     client: FlaskClient, services: Services, tmp_path: Path
 ) -> None:
-    image_id = processed(services)
+    image_id = processed(services, "storm")
     assert not services.variants.exists(f"{image_id}/1280.jpg")  # not made by processing
     first = client.get(f"/i/{image_id}/1280.jpg")
     assert first.status_code == 200
@@ -59,7 +52,7 @@ def test_a_jpeg_left_to_its_first_request_is_made_by_the_delivery_route(
 def test_a_browser_without_webp_or_avif_is_served_a_jpeg_on_first_request(
     client: FlaskClient, services: Services
 ) -> None:
-    image_id = processed(services)
+    image_id = processed(services, "storm")
     old = client.get(f"/i/{image_id}", headers={"Accept": "image/jpeg,*/*;q=0.5"})
     assert old.status_code == 200
     assert old.headers["Content-Type"] == "image/jpeg"
@@ -70,7 +63,7 @@ def test_a_browser_without_webp_or_avif_is_served_a_jpeg_on_first_request(
 def test_the_api_lists_every_variant_and_says_which_are_made_on_request(
     client: FlaskClient, services: Services, auth: Callable[[str], dict[str, str]]
 ) -> None:
-    image_id = processed(services)
+    image_id = processed(services, "storm")
     view = client.get(f"/image/{image_id}", headers=auth("alice")).get_json()
     by_name = {v["name"]: v for v in view["variants"]}
     assert len(by_name) == 19
@@ -98,7 +91,7 @@ def test_renders_past_the_bound_answer_503_with_retry_after(
 ) -> None:
     from app import rendering
 
-    image_id = processed(services)
+    image_id = processed(services, "storm")
 
     def busy(*_: object) -> bytes:
         raise rendering.RenderBusy("full")
@@ -113,7 +106,7 @@ def test_renders_past_the_bound_answer_503_with_retry_after(
 def test_the_render_origin_needs_cloudfronts_secret(
     client: FlaskClient, services: Services
 ) -> None:
-    image_id = processed(services)
+    image_id = processed(services, "storm")
     path = f"/render/{image_id}/640.jpg"
     assert client.get(path).status_code == 404
     assert client.get(path, headers={RENDER_SECRET_HEADER: "wrong"}).status_code == 404
@@ -132,7 +125,7 @@ def test_without_a_secret_the_render_origin_does_not_exist(tmp_path: Path) -> No
     settings = make_settings(tmp_path, private_images=False)
     services = build_services(settings)
     app: Flask = create_app(settings, services=services, jobs=RecordingJobs())
-    image_id = processed(services)
+    image_id = processed(services, "storm")
     response = app.test_client().get(
         f"/render/{image_id}/640.jpg", headers={RENDER_SECRET_HEADER: ""}
     )
@@ -165,7 +158,7 @@ def test_over_aws_the_render_origin_stores_the_variant_in_the_bucket(
     )
     provision(settings, aws)
     services = build_services(settings)
-    image_id = processed(services)
+    image_id = processed(services, "storm")
     s3 = s3_client(aws)
     key = f"variants/{image_id}/1280.jpg"
     assert "Contents" not in s3.list_objects_v2(Bucket="render-variants", Prefix=key)
