@@ -86,7 +86,8 @@ def measure_photo(
 
     from app.imaging.limits import Limits
     from app.imaging.pipeline import load_master, pyramid
-    from app.imaging.plan import FORMATS, plan_variants
+    from app.imaging.plan import plan_variants
+    from edge.variants import FORMATS
     from quality.measures import reference_downscale, reference_original, ssim
 
     os.environ.setdefault("SVT_LOG", "1")

@@ -122,7 +122,7 @@ def jpeg_bytes(img: Image.Image, **params: object) -> bytes:
 
 
 @pytest.fixture
-def gps_jpeg(tmp_path: Path) -> Iterator[Path]:
+def gps_jpeg(tmp_path: Path) -> Path:
     """A real photo carrying GPS EXIF, made here from a committed fixture."""
     with Image.open(photo("mate_Storm.jpg")) as img:
         exif = Image.Exif()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -53,11 +52,11 @@ class Catalog(pulumi.ComponentResource):
         self.register_outputs({"table": self.table.name, "arn": self.table.arn})
 
 
-def _index(name: str, partition: str, sort: str) -> dict[str, Any]:
+def _index(name: str, partition: str, sort: str) -> aws.dynamodb.TableGlobalSecondaryIndexArgsDict:
     # Keys and the few attributes a query reads, not ALL: each write is copied to the index
     # at the size of what it projects (app/names.py INDEX_ATTRIBUTES).
     kind, attributes = names.index_projection(name)
-    index: dict[str, Any] = {
+    index: aws.dynamodb.TableGlobalSecondaryIndexArgsDict = {
         "name": name,
         "hash_key": partition,
         "range_key": sort,

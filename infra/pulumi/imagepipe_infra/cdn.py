@@ -17,10 +17,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import pulumi
 import pulumi_aws as aws
+from pulumi_aws.cloudfront import (
+    DistributionOrderedCacheBehaviorLambdaFunctionAssociationArgsDict as EdgeAssociation,
+)
 
 from imagepipe_infra import policies
 from imagepipe_infra.shared import names
@@ -41,7 +43,7 @@ ALL_METHODS = ["GET", "HEAD", "OPTIONS", "PUT", "POST", "PATCH", "DELETE"]
 class CdnArgs:
     variants_bucket: aws.s3.Bucket
     api_origin_domain: pulumi.Input[str]  # the ALB's certificate name
-    edge_associations: Sequence[dict[str, Any]]
+    edge_associations: Sequence[EdgeAssociation]
     web_acl_arn: pulumi.Input[str] | None = None
     public_key_pem: str | None = None  # set: /i/* needs a URL signed by its private half
     custom_domain: str | None = None
@@ -92,13 +94,13 @@ class Cdn(pulumi.ComponentResource):
             self.public_key_id: pulumi.Output[str] | None = public_key.id
         else:
             self.public_key_id = None
-        api_origin_config = {
+        api_origin_config: aws.cloudfront.DistributionOriginCustomOriginConfigArgsDict = {
             "http_port": 80,
             "https_port": 443,
             "origin_protocol_policy": "https-only",
             "origin_ssl_protocols": ["TLSv1.2"],
         }
-        origins: list[dict[str, Any]] = [
+        origins: list[aws.cloudfront.DistributionOriginArgsDict] = [
             {
                 "origin_id": VARIANTS_ORIGIN,
                 "domain_name": args.variants_bucket.bucket_regional_domain_name,
@@ -110,7 +112,7 @@ class Cdn(pulumi.ComponentResource):
                 "custom_origin_config": api_origin_config,
             },
         ]
-        origin_groups: list[dict[str, Any]] = []
+        origin_groups: list[aws.cloudfront.DistributionOriginGroupArgsDict] = []
         if args.render_secret is not None:
             origins.append(
                 {
@@ -130,7 +132,7 @@ class Cdn(pulumi.ComponentResource):
                     "members": [{"origin_id": VARIANTS_ORIGIN}, {"origin_id": RENDER_ORIGIN}],
                 }
             )
-        variants_behaviour: dict[str, Any] = {
+        variants_behaviour: aws.cloudfront.DistributionOrderedCacheBehaviorArgsDict = {
             "path_pattern": f"{names.PUBLIC_PREFIX}*",
             "target_origin_id": VARIANTS_GROUP if origin_groups else VARIANTS_ORIGIN,
             "viewer_protocol_policy": "https-only",
@@ -181,9 +183,9 @@ class Cdn(pulumi.ComponentResource):
         aws.s3.BucketPolicy(
             f"{name}-variants-policy",
             bucket=args.variants_bucket.id,
-            policy=pulumi.Output.all(args.variants_bucket.arn, self.distribution.arn).apply(
-                lambda a: policies.as_json(
-                    [
+            policy=policies.as_json(
+                pulumi.Output.all(args.variants_bucket.arn, self.distribution.arn).apply(
+                    lambda a: [
                         policies.tls_only(a[0]),
                         {
                             "Sid": "CloudFrontReadsVariants",

@@ -36,7 +36,10 @@ class Cluster(pulumi.ComponentResource):
         self.register_outputs({"cluster": self.cluster.name})
 
 
-def spot_strategy(fargate_base: int) -> tuple[dict[str, object], ...]:
+# The same fields serve a cluster's default strategy and a service's (ServiceArgs.strategy).
+def spot_strategy(
+    fargate_base: int,
+) -> tuple[aws.ecs.ClusterCapacityProvidersDefaultCapacityProviderStrategyArgsDict, ...]:
     return (
         {"capacity_provider": ON_DEMAND, "base": fargate_base, "weight": 0},
         {"capacity_provider": SPOT, "base": 0, "weight": 1},

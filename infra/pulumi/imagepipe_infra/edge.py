@@ -6,6 +6,9 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
+from pulumi_aws.cloudfront import (
+    DistributionOrderedCacheBehaviorLambdaFunctionAssociationArgsDict as EdgeAssociation,
+)
 
 from imagepipe_infra import iam
 from imagepipe_infra.shared import edge_files
@@ -63,7 +66,7 @@ class EdgeFunctions(pulumi.ComponentResource):
                 memory_size=128,
                 opts=in_us_east_1,
             )
-        self.associations = [
+        self.associations: list[EdgeAssociation] = [
             {"event_type": event, "lambda_arn": fn.qualified_arn, "include_body": False}
             for event, fn in self.functions.items()
         ]

@@ -59,7 +59,9 @@ class Network(pulumi.ComponentResource):
             )
             self.subnets.append(subnet)
         self.subnet_ids = [s.id for s in self.subnets]
-        egress = [{"protocol": "-1", "from_port": 0, "to_port": 0, "cidr_blocks": [ANYWHERE]}]
+        egress: list[aws.ec2.SecurityGroupEgressArgsDict] = [
+            {"protocol": "-1", "from_port": 0, "to_port": 0, "cidr_blocks": [ANYWHERE]}
+        ]
         self.alb_group = aws.ec2.SecurityGroup(
             f"{name}-alb",
             vpc_id=self.vpc.id,
@@ -83,7 +85,7 @@ class Network(pulumi.ComponentResource):
         self.register_outputs({"vpc": self.vpc.id})
 
     def _from_alb(
-        self, name: str, port: int, egress: list[dict[str, object]]
+        self, name: str, port: int, egress: list[aws.ec2.SecurityGroupEgressArgsDict]
     ) -> aws.ec2.SecurityGroup:
         return aws.ec2.SecurityGroup(
             name,

@@ -40,7 +40,9 @@ class ServiceArgs:
     memory: int = 1024
     desired_count: int = 1
     # FARGATE base tasks first, then FARGATE_SPOT for the rest.
-    strategy: Sequence[Mapping[str, Any]] = ({"capacity_provider": ON_DEMAND, "weight": 1},)
+    strategy: Sequence[aws.ecs.ServiceCapacityProviderStrategyArgsDict] = (
+        {"capacity_provider": ON_DEMAND, "weight": 1},
+    )
     port: int | None = None
     target_group: aws.lb.TargetGroup | None = None
     stop_timeout: int | None = None
@@ -84,17 +86,17 @@ class FargateService(pulumi.ComponentResource):
             container_definitions=pulumi.Output.json_dumps(container.apply(lambda c: [c])),
             opts=child,
         )
-        balancers = (
-            [
+        balancers: list[aws.ecs.ServiceLoadBalancerArgsDict] | None = None
+        if args.target_group is not None:
+            if args.port is None:  # the load balancer forwards to the container's port
+                raise ValueError(f"{name}: a target group needs the container's port")
+            balancers = [
                 {
                     "target_group_arn": args.target_group.arn,
                     "container_name": args.process,
                     "container_port": args.port,
                 }
             ]
-            if args.target_group is not None
-            else None
-        )
         self.service = aws.ecs.Service(
             name,
             cluster=run.cluster.arn,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -113,7 +112,7 @@ class Storage(pulumi.ComponentResource):
         aws.s3.BucketPolicy(
             f"{name}-originals-policy",
             bucket=self.originals.id,
-            policy=policies.as_json([self.originals.arn.apply(policies.tls_only)]),
+            policy=policies.as_json(self.originals.arn.apply(lambda arn: [policies.tls_only(arn)])),
             opts=child,
         )
         self.register_outputs(
@@ -159,17 +158,16 @@ class Storage(pulumi.ComponentResource):
             rule={"object_ownership": "BucketOwnerEnforced"},  # ACLs off
             opts=child,
         )
-        default = (
-            {"sse_algorithm": "aws:kms", "kms_master_key_id": kms_key_arn}
-            if kms_key_arn
-            else {"sse_algorithm": names.SSE_ALGORITHM}
-        )
         aws.s3.BucketServerSideEncryptionConfiguration(
             f"{name}-encryption",
             bucket=bucket.id,
             rules=[
                 {
-                    "apply_server_side_encryption_by_default": default,
+                    "apply_server_side_encryption_by_default": (
+                        {"sse_algorithm": "aws:kms", "kms_master_key_id": kms_key_arn}
+                        if kms_key_arn
+                        else {"sse_algorithm": names.SSE_ALGORITHM}
+                    ),
                     "bucket_key_enabled": bool(kms_key_arn),
                 }
             ],
@@ -177,9 +175,15 @@ class Storage(pulumi.ComponentResource):
         )
 
 
-def _retention(days: int) -> list[dict[str, Any]]:
+def _retention(days: int) -> list[aws.s3.BucketLifecycleConfigurationRuleArgsDict]:
     """Originals expire after `days`. Not Object Lock: a lock would refuse a GDPR erasure."""
     if days <= 0:
         return []
-    rule: dict[str, Any] = {"id": "expire-originals", "status": "Enabled", "filter": {"prefix": ""}}
-    return [rule | {"expiration": {"days": days}}]
+    return [
+        {
+            "id": "expire-originals",
+            "status": "Enabled",
+            "filter": {"prefix": ""},
+            "expiration": {"days": days},
+        }
+    ]

@@ -7,7 +7,6 @@ and a request body size limit (the API takes small JSON bodies; uploads go strai
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -57,8 +56,8 @@ class Waf(pulumi.ComponentResource):
         )
 
 
-def rules(prefix: str, args: WafArgs) -> list[dict[str, Any]]:
-    managed = [
+def rules(prefix: str, args: WafArgs) -> list[aws.wafv2.WebAclRuleArgsDict]:
+    managed: list[aws.wafv2.WebAclRuleArgsDict] = [
         {
             "name": rule_set,
             "priority": i,
@@ -97,7 +96,8 @@ def rules(prefix: str, args: WafArgs) -> list[dict[str, Any]]:
     ]
 
 
-def _visibility(metric: str) -> dict[str, Any]:
+# The ACL's and each rule's visibility have one shape under two names (the same TypedDict fields).
+def _visibility(metric: str) -> aws.wafv2.WebAclVisibilityConfigArgsDict:
     return {
         "cloudwatch_metrics_enabled": True,
         "metric_name": metric,

@@ -12,10 +12,18 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
+from pulumi_aws.appautoscaling import (
+    PolicyTargetTrackingScalingPolicyConfigurationCustomizedMetricSpecificationMetricArgsDict,
+)
 
 from imagepipe_infra import policies
 from imagepipe_infra.cluster import spot_strategy
 from imagepipe_infra.services import ON_DEMAND, FargateService, Runtime, ServiceArgs
+
+# One query of the target-tracking metric math.
+MetricQuery = (
+    PolicyTargetTrackingScalingPolicyConfigurationCustomizedMetricSpecificationMetricArgsDict
+)
 
 SCALE_OUT_COOLDOWN = 60
 SCALE_IN_COOLDOWN = 300
@@ -122,7 +130,7 @@ class Workers(pulumi.ComponentResource):
 
 def backlog_per_task_metrics(
     queue: pulumi.Input[str], cluster: pulumi.Input[str], service: pulumi.Input[str]
-) -> list[dict[str, object]]:
+) -> list[MetricQuery]:
     """Visible messages / running tasks (a service at 0 tasks divides by 1)."""
     return [
         {
