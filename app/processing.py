@@ -155,33 +155,38 @@ def resize(services: Services, image_id: str, attempt: int | None = None) -> boo
         for s in plan_variants(master.width, FAST_FORMATS, height=master.height)
         if s.name in FIRST_VARIANTS
     ]
+    size_kb = max(1, round(master.info.bytes / 1024))
     with ThreadPoolExecutor(2, thread_name_prefix="resize") as side:
         hint = side.submit(make_placeholder, _placeholder_source(sizes))
-        saved = side.submit(
-            services.variants.put,
-            master_key(image_id),
-            rawimage.dump_set(sizes),
-            content_type="application/octet-stream",
-        )
+        # The pyramid is only for the next stages: serialised and stored beside the first paint,
+        # not before it (8 MB for a 1920 px master: a long PUT on S3).
+        saved = side.submit(_save_master, services, image_id, sizes)
         stored = _store(services, image_id, render(sizes, first, settings))
         placeholder = Placeholder(
             hint.result().thumbhash, hint.result().data_uri, hint.result().dominant_color
         )
-        saved.result()
-    size_kb = max(1, round(master.info.bytes / 1024))
-    _update(
-        services,
-        record,
-        attempt,
-        lambda r: _with_variants(r, stored).evolve(
-            format=master.info.format.name,
-            width=master.width,
-            height=master.height,
-            size=size_kb,
-            placeholder=placeholder,
-        ),
-    )
+        # Recorded before the master is known to be stored: a viewer need not wait for it. If
+        # its PUT fails the stage fails and runs again, writing the same first paint.
+        _update(
+            services,
+            record,
+            attempt,
+            lambda r: _with_variants(r, stored).evolve(
+                format=master.info.format.name,
+                width=master.width,
+                height=master.height,
+                size=size_kb,
+                placeholder=placeholder,
+            ),
+        )
+        saved.result()  # the next stage reads it: the stage ends only once it is stored
     return True
+
+
+def _save_master(services: Services, image_id: str, sizes: dict[int, Image.Image]) -> None:
+    services.variants.put(
+        master_key(image_id), rawimage.dump_set(sizes), content_type="application/octet-stream"
+    )
 
 
 @logs.scoped

@@ -74,6 +74,39 @@ def test_fast_variants_are_recorded_before_avif(services: Services) -> None:
     assert record.placeholder is not None
 
 
+class MasterWaitsForFirstPaint:
+    """A variants store whose master PUT completes only once the catalog shows the first paint."""
+
+    def __init__(self, services: Services, image_id: str) -> None:
+        self._store, self._services, self._image_id = services.variants, services, image_id
+        self.first_paint_seen_by_master_put = False
+
+    def put(self, key: str, data: Any, **kwargs: Any) -> Any:
+        if key == processing.master_key(self._image_id):
+            deadline = time.monotonic() + 30  # generous: only the other thread's work to wait for
+            while time.monotonic() < deadline and not self.first_paint_seen_by_master_put:
+                record = self._services.catalog.get(self._image_id)
+                self.first_paint_seen_by_master_put = record.placeholder is not None and any(
+                    v.name == "640.webp" for v in record.variants
+                )
+                time.sleep(0.005)  # polling the catalog, not timing anything
+        return self._store.put(key, data, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+
+def test_the_first_paint_is_recorded_without_waiting_for_the_masters_put(
+    services: Services,
+) -> None:
+    image_id = upload(services, photo("mate_Storm.jpg"))
+    processing.claim(services, image_id)
+    slow_master = MasterWaitsForFirstPaint(services, image_id)
+    assert processing.resize(replace(services, variants=slow_master), image_id)  # type: ignore[arg-type]
+    assert slow_master.first_paint_seen_by_master_put
+    assert services.variants.exists(processing.master_key(image_id))  # stored all the same
+
+
 def test_a_replayed_event_changes_nothing(services: Services) -> None:
     image_id = upload(services, photo("mate_Storm.jpg"))
     processing.claim(services, image_id)
