@@ -233,6 +233,8 @@ def test_the_page_signs_in_through_the_hosted_ui_and_lists_the_users_images(site
         page.add_init_script(RECORD_CSP_VIOLATIONS)
         page.goto(site.base)
         assert page.get_by_label("Sign in as").is_hidden()  # the dev form is embedded-only
+        # Not before a sign-in (a click on it while the code is exchanged kept the user in).
+        assert page.get_by_role("button", name="Sign out").is_hidden()
         page.get_by_role("button", name="Sign in", exact=True).click()
         # The hosted UI's own page: the user signs in there, never on ours.
         page.wait_for_url(f"{site.ui.url}/oauth2/authorize?**", timeout=15_000)
