@@ -155,18 +155,15 @@ def resize(services: Services, image_id: str, attempt: int | None = None) -> boo
         for s in plan_variants(master.width, FAST_FORMATS, height=master.height)
         if s.name in FIRST_VARIANTS
     ]
-    size_kb = max(1, round(master.info.bytes / 1024))
     with ThreadPoolExecutor(2, thread_name_prefix="resize") as side:
         hint = side.submit(make_placeholder, _placeholder_source(sizes))
-        # The pyramid is only for the next stages: serialised and stored beside the first paint,
-        # not before it (8 MB for a 1920 px master: a long PUT on S3).
+        # The pyramid (~11 MB for 12 MP: a long PUT on S3) is stored beside the first paint.
         saved = side.submit(_save_master, services, image_id, sizes)
         stored = _store(services, image_id, render(sizes, first, settings))
         placeholder = Placeholder(
             hint.result().thumbhash, hint.result().data_uri, hint.result().dominant_color
         )
-        # Recorded before the master is known to be stored: a viewer need not wait for it. If
-        # its PUT fails the stage fails and runs again, writing the same first paint.
+        # Recorded before the pyramid is stored; if its PUT fails, a rerun writes the same.
         _update(
             services,
             record,
@@ -175,7 +172,7 @@ def resize(services: Services, image_id: str, attempt: int | None = None) -> boo
                 format=master.info.format.name,
                 width=master.width,
                 height=master.height,
-                size=size_kb,
+                size=max(1, round(master.info.bytes / 1024)),
                 placeholder=placeholder,
             ),
         )

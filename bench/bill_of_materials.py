@@ -33,6 +33,7 @@ import json
 import resource
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -68,7 +69,6 @@ class Bill:
     dynamodb_items: list[tuple[str, int]] = field(default_factory=list)  # (operation, bytes)
     stored_items: list[dict[str, Any]] = field(default_factory=list)  # the item after each write
     indexes: dict[str, IndexShape] = field(default_factory=dict)  # as provisioned
-    counting: bool = True
     # The first requests of the variants processing left out (app/rendering.py), apart.
     render_calls: Counter[tuple[str, str]] = field(default_factory=Counter)
     render_cpu_s: dict[str, float] = field(default_factory=dict)
@@ -97,6 +97,9 @@ class Bill:
         return self.table_write_units + sum(self.index_write_units().values())
 
 
+_lock = threading.Lock()  # stages make calls from more than one thread
+
+
 @contextmanager
 def counting(bill: Bill) -> Iterator[None]:
     from botocore.client import BaseClient
@@ -106,25 +109,25 @@ def counting(bill: Bill) -> Iterator[None]:
 
     def counted(client: Any, operation: str, params: dict[str, Any]) -> Any:
         service = client.meta.service_model.service_name
-        if bill.counting:
+        with _lock:
             bill.calls[service, operation] += 1
             if operation == "PutObject":
                 body = params.get("Body", b"")
                 bill.s3_put_bytes.append(len(body) if isinstance(body, bytes) else -1)
         result = original(client, operation, params)
-        if bill.counting and operation in ("PutItem", "UpdateItem"):
-            bill.counting = False
-            try:
-                table, key = params["TableName"], _key_of(client, params)
-                got = original(client, "GetItem", {"TableName": table, "Key": key})
-                stored = got.get("Item", {})
+        if operation in ("PutItem", "UpdateItem"):
+            # Read what was written straight through `original`: not counted, and a call another
+            # thread makes meanwhile (the resize stage stores its pyramid beside its catalog
+            # write) still is.
+            table, key = params["TableName"], _key_of(client, params)
+            got = original(client, "GetItem", {"TableName": table, "Key": key})
+            stored = got.get("Item", {})
+            with _lock:
                 bill.dynamodb_items.append((operation, item_size(stored)))
                 bill.stored_items.append(stored)
-                if not bill.indexes:
-                    described = original(client, "DescribeTable", {"TableName": table})
-                    bill.indexes = shapes_of(described["Table"])
-            finally:
-                bill.counting = True
+            if not bill.indexes:
+                described = original(client, "DescribeTable", {"TableName": table})
+                bill.indexes = shapes_of(described["Table"])
         return result
 
     with patch.object(BaseClient, "_make_api_call", counted):
