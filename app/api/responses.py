@@ -55,7 +55,7 @@ class Variant(Closed):
     format: str
     width: int
     height: int
-    bytes: int | None = Field(description="null until made: a variant made on first request")
+    bytes: int | None = Field(description="null for a variant made on first request (not recorded)")
     tier: str
     on_request: bool = Field(
         description="made on its first request (IMAGEPIPE_EAGER_VARIANTS), not by processing"

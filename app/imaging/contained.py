@@ -7,7 +7,7 @@ two encodes side by side at 175-180 MB of headroom (tests/app/imaging/test_svt_c
 it killed pool processes in the hostile-file run. A signal cannot be caught in the process it
 kills, so the AVIF encodes of an image run in a warm child (app/imaging/warm.py: one small
 process per pool process, started once, reused for every image) that receives the pixels,
-encodes them side by side under its own time and memory budget, and sends back only the encoded
+encodes them one at a time under its own time and memory budget, and sends back only the encoded
 bytes. When the child crashes, runs out of memory or out of time, the calling process encodes the
 same variants with libaom, on its own threads, and the next image gets a new child.
 """
