@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from tests.infra import checks
 from tests.infra.stackmock import Stack
 
@@ -87,3 +89,15 @@ def test_the_api_reads_originals_and_stores_variants_made_on_first_request(
     rights = _by_resource(checks.rights(stack, "-web-task"))
     assert {"s3:GetObject", "s3:PutObject"} <= rights[f"{VARIANTS}/*"]
     assert "s3:GetObject" in rights[f"{ORIGINALS}/*"]  # the original a render decodes
+
+
+def test_the_api_invalidates_the_distribution_it_is_told_of_and_no_other(stack: Stack) -> None:
+    # Without the ID, an erasure leaves the images in CloudFront's caches until they expire.
+    distribution = stack.one("aws:cloudfront/distribution:Distribution")
+    task = stack.one("aws:ecs/taskDefinition:TaskDefinition", "-web")
+    (container,) = json.loads(task.inputs["containerDefinitions"])
+    env = {e["name"]: e["value"] for e in container["environment"]}
+    assert env["IMAGEPIPE_CLOUDFRONT_DISTRIBUTION_ID"] == f"{distribution.name}-id"
+    rights = checks.rights(stack, "-web-task")
+    arn = f"arn:aws:cloudfront::123456789012:distribution/{distribution.name}"
+    assert rights["cloudfront:CreateInvalidation"] == {arn}

@@ -119,6 +119,8 @@ def build(cfg: StackConfig) -> dict[str, pulumi.Input[str]]:
         "IMAGEPIPE_TASK_EVENTS": str(cfg.task_events).lower(),
         "IMAGEPIPE_PUBLIC_BASE_URL": public_base_url,
         "IMAGEPIPE_PRIVATE_IMAGES": str(cfg.private_images).lower(),
+        # An erasure invalidates the distribution's cached copies (app/invalidation.py).
+        "IMAGEPIPE_CLOUDFRONT_DISTRIBUTION_ID": cdn.distribution.id,
         "AWS_REGION": cfg.region,
         # The API verifies the pool's JWTs against its JWKS (app/auth/tokens.py).
         "IMAGEPIPE_COGNITO_REGION": cfg.region,
