@@ -100,3 +100,6 @@ PUBLIC_PREFIX: Final = "/i/"  # delivery URLs (edge/variants.py)
 RENDER_PATH: Final = "/render"
 RENDER_SECRET_HEADER: Final = "X-Imagepipe-Render-Secret"  # noqa: S105 (a header name)
 RENDER_FAILOVER_CODES: Final = (403, 404)  # S3 answers 403 for a missing key without ListBucket
+# CloudFront sends the stack's secret in this header to the API origin: the request came through
+# it, so the X-Forwarded-For entry CloudFront appended is the viewer's (app/api/client.py).
+CDN_SECRET_HEADER: Final = "X-Imagepipe-Cdn-Secret"  # noqa: S105 (a header name)

@@ -148,6 +148,12 @@ class Settings:
     # Abuse limits (docs/security.md): rates as "N/minute", "N/hour"...; counters in memory
     # (one process) or a shared store such as redis://host:6379.
     rate_limit_storage_uri: str = env("IMAGEPIPE_RATE_LIMIT_STORAGE_URI", as_text, "memory://")
+    # Whose address the limits count (app/api/client.py): the proxies in front of the API that
+    # append their peer to X-Forwarded-For (the stack's ALB: 1); 0 takes the socket's peer.
+    trusted_proxies: int = env("IMAGEPIPE_TRUSTED_PROXIES", as_int_range(0, 5), 0)
+    # Set: a request with it in X-Imagepipe-Cdn-Secret came through the CDN, which appended the
+    # viewer's address: one proxy more is trusted (CloudFront adds it on the stack).
+    cdn_origin_secret: Secret = env("IMAGEPIPE_CDN_ORIGIN_SECRET", as_secret(as_text), Secret(""))
     upload_rate_per_user: str = env("IMAGEPIPE_UPLOAD_RATE_PER_USER", as_rate, "60/minute")
     upload_rate_per_ip: str = env("IMAGEPIPE_UPLOAD_RATE_PER_IP", as_rate, "300/minute")
     auth_failure_rate: str = env("IMAGEPIPE_AUTH_FAILURE_RATE", as_rate, "20/minute")

@@ -15,9 +15,10 @@ from typing import Any
 
 from flask import Blueprint, current_app
 
+from app.api.client import client_address
 from app.api.context import platform
 from app.api.errors import ApiError
-from app.api.limits import EXTENSION, client_address
+from app.api.limits import EXTENSION
 from app.api.operations import Reply, operation
 from app.api.params import request_body
 from app.api.responses import DevToken

@@ -21,10 +21,11 @@ from collections.abc import Callable
 from typing import Any
 
 import jwt
-from flask import Flask, current_app, g, request
+from flask import Flask, current_app, g
 from flask_limiter import Limiter
 from limits import RateLimitItem, parse
 
+from app.api.client import client_address
 from app.api.errors import ApiError
 from app.catalog import Status
 from app.services import Services
@@ -33,11 +34,6 @@ from app.settings import Settings
 EXTENSION = "imagepipe_limiter"
 UPLOAD_ENDPOINT = "uploads.create_upload"
 _DAY = 24 * 3600
-
-
-def client_address() -> str:
-    # Behind a proxy, run the app with werkzeug's ProxyFix so remote_addr is the client's.
-    return request.remote_addr or "unknown"
 
 
 def install(app: Flask, settings: Settings, *, caller: Callable[[], str]) -> Limiter:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from app import names
 from tests.infra import checks
 from tests.infra.stackmock import Stack
@@ -132,3 +134,27 @@ def test_a_variant_missing_from_the_bucket_fails_over_to_the_render_route(stack:
         if v.inputs["secretString"] == header["value"]
     ]
     assert version.name.endswith("-imagepipe-render-origin-secret")
+
+
+def test_the_api_learns_the_viewers_address_only_from_requests_cloudfront_sent(
+    stack: Stack,
+) -> None:
+    """Rate limits count the viewer, not the ALB (app/api/client.py): CloudFront proves its
+    requests with a secret header of its own, distinct from the render route's."""
+    (distribution,) = stack.of(DISTRIBUTION)
+    origins = {o["originId"]: o for o in distribution.inputs["origins"]}
+    (header,) = origins["api"]["customHeaders"]
+    assert header["name"] == names.CDN_SECRET_HEADER
+    (render_header,) = origins["render"]["customHeaders"]
+    assert len(header["value"]) == 64 and header["value"] != render_header["value"]
+    (version,) = [
+        v
+        for v in stack.of("aws:secretsmanager/secretVersion:SecretVersion")
+        if v.inputs["secretString"] == header["value"]
+    ]
+    assert version.name.endswith("-imagepipe-cdn-origin-secret")
+    task = stack.one("aws:ecs/taskDefinition:TaskDefinition", "-web")
+    (container,) = json.loads(task.inputs["containerDefinitions"])
+    env = {e["name"]: e["value"] for e in container["environment"]}
+    assert env["IMAGEPIPE_TRUSTED_PROXIES"] == "1"  # the ALB
+    assert "IMAGEPIPE_CDN_ORIGIN_SECRET" in {s["name"] for s in container["secrets"]}

@@ -51,6 +51,9 @@ class CdnArgs:
     price_class: str = "PriceClass_100"
     # Set: a miss in the variants bucket fails over to the API's render route (module docstring).
     render_secret: pulumi.Input[str] | None = None
+    # Set: sent to the API origin in names.CDN_SECRET_HEADER, so the API believes the viewer's
+    # address CloudFront appends to X-Forwarded-For (app/api/client.py).
+    cdn_secret: pulumi.Input[str] | None = None
 
 
 class Cdn(pulumi.ComponentResource):
@@ -110,6 +113,10 @@ class Cdn(pulumi.ComponentResource):
                 "origin_id": API_ORIGIN,
                 "domain_name": args.api_origin_domain,
                 "custom_origin_config": api_origin_config,
+                # CloudFront replaces a header of this name sent by the viewer.
+                "custom_headers": [{"name": names.CDN_SECRET_HEADER, "value": args.cdn_secret}]
+                if args.cdn_secret is not None
+                else [],
             },
         ]
         origin_groups: list[aws.cloudfront.DistributionOriginGroupArgsDict] = []

@@ -174,8 +174,19 @@ def render_origin_secret() -> pulumi.Output[str]:
     rotates with it, and reveals nothing of it (the value sits in the distribution's config).
     """
 
+    return _derived(b"imagepipe-render-origin-v1")
+
+
+def cdn_origin_secret() -> pulumi.Output[str]:
+    """IMAGEPIPE_CDN_ORIGIN_SECRET: CloudFront's header to the API origin, which tells the API
+    that the request came through CloudFront (so its X-Forwarded-For entry is the viewer's).
+    Derived from secretKey as the render secret is, under its own label."""
+    return _derived(b"imagepipe-cdn-origin-v1")
+
+
+def _derived(label: bytes) -> pulumi.Output[str]:
     def derive(key: str) -> str:
-        return hmac.new(key.encode(), b"imagepipe-render-origin-v1", hashlib.sha256).hexdigest()
+        return hmac.new(key.encode(), label, hashlib.sha256).hexdigest()
 
     return pulumi.Output.secret(secret_key().apply(derive))
 

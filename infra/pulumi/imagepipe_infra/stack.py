@@ -13,6 +13,7 @@ from imagepipe_infra.cdn import Cdn, CdnArgs
 from imagepipe_infra.cluster import Cluster, ClusterArgs
 from imagepipe_infra.config import (
     StackConfig,
+    cdn_origin_secret,
     cloudfront_private_key,
     render_origin_secret,
     secret_key,
@@ -64,6 +65,7 @@ def build(cfg: StackConfig) -> dict[str, pulumi.Input[str]]:
             f"{name}-cdn", CertificateArgs(cfg.custom_domain, zone, us_east_1)
         ).arn
     render_secret = render_origin_secret()
+    cdn_secret = cdn_origin_secret()
     cdn = Cdn(
         name,
         CdnArgs(
@@ -76,6 +78,7 @@ def build(cfg: StackConfig) -> dict[str, pulumi.Input[str]]:
             certificate_arn=cdn_certificate,
             price_class=cfg.price_class,
             render_secret=render_secret,
+            cdn_secret=cdn_secret,
         ),
     )
     if cfg.custom_domain and zone:
@@ -89,6 +92,7 @@ def build(cfg: StackConfig) -> dict[str, pulumi.Input[str]]:
     secrets = {
         "IMAGEPIPE_SECRET_KEY": secret_key(),
         "IMAGEPIPE_RENDER_ORIGIN_SECRET": render_secret,
+        "IMAGEPIPE_CDN_ORIGIN_SECRET": cdn_secret,
     }
     private_key = cloudfront_private_key()
     if private_key is not None:
@@ -119,6 +123,9 @@ def build(cfg: StackConfig) -> dict[str, pulumi.Input[str]]:
         "IMAGEPIPE_TASK_EVENTS": str(cfg.task_events).lower(),
         "IMAGEPIPE_PUBLIC_BASE_URL": public_base_url,
         "IMAGEPIPE_PRIVATE_IMAGES": str(cfg.private_images).lower(),
+        # The ALB appends its peer to X-Forwarded-For: the rate limits count that address, or
+        # with CloudFront's secret header the viewer's (app/api/client.py).
+        "IMAGEPIPE_TRUSTED_PROXIES": "1",
         # An erasure invalidates the distribution's cached copies (app/invalidation.py).
         "IMAGEPIPE_CLOUDFRONT_DISTRIBUTION_ID": cdn.distribution.id,
         "AWS_REGION": cfg.region,

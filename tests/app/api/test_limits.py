@@ -12,7 +12,9 @@ from flask.testing import FlaskClient
 
 from app.api import create_app
 from app.catalog import ImageRecord, Status
+from app.names import CDN_SECRET_HEADER as CDN_HEADER
 from app.services import build_services
+from app.setting_types import Secret
 from tests.conftest import RecordingJobs, make_settings
 
 Auth = Callable[..., dict[str, str]]
@@ -135,3 +137,41 @@ def test_stored_bytes_quota(
     if not allowed:
         assert response.get_json()["error"]["code"] == "quota_exceeded"
         assert "bytes left" in response.get_json()["error"]["message"]
+
+
+ALB = "10.0.1.20"  # the load balancer: the socket's peer of every request behind it
+EDGE = "130.176.0.7"  # a CloudFront edge server
+CDN = {CDN_HEADER: "cdn-origin-secret-0123456789"}
+
+
+def _through(client: FlaskClient, forwarded: str, **headers: str) -> int:
+    """A request with a bad token, as the ALB hands it on (it appended its own peer)."""
+    given = {"Authorization": "Bearer not.a.jwt", "X-Forwarded-For": forwarded, **headers}
+    return client.get("/images", headers=given, environ_base=_from(ALB)).status_code
+
+
+def test_behind_a_load_balancer_one_abuser_does_not_lock_out_everyone(tmp_path: Path) -> None:
+    client = _app(tmp_path, auth_failure_rate="3/minute", trusted_proxies=1).test_client()
+    assert [_through(client, "203.0.113.5") for _ in range(4)] == [401, 401, 401, 429]
+    # Another client behind the same balancer is still answered.
+    assert _through(client, "198.51.100.8") == 401
+    # The abuser cannot get a fresh address by writing one in front of what the ALB appends.
+    assert _through(client, "192.0.2.99, 203.0.113.5") == 429
+
+
+def test_through_the_cdn_the_viewers_own_address_is_counted(tmp_path: Path) -> None:
+    settings: dict[str, Any] = {"auth_failure_rate": "2/minute", "trusted_proxies": 1}
+    client = _app(tmp_path, cdn_origin_secret=Secret(CDN[CDN_HEADER]), **settings).test_client()
+    viewer = f"203.0.113.5, {EDGE}"  # CloudFront appended the viewer, the ALB the edge server
+    assert [_through(client, viewer, **CDN) for _ in range(3)] == [401, 401, 429]
+    assert _through(client, f"198.51.100.8, {EDGE}", **CDN) == 401  # same edge, other viewer
+    # Without the CDN's secret the viewer entry is not believed: the edge server is counted.
+    assert _through(client, f"192.0.2.1, {EDGE}", **{CDN_HEADER: "guessed"}) == 401
+    assert _through(client, f"192.0.2.2, {EDGE}") == 401
+    assert _through(client, f"192.0.2.3, {EDGE}") == 429
+
+
+def test_with_no_proxy_trusted_a_forwarded_header_changes_nothing(tmp_path: Path) -> None:
+    client = _app(tmp_path, auth_failure_rate="2/minute").test_client()
+    answers = [_through(client, f"192.0.2.{n}") for n in range(3)]
+    assert answers == [401, 401, 429]  # all counted against the socket's peer
