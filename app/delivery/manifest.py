@@ -10,7 +10,8 @@ carries the image's signature grant when images are private. ``sizes`` comes fro
 lands on the slot the negotiated ``auto_url`` would serve (a DPR 2 phone: 640, not 1280).
 
 Only what is stored or left to a first request (IMAGEPIPE_EAGER_VARIANTS; its byte size is
-``null`` until made) is listed: while AVIF is still encoding, the block has WebP and JPEG.
+``null``, as the record keeps none) is listed: while AVIF is still encoding, the block has the
+WebPs and the JPEGs left to their first request, and gains AVIF with ``ready``.
 The low tiers are not in any ``srcset`` (a browser would pick them for small layouts
 whatever the network): ``160-lq`` is listed under ``low`` and ``640-lq`` under ``weak``, and
 the negotiated ``auto_url`` serves them to weak networks.
