@@ -81,6 +81,7 @@ task_default_queue = _settings.task_queue
 task_acks_late = True
 task_reject_on_worker_lost = True
 worker_prefetch_multiplier = 1
+worker_concurrency = _settings.worker_concurrency
 task_soft_time_limit = _settings.task_time_limit
 task_time_limit = _settings.task_time_limit + 15
 # Prefork, with the jobs of a pool process that died before its ACK was read failed as lost.

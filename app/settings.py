@@ -123,6 +123,8 @@ class Settings:
     eager_variants: EagerVariants = env(
         "IMAGEPIPE_EAGER_VARIANTS", as_eager_variants, EAGER_DEFAULT
     )
+    # Prefork pool processes per worker (celeryconfig.py): images processed at once.
+    worker_concurrency: int = env("IMAGEPIPE_WORKER_CONCURRENCY", as_int_range(1, 64), 2)
     # First-request renders at once per API process; past it, 503 with Retry-After.
     render_concurrency: int = env("IMAGEPIPE_RENDER_CONCURRENCY", as_int_range(1, 64), 2)
     # Set: /render/{id}/{name} (CloudFront's failover origin) needs it in the

@@ -11,7 +11,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def config(tmp_path: Path, **env: str) -> dict[str, str]:
-    names = ("worker_send_task_events", "task_send_sent_event", "beat_schedule")
+    names = (
+        "worker_send_task_events",
+        "task_send_sent_event",
+        "beat_schedule",
+        "worker_concurrency",
+    )
     code = "import celeryconfig as c; " + "; ".join(f"print(repr(c.{n}))" for n in names)
     base = {k: v for k, v in os.environ.items() if not k.startswith(("IMAGEPIPE_", "CELERY_"))}
     done = subprocess.run(
@@ -29,6 +34,12 @@ def test_task_events_follow_the_setting(tmp_path: Path) -> None:
     assert config(tmp_path)["worker_send_task_events"] == "True"
     off = config(tmp_path, IMAGEPIPE_TASK_EVENTS="false")
     assert (off["worker_send_task_events"], off["task_send_sent_event"]) == ("False", "False")
+
+
+def test_the_pool_size_is_the_setting(tmp_path: Path) -> None:
+    # The stack's workerConcurrency reaches the worker through it; the Procfile passes no flag.
+    assert config(tmp_path)["worker_concurrency"] == "2"
+    assert config(tmp_path, IMAGEPIPE_WORKER_CONCURRENCY="3")["worker_concurrency"] == "3"
 
 
 def test_the_reconciler_runs_three_times_a_lease(tmp_path: Path) -> None:
