@@ -173,7 +173,6 @@ def render_origin_secret() -> pulumi.Output[str]:
     Derived from secretKey (HMAC-SHA256 under a fixed label), so it needs no config of its own,
     rotates with it, and reveals nothing of it (the value sits in the distribution's config).
     """
-
     return _derived(b"imagepipe-render-origin-v1")
 
 
