@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
+from app.flower import flower_command
+from app.settings import Settings
 from tests.infra.stackmock import Stack
 
 
@@ -46,6 +50,28 @@ def test_flower_is_reached_only_through_a_cognito_sign_in(stack: Stack) -> None:
     assert pool.inputs["adminCreateUserConfig"] == {"allowAdminCreateUserOnly": True}
     (domain,) = stack.of("aws:cognito/userPoolDomain:UserPoolDomain")
     assert domain.inputs["domain"] == "imagepipe-test"
+
+
+def test_flower_listens_where_the_load_balancer_reaches_it_and_asks_for_a_login(
+    stack: Stack,
+) -> None:
+    """Bound to its loopback, as `python -m app.flower` does by default, the ALB's health
+    checks and requests could never reach it; beyond loopback app/flower.py demands a login."""
+    task = stack.one("aws:ecs/taskDefinition:TaskDefinition", "-flower")
+    (container,) = json.loads(task.inputs["containerDefinitions"])
+    env = {e["name"]: e["value"] for e in container["environment"]}
+    assert env["FLOWER_HOST"] == "0.0.0.0"  # noqa: S104 - what is asserted
+    assert "FLOWER_BASIC_AUTH" in {s["name"] for s in container["secrets"]}
+    (login,) = [
+        v
+        for v in stack.of("aws:secretsmanager/secretVersion:SecretVersion")
+        if v.name.endswith("-flower-basic-auth")
+    ]
+    settings = Settings.from_env(
+        {"IMAGEPIPE_DATA_DIR": "/nonexistent", "FLOWER_HOST": env["FLOWER_HOST"]}
+        | {"FLOWER_BASIC_AUTH": login.inputs["secretString"]}
+    )
+    assert "--address=0.0.0.0" in flower_command(settings)  # refused without the login
 
 
 def test_alarms_watch_dead_letters_queue_age_5xx_and_worker_errors(stack: Stack) -> None:
@@ -97,6 +123,9 @@ def test_the_stack_exports_what_a_deployer_needs() -> None:
         "uploads_queue": "imagepipe-test-uploads",
         "task_queue": "imagepipe-test-imagepipe",
     }.items() <= exported.items()
+    # Flower's own login, which its operators need after the Cognito sign-in.
+    user, password = str(exported["flower_login"]).split(":")
+    assert user == "flower" and len(password) == 32
 
 
 def test_with_a_hosted_zone_the_stack_makes_and_validates_its_certificates() -> None:

@@ -98,6 +98,7 @@ def test_tasks_get_the_urls_and_their_secrets_from_secrets_manager(stack: Stack)
     assert env["IMAGEPIPE_TASK_EVENTS"] == "false"
     assert "not-a-real-secret" not in json.dumps(container)
     assert [s["name"] for s in container["secrets"]] == [
+        "FLOWER_BASIC_AUTH",
         "IMAGEPIPE_CDN_ORIGIN_SECRET",
         "IMAGEPIPE_RENDER_ORIGIN_SECRET",
         "IMAGEPIPE_SECRET_KEY",

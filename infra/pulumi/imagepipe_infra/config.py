@@ -183,6 +183,14 @@ def cdn_origin_secret() -> pulumi.Output[str]:
     return _derived(b"imagepipe-cdn-origin-v1")
 
 
+def flower_login() -> pulumi.Output[str]:
+    """FLOWER_BASIC_AUTH (`flower:<password>`): Flower's own login behind the load balancer's
+    Cognito sign-in. On the stack Flower must listen beyond loopback for the load balancer, and
+    app/flower.py refuses that without a login; derived from secretKey, so it needs no config
+    of its own (`pulumi stack output flower_login --show-secrets`)."""
+    return _derived(b"imagepipe-flower-login-v1").apply(lambda key: f"flower:{key[:32]}")
+
+
 def _derived(label: bytes) -> pulumi.Output[str]:
     def derive(key: str) -> str:
         return hmac.new(key.encode(), label, hashlib.sha256).hexdigest()

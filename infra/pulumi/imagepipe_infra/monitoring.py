@@ -123,6 +123,9 @@ class Monitoring(pulumi.ComponentResource):
                 port=FLOWER_PORT,
                 target_group=group,
                 strategy=({"capacity_provider": ON_DEMAND, "weight": 1},),
+                # The load balancer reaches the task's own address, not its loopback; Flower
+                # then asks for its login (FLOWER_BASIC_AUTH) after the Cognito sign-in.
+                environment={"FLOWER_HOST": "0.0.0.0"},  # noqa: S104 - the ALB's group only
             ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.flower_rule]),
         )

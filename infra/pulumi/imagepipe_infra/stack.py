@@ -15,6 +15,7 @@ from imagepipe_infra.config import (
     StackConfig,
     cdn_origin_secret,
     cloudfront_private_key,
+    flower_login,
     render_origin_secret,
     secret_key,
 )
@@ -93,6 +94,7 @@ def build(cfg: StackConfig) -> dict[str, pulumi.Input[str]]:
         "IMAGEPIPE_SECRET_KEY": secret_key(),
         "IMAGEPIPE_RENDER_ORIGIN_SECRET": render_secret,
         "IMAGEPIPE_CDN_ORIGIN_SECRET": cdn_secret,
+        "FLOWER_BASIC_AUTH": flower_login(),
     }
     private_key = cloudfront_private_key()
     if private_key is not None:
@@ -246,6 +248,7 @@ def build(cfg: StackConfig) -> dict[str, pulumi.Input[str]]:
         "image": registry.image,
         "user_pool_id": auth.user_pool.id,
         "flower_url": f"https://{cfg.flower_domain}",
+        "flower_login": secrets["FLOWER_BASIC_AUTH"],
     }
     if api.accelerator_dns is not None:
         outputs["accelerator_dns"] = api.accelerator_dns
