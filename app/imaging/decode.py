@@ -27,6 +27,9 @@ from app.imaging.plugins import register_plugins
 from app.imaging.probe import ProbeInfo, header_error
 from app.imaging.resize import resize_to
 
+MiB = 1024 * 1024
+# What Pillow holds per decoded pixel: every multi-band mode takes 4 bytes (RGB as RGBX).
+_BYTES_PER_PIXEL = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16B": 2, "I;16L": 2, "I;16N": 2}
 _TRANSPOSING = {5, 6, 7, 8}
 _TRANSPOSE = {
     2: Image.Transpose.FLIP_LEFT_RIGHT,
@@ -46,14 +49,24 @@ class Decoded:
     height: int
 
 
-def decode_master(path: Path, info: ProbeInfo, width_for: Callable[[int], int]) -> Decoded:
-    """Decode once; width_for maps the upright original width to the width we need."""
+def decode_master(
+    path: Path,
+    info: ProbeInfo,
+    width_for: Callable[[int], int],
+    memory_bytes: int | None = None,
+) -> Decoded:
+    """Decode once; width_for maps the upright original width to the width we need.
+
+    With memory_bytes, a frame whose decoded pixels alone would take more is refused before
+    decoding (memory_limit): the sandbox's address-space ceiling is the backstop, not the rule,
+    since a child can reuse memory its parent had already mapped without it counting.
+    """
     register_plugins()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
             with Image.open(path, formats=list(info.format.pillow)) as img:
-                image, upright = _decode(img, width_for)
+                image, upright = _decode(img, width_for, memory_bytes)
         except ImageRejected:
             raise
         except MemoryError:
@@ -67,7 +80,7 @@ def decode_master(path: Path, info: ProbeInfo, width_for: Callable[[int], int]) 
 
 
 def _decode(
-    img: Image.Image, width_for: Callable[[int], int]
+    img: Image.Image, width_for: Callable[[int], int], memory_bytes: int | None
 ) -> tuple[Image.Image, tuple[int, int]]:
     orientation = orientation_of(img)
     transposing = orientation in _TRANSPOSING
@@ -79,12 +92,24 @@ def _decode(
     stored = (master[1], master[0]) if transposing else master
     icc = img.info.get("icc_profile")
     _draft(img, stored)
+    if memory_bytes is not None:
+        _check_room(img, memory_bytes)  # after the draft: JPEGs decode at their DCT scale
     img.load()
     frame = resize_to(to_8bit(img), stored)
     frame = to_srgb(frame, icc if isinstance(icc, bytes) else None)
     if orientation != 1:
         frame = frame.transpose(_TRANSPOSE[orientation])
     return frame, upright
+
+
+def _check_room(img: Image.Image, memory_bytes: int) -> None:
+    need = img.width * img.height * _BYTES_PER_PIXEL.get(img.mode, 4)
+    if need > memory_bytes:
+        raise ImageRejected(
+            Reason.MEMORY_LIMIT,
+            f"decoding {img.width}x{img.height} {img.mode} needs {need / MiB:.0f} MiB, over the "
+            f"{memory_bytes / MiB:.0f} MiB allowed",
+        )
 
 
 def orientation_of(img: Image.Image) -> int:

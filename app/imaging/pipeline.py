@@ -45,7 +45,7 @@ class Master:
 
 def load_master(path: Path, limits: Limits) -> Master:
     info = probe(path, limits)
-    decoded = decode_master(path, info, master_width)
+    decoded = decode_master(path, info, master_width, limits.decode_memory_bytes)
     return Master(info=info, image=decoded.image, width=decoded.width, height=decoded.height)
 
 

@@ -30,6 +30,7 @@ from tests import hostile_files
 from tests.conftest import CORPUS, FIXTURES
 
 LIMITS = Limits()
+MiB = 1024 * 1024
 FILES = {item.name: item for item in hostile_files.everything()}
 
 
@@ -187,11 +188,37 @@ def test_a_scan_bomb_past_the_guard_is_stopped_by_the_time_limit(paths: dict[str
     assert reason == Reason.DECODE_TIMEOUT, detail
 
 
-def test_a_decode_over_the_memory_ceiling_is_memory_limit(paths: dict[str, Path]) -> None:
-    # 49 MP of RGBA is 196 MB once decoded: over a 64 MiB budget, within the default one.
-    small = replace(LIMITS, decode_memory_bytes=64 * 1024 * 1024)
+def test_a_decode_over_the_memory_budget_is_refused_before_it_starts(
+    paths: dict[str, Path],
+) -> None:
+    # 49 MP of RGBA is 196 MB once decoded: over a 64 MiB budget, within the default one. It is
+    # refused from its header, whatever memory the child could reuse from its parent (the
+    # address-space ceiling alone let it through once, in a long-lived test process).
+    small = replace(LIMITS, decode_memory_bytes=64 * MiB)
     reason, detail = outcome(paths["made_png_zlib_rgba_7000x7000.png"], small)
     assert reason == Reason.MEMORY_LIMIT, detail
+    assert "7000x7000 RGBA needs 187 MiB, over the 64 MiB allowed" in detail
+
+
+def test_the_budget_counts_a_jpeg_at_the_scale_it_is_decoded_at(tmp_path: Path) -> None:
+    # 16 MP is 64 MiB at full size, but the 1920 px master decodes it at half scale (16 MiB).
+    path = tmp_path / "big.jpg"
+    Image.new("RGB", (4096, 4096), (120, 80, 40)).save(path, quality=80)
+    small = replace(LIMITS, decode_memory_bytes=48 * MiB)
+    assert outcome(path, small) == (hostile_files.READY, (4096, 4096))
+
+
+def _allocate(size: int) -> int:
+    return len(bytearray(size))
+
+
+def test_the_address_space_ceiling_backs_up_the_budget() -> None:
+    # What a decoder allocates beyond its estimate (libjpeg's coefficients, a plugin's buffers)
+    # still meets the child's ceiling.
+    small = replace(LIMITS, decode_memory_bytes=64 * MiB)
+    with pytest.raises(ImageRejected) as refused:
+        sandbox.run_limited(_allocate, 512 * MiB, limits=small)
+    assert refused.value.reason == Reason.MEMORY_LIMIT
 
 
 def test_the_sandbox_returns_the_same_master_as_decoding_in_process() -> None:
