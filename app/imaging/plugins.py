@@ -6,6 +6,8 @@ import os
 from functools import cache
 
 from PIL import Image
+from PIL.AvifImagePlugin import AvifImageFile
+from PIL.AvifImagePlugin import _accept as pillow_accepts
 
 
 @cache
@@ -28,7 +30,9 @@ def _register_avif_encoder() -> None:
     # SVT-AV1 prints its whole configuration to stderr for every encode at its default level.
     os.environ.setdefault("SVT_LOG", "1")  # errors only
     Image.init()
-    reader = Image.OPEN["AVIF"]
     import pillow_avif  # noqa: F401 - registers the plugin's reader and writer
 
-    Image.OPEN["AVIF"] = reader
+    # Pillow's own reader by name, not whatever is registered now: two threads' first encodes
+    # run this at once (functools.cache does not wait), and the later one could otherwise see
+    # the plugin's reader in place and put it back (a loaded run's test caught that).
+    Image.register_open(AvifImageFile.format, AvifImageFile, pillow_accepts)

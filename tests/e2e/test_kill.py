@@ -51,6 +51,9 @@ from tests.e2e.processes import (
 )
 
 pytestmark = pytest.mark.e2e
+# The storms' own waits allow 600-900 s on a busy machine (below); the suite's default 300 s
+# cut the AWS storm's teardown in a run of three suites and two busy loops on two cores.
+KILL_TIMEOUT = pytest.mark.timeout(1200)
 
 # Short enough to keep the test bounded: an orphaned image runs again about 8 s after its last
 # renewal once the queue is empty (reconciler every 2 s).
@@ -221,6 +224,7 @@ def embedded(tmp_path: Path) -> Iterator[Target]:
         )
 
 
+@KILL_TIMEOUT
 def test_embedded_kills_lose_nothing(embedded: Target) -> None:
     storm(embedded, 100, seed=9, requeues=False)
 
@@ -269,6 +273,7 @@ def on_aws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Target]:
         yield target
 
 
+@KILL_TIMEOUT
 def test_aws_kills_lose_nothing(on_aws: Target) -> None:
     storm(on_aws, 50, seed=4, requeues=True)
 

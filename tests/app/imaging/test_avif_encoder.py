@@ -9,7 +9,10 @@ also with encodes running side by side in the render pool.
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 from PIL import AvifImagePlugin, Image
@@ -79,6 +82,22 @@ def test_the_plugin_writes_avif_and_pillow_still_reads_it() -> None:
     Image.init()  # a later lazy init must not put Pillow's own writer back
     assert Image.SAVE["AVIF"].__module__ == "pillow_avif.AvifImagePlugin"
     assert Image.OPEN["AVIF"][0] is AvifImagePlugin.AvifImageFile
+
+
+def test_pillows_reader_is_put_back_even_when_the_plugin_was_imported_first() -> None:
+    # What a second thread sees when two first encodes register the plugins at once.
+    code = (
+        "import pillow_avif\n"
+        "from PIL import AvifImagePlugin, Image\n"
+        "from app.imaging.plugins import register_plugins\n"
+        "register_plugins()\n"
+        "assert Image.OPEN['AVIF'][0] is AvifImagePlugin.AvifImageFile, Image.OPEN['AVIF']\n"
+        "assert Image.SAVE['AVIF'].__module__ == 'pillow_avif.AvifImagePlugin'\n"
+    )
+    root = Path(__file__).resolve().parents[3]
+    run = [sys.executable, "-c", code]
+    done = subprocess.run(run, check=False, cwd=root, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
 
 
 def test_an_svt_encode_that_fails_falls_back_to_libaom(monkeypatch: pytest.MonkeyPatch) -> None:
