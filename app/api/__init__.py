@@ -26,6 +26,7 @@ from app.api import (
 )
 from app.api.context import Platform
 from app.api.errors import register_error_handlers
+from app.api.running import PLATFORM_KEY
 from app.audit import JsonLinesAuditLog
 from app.auth.tokens import verifier_from_settings
 from app.invalidation import invalidator_from_settings
@@ -51,7 +52,7 @@ def create_app(
     app = Flask(__name__, static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes + _FORM_OVERHEAD
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    app.extensions["imagepipe"] = Platform(
+    app.extensions[PLATFORM_KEY] = Platform(
         services=services,
         jobs=jobs or CeleryJobQueue(),
         tokens=verifier_from_settings(settings),

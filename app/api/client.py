@@ -13,16 +13,16 @@ from __future__ import annotations
 
 import hmac
 
-from flask import current_app, request
+from flask import request
 from werkzeug.datastructures import Headers
 
+from app.api.running import current_settings
 from app.names import CDN_SECRET_HEADER
 from app.settings import Settings
 
 
 def client_address() -> str:
-    settings: Settings = current_app.extensions["imagepipe"].services.settings
-    return address_of(settings, request.remote_addr, request.headers)
+    return address_of(current_settings(), request.remote_addr, request.headers)
 
 
 def address_of(settings: Settings, peer: str | None, headers: Headers) -> str:

@@ -9,6 +9,7 @@ from flask import current_app, g, request
 from app.api.errors import ApiError
 from app.api.limits import check_auth_failures, record_auth_failure
 from app.api.request_log import note_user
+from app.api.running import PLATFORM_KEY
 from app.audit import AuditLog
 from app.auth.tokens import Identity, IdentityUnavailable, InvalidToken, TokenVerifier
 from app.catalog import ImageRecord, RecordNotFound
@@ -32,7 +33,7 @@ class Platform:
 
 
 def platform() -> Platform:
-    value: Platform = current_app.extensions["imagepipe"]
+    value: Platform = current_app.extensions[PLATFORM_KEY]
     return value
 
 

@@ -27,6 +27,7 @@ from limits import RateLimitItem, parse
 
 from app.api.client import client_address
 from app.api.errors import ApiError
+from app.api.running import current_settings
 from app.catalog import Status
 from app.services import Services
 from app.settings import Settings
@@ -63,8 +64,7 @@ def install(app: Flask, settings: Settings, *, caller: Callable[[], str]) -> Lim
 
 
 def _auth_failure_rate() -> RateLimitItem:
-    settings = current_app.extensions["imagepipe"].services.settings
-    rate: RateLimitItem = parse(settings.auth_failure_rate)
+    rate: RateLimitItem = parse(current_settings().auth_failure_rate)
     return rate
 
 

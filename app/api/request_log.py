@@ -16,9 +16,10 @@ import time
 from contextvars import Token
 from typing import Any
 
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, Response, g, request
 
 from app import logs
+from app.api.running import current_settings
 
 log = logging.getLogger("imagepipe.requests")
 
@@ -33,7 +34,7 @@ def note_user(user_id: str) -> None:
     """The request's caller, for its log lines: a keyed hash, never the ID itself."""
     if "log_token" not in g:  # outside a request's scope the binding would outlive it
         return
-    secret = current_app.extensions["imagepipe"].services.settings.secret_key.reveal()
+    secret = current_settings().secret_key.reveal()
     logs.bind(user_id=logs.hashed_user(secret, user_id))
 
 

@@ -23,11 +23,11 @@ from PIL import Image
 
 from app.imaging.colour import to_8bit, to_srgb
 from app.imaging.errors import ImageRejected, Reason
+from app.imaging.limits import MiB
 from app.imaging.plugins import register_plugins
 from app.imaging.probe import ProbeInfo, header_error
 from app.imaging.resize import resize_to
 
-MiB = 1024 * 1024
 # What Pillow holds per decoded pixel: every multi-band mode takes 4 bytes (RGB as RGBX).
 _BYTES_PER_PIXEL = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16B": 2, "I;16L": 2, "I;16N": 2}
 _TRANSPOSING = {5, 6, 7, 8}
