@@ -10,7 +10,13 @@ its process with it. Here the decode happens in a child process:
   what it inherited): an allocation past it fails with MemoryError, `memory_limit`;
 - RLIMIT_CPU backs up the deadline if the parent itself is stopped;
 - a child killed by a signal (SIGSEGV, SIGABRT, the kernel's OOM killer) is `decoder_crash`,
-  and the calling process (a Celery pool process) lives on.
+  and the calling process (a Celery pool process) lives on;
+- a child found asleep at the deadline, not decoding, is not the file's fault: it is killed and
+  the decode runs once more in a new child. A fork copies every lock of the parent as it was,
+  and one that another thread (the lease renewal, an encode) held at that moment is never
+  released in the child; a decoder is never asleep for long on its own (it computes, or waits
+  for the disk). A loaded test run saw a 200x200 PNG end `decode_timeout` once; its child's
+  state was not recorded then, and is now (in the detail and a warning).
 
 The result comes back through a pipe (wire.py): a pickle, with the pixels written out of band
 (not copied into it). The child shares the parent's imported modules, so nothing is imported
@@ -26,6 +32,7 @@ import ctypes
 import faulthandler
 import fcntl
 import gc
+import logging
 import math
 import os
 import pickle
@@ -44,10 +51,13 @@ from app.imaging.pipeline import Master
 from app.imaging.pipeline import load_master as _load_master
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 _RESET_SIGNALS = ("SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGALRM")
 _PR_SET_PDEATHSIG = 1
 PIPE_SIZE = 1 << 20
+# Asleep with nothing to wait for (a lock nobody will release), or stopped: not decoding.
+_ASLEEP = frozenset("STt")
 _OUT_OF_MEMORY = 3  # the child's exit code when even the result did not fit
 
 
@@ -64,6 +74,24 @@ def run_limited(
     With pass_interrupts, an exception raised in this process while it waits (Celery's soft
     time limit) kills the child and propagates as it is, not as a decode timeout.
     """
+    stalled = _run_once(fn, args, limits, pass_interrupts)
+    if not isinstance(stalled, _Stall):
+        return stalled
+    log.warning("a decode child stalled (%s); running the decode again in a new one", stalled)
+    again = _run_once(fn, args, limits, pass_interrupts)
+    if not isinstance(again, _Stall):
+        return again
+    raise ImageRejected(
+        Reason.DECODE_TIMEOUT,
+        f"decoding made no progress in {limits.decode_seconds:g} s, twice ({stalled}; {again})",
+    )
+
+
+class _Stall(str):
+    """What a child found asleep at its deadline was doing: state, kernel wait, CPU used."""
+
+
+def _run_once(fn: Callable[..., T], args: Any, limits: Limits, pass_interrupts: bool) -> T | _Stall:
     started = time.monotonic()
     read_end, write_end = os.pipe()
     with contextlib.suppress(OSError, AttributeError):  # Linux: fewer round trips for the image
@@ -76,10 +104,14 @@ def run_limited(
     try:
         payload = wire.collect(read_end, started + limits.decode_seconds)
     except wire.Deadline:
+        state, cpu_seconds, waiting_in = _progress(pid)
         _kill(pid)
+        if state in _ASLEEP and "pipe" not in waiting_in:  # not while it hands its result over
+            return _Stall(f"state {state} in {waiting_in}, {cpu_seconds:.2f} CPU-s used")
         raise ImageRejected(
             Reason.DECODE_TIMEOUT,
-            f"decoding took longer than {limits.decode_seconds:g} s and was stopped",
+            f"decoding took longer than {limits.decode_seconds:g} s and was stopped "
+            f"({cpu_seconds:.1f} CPU-s used)",
         ) from None
     except BaseException as exc:
         _kill(pid)
@@ -94,6 +126,24 @@ def run_limited(
         os.close(read_end)
     status = os.waitpid(pid, 0)[1]  # it closed the pipe: it is exiting
     return cast(T, _outcome(payload, status, limits))
+
+
+def _progress(pid: int) -> tuple[str, float, str]:
+    """The child's scheduler state (R running or runnable, D waiting for the disk, S asleep...),
+    the CPU it has used, and the kernel function it waits in; "?" where /proc does not say."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rpartition(")")[2].split()
+        ticks = int(fields[11]) + int(fields[12])  # utime, stime
+        state, cpu_seconds = fields[0], ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return "?", 0.0, "?"
+    try:
+        with open(f"/proc/{pid}/wchan") as wchan:
+            waiting_in = wchan.read().strip() or "?"
+    except OSError:
+        waiting_in = "?"
+    return state, cpu_seconds, waiting_in
 
 
 def _outcome(payload: tuple[bytearray | None, list[bytearray]], status: int, limits: Limits) -> Any:
