@@ -49,6 +49,7 @@ from app.imaging.errors import ImageRejected, Reason
 from app.imaging.limits import Limits
 from app.imaging.pipeline import Master
 from app.imaging.pipeline import load_master as _load_master
+from app.imaging.plugins import register_plugins
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -63,6 +64,11 @@ _OUT_OF_MEMORY = 3  # the child's exit code when even the result did not fit
 
 def load_master(path: Path, limits: Limits) -> Master:
     """`app.imaging.pipeline.load_master` (probe, decode, master resize) under the limits."""
+    # Imported here, before the fork, not by the child: an import in a child can wait for ever
+    # on a module lock another thread of this process held at the fork (a fresh pool process's
+    # first decode, a first render in a threaded API worker). It costs this process nothing new:
+    # its first encode imports the same.
+    register_plugins()
     return run_limited(_load_master, path, limits, limits=limits)
 
 

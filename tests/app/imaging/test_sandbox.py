@@ -7,16 +7,20 @@ moment of the fork stays held in the child for ever.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import threading
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from app.imaging import sandbox
 from app.imaging.errors import ImageRejected, Reason
 from app.imaging.limits import Limits
 
+ROOT = Path(__file__).resolve().parents[3]
 LIMITS = replace(Limits(), decode_seconds=5.0)  # time enough to reach the lock on a busy machine
 _held = threading.Lock()
 
@@ -88,3 +92,30 @@ def test_a_child_that_keeps_computing_is_a_decode_timeout_at_once() -> None:
     assert stopped.value.reason is Reason.DECODE_TIMEOUT
     assert "took longer than 1 s and was stopped" in stopped.value.detail
     assert "CPU-s used" in stopped.value.detail
+
+
+def test_the_plugins_are_imported_before_the_fork_not_in_the_child(tmp_path: Path) -> None:
+    # A fresh interpreter, as a new pool process is: after one decode, the parent itself holds
+    # every module the child's decode needs, so no child of it imports anything.
+    image = tmp_path / "small.png"
+    Image.new("RGB", (32, 24), "teal").save(image)
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from app.imaging import sandbox\n"
+        "from app.imaging.limits import Limits\n"
+        "assert 'pillow_heif' not in sys.modules\n"
+        f"master = sandbox.load_master(Path({str(image)!r}), Limits())\n"
+        "held = sorted(m for m in ('pillow_heif', 'pillow_avif') if m in sys.modules)\n"
+        "print(master.width, held)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[0] == "32 ['pillow_avif', 'pillow_heif']"
