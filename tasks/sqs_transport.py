@@ -32,6 +32,7 @@ import atexit
 import logging
 import math
 import os
+import threading
 import time
 import weakref
 from typing import Any
@@ -65,6 +66,11 @@ class Channel(SQS.Channel):
     _drain_timeout: float | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # Deleting the temporary queues and closing go one at a time: the exit hook (main
+        # thread) and Flower's event thread closing its channel at the same moment split the
+        # queues between them, and a close in the middle left the hook without a connection:
+        # it stopped with an AttributeError, and the queues it had not reached stayed.
+        self._closing = threading.RLock()
         super().__init__(*args, **kwargs)  # type: ignore[no-untyped-call]
         self._temporary: set[str] = set()  # queues declared auto_delete here
         self._retention: dict[str, int] = {}  # SQS queue name -> MessageRetentionPeriod
@@ -175,6 +181,11 @@ class Channel(SQS.Channel):
         """Delete the queues this channel declared auto_delete, and their SNS subscriptions."""
         if os.getpid() != self._pid:
             return  # a forked child (a pool process) must not delete its parent's queues
+        with self._closing:
+            if self.connection is not None:  # else closed meanwhile: its close deleted them
+                self._delete_temporary_queues()
+
+    def _delete_temporary_queues(self) -> None:
         while self._temporary:
             queue = self._temporary.pop()
             self._deleted.add(queue)
@@ -195,15 +206,21 @@ class Channel(SQS.Channel):
                 logger.warning("could not delete temporary queue %s: %s", queue, exc)
 
     def close(self) -> None:
-        if not self.closed and self.connection is not None and self._temporary:
-            # Stop reading and put back what was unacked first: neither may touch a deleted queue.
-            for tag in list(self._consumers):
-                self.basic_cancel(tag)  # type: ignore[no-untyped-call]
-            if self._qos is not None:
-                self._qos.restore_unacked_once()
-            self.delete_temporary_queues()
-        _open_channels.discard(self)
-        super().close()  # type: ignore[no-untyped-call]
+        if os.getpid() != self._pid:  # a forked copy: the lock may have been held at the fork
+            _open_channels.discard(self)
+            super().close()  # type: ignore[no-untyped-call]
+            return
+        with self._closing:
+            if not self.closed and self.connection is not None and self._temporary:
+                # Stop reading and put back what was unacked first: neither may touch a deleted
+                # queue.
+                for tag in list(self._consumers):
+                    self.basic_cancel(tag)  # type: ignore[no-untyped-call]
+                if self._qos is not None:
+                    self._qos.restore_unacked_once()
+                self.delete_temporary_queues()
+            _open_channels.discard(self)
+            super().close()  # type: ignore[no-untyped-call]
 
     # --- reads outside a worker ---
 
@@ -262,5 +279,4 @@ _open_channels: weakref.WeakSet[Channel] = weakref.WeakSet()
 @atexit.register
 def _delete_temporary_queues_at_exit() -> None:
     for channel in list(_open_channels):
-        if channel.connection is not None:
-            channel.delete_temporary_queues()
+        channel.delete_temporary_queues()

@@ -271,6 +271,40 @@ def test_a_poll_after_the_exit_hook_does_not_make_the_queue_again(
     assert "celeryev-2" not in queues(aws)
 
 
+def test_a_close_from_another_thread_waits_while_the_exit_hook_deletes(
+    connect: Connect, aws: AwsLocation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Flower's event thread closed its channel while the exit hook was deleting the same
+    channel's queues: the hook lost its connection mid-way and left queues (a loaded e2e run)."""
+    channel = connect().channel()
+    for n in (3, 4):
+        Queue(f"celeryev.{n}", Exchange("celeryev", "fanout"), auto_delete=True)(channel).declare()
+    assert {"celeryev-3", "celeryev-4"} <= queues(aws)
+    errors: list[BaseException] = []
+
+    def close() -> None:
+        try:
+            channel.close()
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    closer = threading.Thread(target=close)
+    unsubscribe = channel.fanout.subscriptions.unsubscribe_queue
+
+    def close_meanwhile(queue: str, exchange: str) -> Any:
+        if not closer.is_alive() and not errors:
+            closer.start()  # the other thread's close, while this one is at its first queue
+            closer.join(timeout=2)  # before the fix it finished here, taking the connection
+        return unsubscribe(queue, exchange)
+
+    monkeypatch.setattr(channel.fanout.subscriptions, "unsubscribe_queue", close_meanwhile)
+    sqs_transport._delete_temporary_queues_at_exit()
+    closer.join()
+    assert errors == []
+    assert not {"celeryev-3", "celeryev-4"} & queues(aws)
+    assert subscribed(aws, "celeryev") == set()
+
+
 def test_a_receive_that_sqs_answers_with_a_server_error_is_an_empty_poll(
     connect: Connect,
 ) -> None:
