@@ -70,6 +70,7 @@ from kombu.exceptions import ChannelError
 from kombu.transport import filesystem
 from kombu.transport.virtual import BrokerState
 
+from tasks import temporary_queues
 from tasks.fs_broker import (
     BROKERS,
     CORRUPT,
@@ -302,13 +303,7 @@ class Channel(filesystem.Channel):
             self.broker.alive(queue, self._unbind_everywhere)
 
     def close(self) -> None:
-        if not self.closed and self.connection is not None and self._temporary:
-            # Stop reading and put back what was unacked first: neither may touch a deleted queue.
-            for tag in list(self._consumers):
-                self.basic_cancel(tag)  # type: ignore[no-untyped-call]
-            if self._qos is not None:
-                self._qos.restore_unacked_once()
-            self.delete_temporary_queues()
+        temporary_queues.stop_and_delete(self)
         _open_channels.discard(self)
         super().close()  # type: ignore[no-untyped-call]
 

@@ -42,6 +42,8 @@ from kombu.exceptions import KombuError
 from kombu.transport import SQS
 from kombu.transport.SQS.exceptions import UndefinedQueueException
 
+from tasks import temporary_queues
+
 logger = logging.getLogger(__name__)
 
 # SQS keeps messages 60 s to 14 days.
@@ -211,14 +213,7 @@ class Channel(SQS.Channel):
             super().close()  # type: ignore[no-untyped-call]
             return
         with self._closing:
-            if not self.closed and self.connection is not None and self._temporary:
-                # Stop reading and put back what was unacked first: neither may touch a deleted
-                # queue.
-                for tag in list(self._consumers):
-                    self.basic_cancel(tag)  # type: ignore[no-untyped-call]
-                if self._qos is not None:
-                    self._qos.restore_unacked_once()
-                self.delete_temporary_queues()
+            temporary_queues.stop_and_delete(self)
             _open_channels.discard(self)
             super().close()  # type: ignore[no-untyped-call]
 
@@ -279,4 +274,7 @@ _open_channels: weakref.WeakSet[Channel] = weakref.WeakSet()
 @atexit.register
 def _delete_temporary_queues_at_exit() -> None:
     for channel in list(_open_channels):
-        channel.delete_temporary_queues()
+        try:
+            channel.delete_temporary_queues()
+        except Exception:  # one channel's trouble must not leave the others' queues behind
+            logger.exception("could not delete a channel's temporary queues at exit")

@@ -80,16 +80,16 @@ def run_limited(
     With pass_interrupts, an exception raised in this process while it waits (Celery's soft
     time limit) kills the child and propagates as it is, not as a decode timeout.
     """
-    stalled = _run_once(fn, args, limits, pass_interrupts)
-    if not isinstance(stalled, _Stall):
-        return stalled
-    log.warning("a decode child stalled (%s); running the decode again in a new one", stalled)
+    first = _run_once(fn, args, limits, pass_interrupts)
+    if not isinstance(first, _Stall):
+        return first
+    log.warning("a decode child stalled (%s); running the decode again in a new one", first)
     again = _run_once(fn, args, limits, pass_interrupts)
     if not isinstance(again, _Stall):
         return again
     raise ImageRejected(
         Reason.DECODE_TIMEOUT,
-        f"decoding made no progress in {limits.decode_seconds:g} s, twice ({stalled}; {again})",
+        f"decoding made no progress in {limits.decode_seconds:g} s, twice ({first}; {again})",
     )
 
 

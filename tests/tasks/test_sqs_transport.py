@@ -305,6 +305,26 @@ def test_a_close_from_another_thread_waits_while_the_exit_hook_deletes(
     assert subscribed(aws, "celeryev") == set()
 
 
+def test_one_channel_failing_at_exit_does_not_leave_the_others_queues(
+    connect: Connect, aws: AwsLocation, monkeypatch: pytest.MonkeyPatch, caplog: Any
+) -> None:
+    failing, other = connect().channel(), connect().channel()
+    Queue("celeryev.5", Exchange("celeryev", "fanout"), auto_delete=True)(failing).declare()
+    Queue("celeryev.6", Exchange("celeryev", "fanout"), auto_delete=True)(other).declare()
+
+    def broken() -> None:
+        raise RuntimeError("not a boto or kombu error")
+
+    monkeypatch.setattr(failing, "_delete_temporary_queues", broken)
+    monkeypatch.setattr(sqs_transport, "_open_channels", [failing, other])
+    with caplog.at_level(logging.ERROR, logger=sqs_transport.logger.name):
+        sqs_transport._delete_temporary_queues_at_exit()
+    assert "celeryev-6" not in queues(aws)
+    assert "not a boto or kombu error" in caplog.text
+    monkeypatch.undo()
+    failing.close()  # what the test's own teardown needs: moto goes with it
+
+
 def test_a_receive_that_sqs_answers_with_a_server_error_is_an_empty_poll(
     connect: Connect,
 ) -> None:
