@@ -23,7 +23,8 @@ The variants processing makes up front are IMAGEPIPE_EAGER_VARIANTS's (``--eager
 the setting's, ``all`` counts every variant made by processing). The cost table measures both, side
 by side, and then the first request of each variant left out: the API's
 ``app.rendering.render_on_request`` (CloudFront's failover origin), its requests counted the same
-way and its CPU (this process and its forked children) timed, priced for a stated view pattern.
+way and its CPU (this process and its forked children) timed, priced on bench.network's view
+pattern (the one delivery's cost table uses).
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ from bench.index_writes import (
     sequence_units,
     shapes_of,
 )
+from bench.network import VIEWS_FIRST_YEAR, view_shares
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PHOTO = "lomiri16_sunset_by_Aitzol_Berasategi.jpg"  # 12.2 MP, as the latency benchmark
@@ -72,6 +74,7 @@ class Bill:
     # The first requests of the variants processing left out (app/rendering.py), apart.
     render_calls: Counter[tuple[str, str]] = field(default_factory=Counter)
     render_cpu_s: dict[str, float] = field(default_factory=dict)
+    variants: list[str] = field(default_factory=list)  # every variant the ready record lists
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -198,6 +201,7 @@ def measure(photo: Path, eager: str | None = None, *, first_requests: bool = Fal
             processing.record(services, image_id)
         record = services.catalog.get(image_id)
         assert record.status is Status.READY
+        bill.variants = [v.name for v in record.variants]
         lazy = [v.name for v in record.variants if v.on_request] if first_requests else []
         for name in lazy:
             calls = Bill()
@@ -463,18 +467,6 @@ def cost_table(every: Bill, lazy: Bill, cpu_today: float, cpu_now: float) -> lis
     return lines
 
 
-# The view pattern of docs/capacity.md ("Delivery"): 30 views in the first month, one a month
-# after, so 41 in the first year; 93% AVIF, 6% WebP, 1% JPEG; by width 50% 1280, 25% 640, 10%
-# 1920, 10% the weak tier (640-lq), 5% the larger WebP/JPEG (1920 here). A view's share of each
-# variant left to its first request (320 and 160-lq are not in the pattern: never rendered).
-VIEWS_FIRST_YEAR = 41
-VIEW_SHARE = {
-    "1280.jpg": 0.01 * 0.50,
-    "640.jpg": 0.01 * 0.25,
-    "1920.jpg": 0.01 * 0.15,
-    "640-lq.jpg": 0.01 * 0.10,
-    "640-lq.webp": 0.06 * 0.10,
-}
 # The API runs on Fargate on demand (not Spot): a render is priced at that, 2 GB per vCPU.
 ON_DEMAND = {"vcpu_s": 0.04048 / 3600, "gb_s": 0.004445 / 3600}
 
@@ -494,16 +486,19 @@ def first_request_table(lazy: Bill) -> list[str]:
     cpu = sum(lazy.render_cpu_s.values()) / n
     requests = sum(per[k] * PRICES[k] for k in per)
     compute = cpu * (ON_DEMAND["vcpu_s"] + 2 * ON_DEMAND["gb_s"])
-    renders = sum(
-        1 - (1 - VIEW_SHARE.get(name, 0.0)) ** VIEWS_FIRST_YEAR for name in lazy.render_cpu_s
-    )
+    # A variant is made at most once, on the first of the image's views it is served.
+    shares = view_shares(lazy.variants)
+    chance = {
+        name: 1 - (1 - shares.get(name, 0.0)) ** VIEWS_FIRST_YEAR for name in lazy.render_cpu_s
+    }
+    renders = sum(chance.values())
     lines = [
-        "| variant | CPU-s | chance of a first request in the first year (41 views) |",
-        "|---|---|---|",
+        "| variant | CPU-s | share of views | chance of a first request in the first year "
+        f"({VIEWS_FIRST_YEAR} views) |",
+        "|---|---|---|---|",
     ]
     lines += [
-        f"| {name} | {seconds:.3f} | "
-        f"{1 - (1 - VIEW_SHARE.get(name, 0.0)) ** VIEWS_FIRST_YEAR:.3f} |"
+        f"| {name} | {seconds:.3f} | {shares.get(name, 0.0):.2%} | {chance[name]:.3f} |"
         for name, seconds in lazy.render_cpu_s.items()
     ]
     lines.append(

@@ -427,6 +427,8 @@ class Screen:
     dpr: float
     network: str | None = None
     mobile: bool = False
+    accept: str = CHROME_ANDROID_ACCEPT
+    user_agent: str | None = None  # None: Chrome's, for a phone or a desktop
 
     @property
     def shown(self) -> int:
@@ -434,9 +436,10 @@ class Screen:
         return min(round(self.css_width * self.dpr), REFERENCE_WIDTHS[-1])
 
     def headers(self) -> dict[str, str]:
+        chrome = CHROME_ANDROID_UA if self.mobile else CHROME_DESKTOP_UA
         headers = {
-            "Accept": CHROME_ANDROID_ACCEPT,
-            "User-Agent": CHROME_ANDROID_UA if self.mobile else CHROME_DESKTOP_UA,
+            "Accept": self.accept,
+            "User-Agent": self.user_agent or chrome,
             "Sec-CH-DPR": f"{self.dpr:g}",
             "Sec-CH-Viewport-Width": str(self.css_width),
         }
@@ -538,10 +541,11 @@ def wifi_targets(rows: Sequence[ScreenRow]) -> list[tuple[str, bool, str]]:
     ]
 
 
-# The stated view pattern: who looks at a photo, with what share of all views. An assumption
-# to change, not a measurement: phones take most views, most of them on 4g or Wi-Fi.
+# The stated view pattern, the one docs/capacity.md prices delivery with: who looks at a photo,
+# with what share of all views. An assumption to change, not a measurement: phones take most
+# views, most of them on 4g or Wi-Fi.
 NETWORK_BY_NAME: Final = {n.name: n for n in NETWORKS}
-VIEW_PATTERN: Final = (
+SCREEN_SHARES: Final = (
     (Screen("phone 360 @2, 4g", VIEWPORT_CSS, DPR, "4g", mobile=True), 0.40),
     (Screen("phone 360 @2, Wi-Fi", VIEWPORT_CSS, DPR, None, mobile=True), 0.25),
     (Screen("phone 360 @2, 3g", VIEWPORT_CSS, DPR, "3g", mobile=True), 0.08),
@@ -552,6 +556,71 @@ VIEW_PATTERN: Final = (
     (WIFI_SCREENS[3], 0.04),
     (WIFI_SCREENS[4], 0.02),
 )
+
+
+@dataclass(frozen=True)
+class Browser:
+    """What a share of views is viewed with; ``accept`` None = Chrome's (AVIF)."""
+
+    name: str
+    share: float
+    accept: str | None = None
+    user_agent: str | None = None
+
+
+# Which formats views accept. Browsers without Client Hints (Safari, old ones) choose from the
+# manifest's `srcset`, whose `sizes` lands on the slot the edge would pick from the hints
+# (tests/edge/test_widths.py), so they are modelled with the hints but never with ECT: they
+# send no network class, and their phones on 3g get the standard slot.
+BROWSERS: Final = (
+    Browser("AVIF", 0.93),
+    Browser(
+        "WebP only (Safari 15)",
+        0.06,
+        "image/webp,image/png,image/svg+xml,image/*;q=0.8,video/*;q=0.8,*/*;q=0.5",
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 15_6 like Mac OS X) AppleWebKit/605.1.15 "
+        "(KHTML, like Gecko) Version/15.6 Mobile/15E148 Safari/604.1",
+    ),
+    Browser(
+        "JPEG only (Safari 13)",
+        0.01,
+        "image/png,image/svg+xml,image/*;q=0.8,video/*;q=0.8,*/*;q=0.5",
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 13_7 like Mac OS X) AppleWebKit/605.1.15 "
+        "(KHTML, like Gecko) Version/13.1.2 Mobile/15E148 Safari/604.1",
+    ),
+)
+
+
+def _viewed_with(screen: Screen, browser: Browser) -> Screen:
+    if browser.accept is None:
+        return screen
+    return replace(
+        screen,
+        name=f"{screen.name}, {browser.name}",
+        network=None,
+        accept=browser.accept,
+        user_agent=browser.user_agent,
+    )
+
+
+VIEW_PATTERN: Final = tuple(
+    (_viewed_with(screen, browser), share * browser.share)
+    for screen, share in SCREEN_SHARES
+    for browser in BROWSERS
+)
+# Views over time, as docs/capacity.md states them: 30 in the first month, one a month after.
+VIEWS_FIRST_YEAR: Final = 30 + 11
+
+
+def view_shares(names: Iterable[str]) -> dict[str, float]:
+    """The share of the view pattern's views each of an image's variants is served."""
+    stored = list(names)
+    shares: dict[str, float] = {}
+    for screen, share in VIEW_PATTERN:
+        name = choose(stored, screen.headers())
+        shares[name] = shares.get(name, 0.0) + share
+    return shares
+
 
 # AWS list prices, us-east-1 / United States, read 2026-11-29 from
 # https://aws.amazon.com/s3/pricing/ (S3 Standard, first 50 TB; PUT, COPY, POST, LIST) and
@@ -653,8 +722,9 @@ def _compared_at(screen: Screen) -> int:
 
 def cost_table(costs: Sequence[WidthCost], before: float, now: float) -> str:
     lines = [
-        f"View pattern: {'; '.join(f'{s.name} {share:.0%}' for s, share in VIEW_PATTERN)} "
-        "(Chrome everywhere, so AVIF; each photo at full viewport width).",
+        f"View pattern: {'; '.join(f'{s.name} {share:.0%}' for s, share in SCREEN_SHARES)}; "
+        "each photo at full viewport width; of each screen's views "
+        f"{', '.join(f'{b.share:.0%} {b.name}' for b in BROWSERS)} (no ECT: see BROWSERS).",
         f"Bytes per view: {before / 1000:.1f} kB before, {now / 1000:.1f} kB now "
         f"({now / before - 1:+.0%}).",
         f"Prices: S3 Standard ${S3_STORAGE_PER_GB_MONTH}/GB-month and ${S3_PUT_PER_1000} per "

@@ -16,6 +16,7 @@ from bench.network import (
     NETWORKS,
     S3_PUT_PER_1000,
     S3_STORAGE_PER_GB_MONTH,
+    SCREEN_SHARES,
     STORAGE_MONTHS,
     VIEW_PATTERN,
     WIFI_SCREENS,
@@ -40,6 +41,7 @@ from bench.network import (
     targets_4g,
     transfer_seconds,
     update_docs,
+    view_shares,
     width_costs,
     wifi_targets,
 )
@@ -207,6 +209,20 @@ def test_before_is_the_covering_slot_with_dpr_capped_at_3() -> None:
 
 def test_view_pattern_shares_add_up_to_one() -> None:
     assert sum(share for _, share in VIEW_PATTERN) == pytest.approx(1.0)
+
+
+def test_views_are_split_by_the_formats_browsers_take_and_only_chrome_sends_ect() -> None:
+    shares = view_shares(BIG_PHOTO)
+    assert sum(shares.values()) == pytest.approx(1.0)
+    by_format: dict[str, float] = {}
+    for name, share in shares.items():
+        by_format[name.rsplit(".", 1)[1]] = by_format.get(name.rsplit(".", 1)[1], 0.0) + share
+    assert by_format == pytest.approx({"avif": 0.93, "webp": 0.06, "jpg": 0.01})
+    # A phone without AVIF gets the 640 slot, on every network (it sends no ECT).
+    phones = sum(share for screen, share in SCREEN_SHARES if screen.mobile)
+    assert shares["640.webp"] == pytest.approx(0.06 * phones)
+    assert not [n for n in shares if "-lq." in n and not n.endswith(".avif")]
+    assert all("ECT" not in s.headers() for s, _ in VIEW_PATTERN if "avif" not in s.accept)
 
 
 def screen_row(**changes: object) -> ScreenRow:
