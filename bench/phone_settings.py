@@ -1,0 +1,174 @@
+"""The phone slot's AVIF settings against the 4g goal, photo by photo, and the best any
+per-photo choice could do.
+
+    python -m bench.phone_settings [--skip N] [--count N]
+
+For each photo (bench.network's gallery order: the corpus's largest JPEGs, ``--skip`` the first
+N): the 720 px frame as the pipeline makes it (the resize cascade), the reference (the master
+resized to 720 px), and the fixed policy (WebP q80, method 4, from the reference). The frame is
+encoded with SVT-AV1 at each preset and CRF of :data:`SETTINGS` (tune 4, as `PHONE_AVIF`), and
+each encode's bytes, SSIM against the reference and CPU are recorded.
+
+Per setting, the set's bytes against the fixed policy's at its mean SSIM; then, per preset,
+each photo's own CRF chosen with hindsight, knowing every result: the fewest bytes whose mean
+SSIM is no lower than the fixed policy's, found by a Lagrangian sweep (exact up to one photo's
+CRF step). A rule that picks a CRF per photo as it encodes cannot do better with these settings,
+so a set where this stays above 70 % cannot meet the 4g goal at that preset by per-photo tuning.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import resource
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from statistics import mean
+from typing import Final
+
+from PIL import Image
+
+from app.imaging.limits import Limits
+from app.imaging.pipeline import load_master, pyramid
+from app.imaging.plan import plan_variants
+from app.imaging.plugins import register_plugins
+from app.imaging.resize import resize_to_width
+from bench.network import FIXED_QUALITY, FIXED_WEBP_METHOD, REFERENCE_WIDTH, gallery
+from edge.variants import PHONE_SLOT
+from quality.measures import ssim
+
+# (preset, CRF): the presets the phone slot was tried at, each over the CRFs near the goal (a
+# step of 1 where the goal is decided: presets 4 and 5).
+SETTINGS: Final = (
+    *((4, crf) for crf in (27.0, 28.0, 29.0, 30.0, 30.5, 31.0, 32.0, 33.0)),
+    *((5, crf) for crf in (26.0, 27.0, 28.0, 29.0, 30.0, 31.0, 32.0, 33.0)),
+    *((6, crf) for crf in (24.0, 26.0, 28.0, 30.0, 32.0)),
+    *((8, crf) for crf in (22.0, 24.0, 26.0, 28.0)),
+)
+
+
+@dataclass(frozen=True)
+class Encoded:
+    bytes: int
+    ssim: float
+    cpu_seconds: float
+
+
+@dataclass(frozen=True)
+class Photo:
+    name: str
+    fixed_bytes: int
+    fixed_ssim: float
+    encodes: Mapping[tuple[int, float], Encoded]
+
+
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)  # every thread: SVT-AV1 starts its own
+    return usage.ru_utime + usage.ru_stime
+
+
+def measure(path: Path) -> Photo | None:
+    """One photo's fixed policy and every setting's encode; None without a phone slot."""
+    master = load_master(path, Limits())
+    specs = plan_variants(master.width, height=master.height)
+    if not any(s.width == PHONE_SLOT and s.name.startswith(f"{PHONE_SLOT}.") for s in specs):
+        return None
+    frame = pyramid(master.image, [s.width for s in specs])[PHONE_SLOT].convert("RGB")
+    reference = resize_to_width(master.image, REFERENCE_WIDTH).convert("RGB")
+    fixed = io.BytesIO()
+    reference.save(fixed, "WEBP", quality=FIXED_QUALITY, method=FIXED_WEBP_METHOD)
+    encodes = {}
+    for preset, crf in SETTINGS:
+        out = io.BytesIO()
+        start = _cpu()
+        frame.save(
+            out, "AVIF", codec="svt", subsampling="4:2:0", max_threads=1, speed=preset,
+            advanced={"tune": "4", "crf": f"{crf:g}"},
+        )  # fmt: skip
+        cpu = _cpu() - start
+        with Image.open(out) as decoded:
+            score = ssim(reference, decoded.convert("RGB"))
+        encodes[preset, crf] = Encoded(len(out.getvalue()), score, cpu)
+    with Image.open(fixed) as decoded:
+        fixed_ssim = ssim(reference, decoded.convert("RGB"))
+    return Photo(path.name, len(fixed.getvalue()), fixed_ssim, encodes)
+
+
+def hindsight(photos: Sequence[Photo], preset: int) -> tuple[float, float] | None:
+    """(bytes against the fixed policy's, mean SSIM) of the best per-photo CRFs at ``preset``
+    whose mean SSIM is at least the fixed policy's; None when no choice reaches it."""
+    target = mean(p.fixed_ssim for p in photos)
+    fixed = sum(p.fixed_bytes for p in photos)
+    options = [[e for (pr, _), e in p.encodes.items() if pr == preset] for p in photos]
+    # Each photo's choice changes only where the price of a byte in SSIM crosses the slope
+    # between two of its encodes: try either side of every such slope, and free bytes.
+    slopes = {
+        (a.ssim - b.ssim) / (a.bytes - b.bytes)
+        for photo in options
+        for a in photo
+        for b in photo
+        if a.bytes > b.bytes and a.ssim > b.ssim
+    }
+    prices = [0.0] + [slope * side for slope in slopes for side in (1 - 1e-9, 1 + 1e-9)]
+    best: tuple[float, float] | None = None
+    for price in prices:
+        chosen = [_choice(photo, price) for photo in options]
+        score = mean(e.ssim for e in chosen)
+        share = sum(e.bytes for e in chosen) / fixed
+        if score >= target and (best is None or share < best[0]):
+            best = (share, score)
+    return best
+
+
+def _choice(options: Sequence[Encoded], price: float) -> Encoded:
+    """The encode worth the most at ``price`` SSIM a byte; on a tie, the smaller."""
+    return max(options, key=lambda e: (e.ssim - price * e.bytes, -e.bytes))
+
+
+def report(photos: Sequence[Photo], label: str) -> list[str]:
+    fixed = sum(p.fixed_bytes for p in photos)
+    target = mean(p.fixed_ssim for p in photos)
+    lines = [
+        f"{label}: {len(photos)} photos with a phone slot; fixed policy {fixed / 1000:.0f} kB, "
+        f"mean SSIM {target:.4f}",
+        "",
+        "| preset | CRF | bytes vs fixed | mean SSIM (vs fixed) | lowest | CPU-s per encode |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    settings = list(photos[0].encodes)
+    for preset, crf in settings:
+        runs = [p.encodes[preset, crf] for p in photos]
+        score = mean(e.ssim for e in runs)
+        lines.append(
+            f"| {preset} | {crf:g} | {sum(e.bytes for e in runs) / fixed:.1%} | {score:.4f} "
+            f"({score - target:+.4f}) | {min(e.ssim for e in runs):.4f} "
+            f"| {mean(e.cpu_seconds for e in runs):.3f} |"
+        )
+    lines.append("")
+    for preset in sorted({preset for preset, _ in settings}):
+        best = hindsight(photos, preset)
+        found = f"{best[0]:.1%} of the bytes at SSIM {best[1]:.4f}" if best else "never"
+        lines.append(f"- preset {preset}, each photo's own CRF with hindsight: {found}")
+    return lines
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.phone_settings", description=__doc__)
+    parser.add_argument("--skip", type=int, default=0, help="leave out the first N photos")
+    parser.add_argument("--count", type=int, default=12, help="photos after those skipped")
+    args = parser.parse_args(argv)
+    register_plugins()
+    paths, source = gallery(args.skip + args.count)
+    photos = [p for p in map(measure, paths[args.skip :]) if p is not None]
+    if not photos:
+        print("no photo is wide enough for the phone slot", file=sys.stderr)
+        return 1
+    label = f"{source}, photos {args.skip + 1}-{args.skip + args.count}"
+    print("\n".join(report(photos, label)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,30 @@
+"""The phone-settings benchmark's hindsight choice, on made-up results."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.phone_settings import Encoded, Photo, hindsight, report
+
+
+def photo(name: str, fixed_ssim: float, options: dict[float, tuple[int, float]]) -> Photo:
+    encodes = {(5, crf): Encoded(size, score, 0.2) for crf, (size, score) in options.items()}
+    return Photo(name, 1000, fixed_ssim, encodes)
+
+
+def test_hindsight_spends_the_bytes_where_they_buy_the_most_ssim() -> None:
+    # The smooth photo is cheap to lift; the textured one is not. Both at their middle CRF
+    # reach the target at 1,200 bytes; lifting the smooth one alone costs 1,150.
+    smooth = photo("smooth", 0.97, {30: (300, 0.960), 28: (350, 0.990), 26: (600, 0.995)})
+    textured = photo("textured", 0.97, {30: (800, 0.951), 28: (850, 0.960), 26: (1500, 0.985)})
+    share, score = hindsight([smooth, textured], 5) or (0.0, 0.0)
+    assert share == pytest.approx((350 + 800) / 2000)
+    assert score == pytest.approx((0.990 + 0.951) / 2)
+
+
+def test_hindsight_is_none_when_no_choice_reaches_the_fixed_policys_ssim() -> None:
+    blurry = photo("blurry", 0.99, {30: (300, 0.95), 28: (400, 0.96)})
+    assert hindsight([blurry], 5) is None
+    assert report([blurry], "made up")[-1] == (
+        "- preset 5, each photo's own CRF with hindsight: never"
+    )
