@@ -379,5 +379,9 @@ _open_channels: weakref.WeakSet[Channel] = weakref.WeakSet()
 @atexit.register
 def _delete_temporary_queues_at_exit() -> None:
     for channel in list(_open_channels):
-        if channel.connection is not None:
+        if channel.connection is None:
+            continue
+        try:
             channel.delete_temporary_queues()
+        except Exception:  # one channel's trouble must not leave the others' queues behind
+            logger.exception("could not delete a channel's temporary queues at exit")

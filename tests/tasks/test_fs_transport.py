@@ -297,6 +297,28 @@ def test_a_process_that_exits_without_closing_takes_its_queue_away(
 
 
 @ours
+def test_one_channel_failing_at_exit_does_not_leave_the_others_queues(
+    tmp_path: Path, conn: Connection, monkeypatch: pytest.MonkeyPatch, caplog: Any
+) -> None:
+    with connect(tmp_path) as first, connect(tmp_path) as second:
+        failing, other = first.channel(), second.channel()
+        event_queue("celeryev.failing")(failing).declare()
+        event_queue("celeryev.other")(other).declare()
+        assert bound(conn) == {"celeryev.failing", "celeryev.other"}
+
+        def broken() -> None:
+            raise RuntimeError("not a kombu error")
+
+        monkeypatch.setattr(failing, "delete_temporary_queues", broken)
+        monkeypatch.setattr(fs_transport, "_open_channels", [failing, other])
+        with caplog.at_level("ERROR", logger=fs_transport.logger.name):
+            fs_transport._delete_temporary_queues_at_exit()
+        assert bound(conn) == {"celeryev.failing"}
+        assert "not a kombu error" in caplog.text
+        monkeypatch.undo()
+
+
+@ours
 def test_a_queue_two_processes_consume_stays_while_one_lives(
     tmp_path: Path, conn: Connection
 ) -> None:
