@@ -773,6 +773,7 @@ def test_cache_key_set_stays_small() -> None:
     assert any(".640-lq." in k for k in keys)
     assert {"avif.720.4g", "avif.720.unknown"} <= keys
     assert len(keys) <= len(FORMATS) * (len(SLOTS) + len(LQ_WIDTHS)) * 5 + 2
+    assert len(keys) <= 75  # issue 16: the cache key's variety stays under 75 values
 
 
 def test_choice_is_frozen_and_exposes_its_variant() -> None:
