@@ -568,7 +568,8 @@ class Browser:
     user_agent: str | None = None
 
 
-# Which formats views accept. Browsers without Client Hints (Safari, old ones) choose from the
+# Which formats views accept. The user agents are phones' on every screen: edge.negotiate reads
+# one only for Safari 16.0-16.3, which these are not. Browsers without Client Hints choose from the
 # manifest's `srcset`, whose `sizes` lands on the slot the edge would pick from the hints
 # (tests/edge/test_widths.py), so they are modelled with the hints but never with ECT: they
 # send no network class, and their phones on 3g get the standard slot.

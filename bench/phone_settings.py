@@ -11,9 +11,11 @@ each encode's bytes, SSIM against the reference and CPU are recorded.
 
 Per setting, the set's bytes against the fixed policy's at its mean SSIM; then, per preset,
 each photo's own CRF chosen with hindsight, knowing every result: the fewest bytes whose mean
-SSIM is no lower than the fixed policy's, found by a Lagrangian sweep (exact up to one photo's
-CRF step). A rule that picks a CRF per photo as it encodes cannot do better with these settings,
-so a set where this stays above 70 % cannot meet the 4g goal at that preset by per-photo tuning.
+SSIM is no lower than the fixed policy's, over every combination of the settings measured
+(exact). A rule that picks one of these CRFs per photo as it encodes cannot do better, so a
+set where this stays above 70 % cannot meet the 4g goal at that preset by per-photo tuning
+among them (CRFs between two measured ones could gain a little: the steps are 1 at presets 4
+and 5, where the goal is decided).
 """
 
 from __future__ import annotations
@@ -97,34 +99,30 @@ def measure(path: Path) -> Photo | None:
 
 
 def hindsight(photos: Sequence[Photo], preset: int) -> tuple[float, float] | None:
-    """(bytes against the fixed policy's, mean SSIM) of the best per-photo CRFs at ``preset``
-    whose mean SSIM is at least the fixed policy's; None when no choice reaches it."""
-    target = mean(p.fixed_ssim for p in photos)
+    """(bytes against the fixed policy's, mean SSIM) of the per-photo CRFs at ``preset`` with
+    the fewest bytes whose mean SSIM is at least the fixed policy's; None when none reaches it.
+
+    Exact: photo by photo, every (bytes, SSIM sum) a choice so far can reach, keeping only the
+    ones no other beats on both.
+    """
     fixed = sum(p.fixed_bytes for p in photos)
-    options = [[e for (pr, _), e in p.encodes.items() if pr == preset] for p in photos]
-    # Each photo's choice changes only where the price of a byte in SSIM crosses the slope
-    # between two of its encodes: try either side of every such slope, and free bytes.
-    slopes = {
-        (a.ssim - b.ssim) / (a.bytes - b.bytes)
-        for photo in options
-        for a in photo
-        for b in photo
-        if a.bytes > b.bytes and a.ssim > b.ssim
-    }
-    prices = [0.0] + [slope * side for slope in slopes for side in (1 - 1e-9, 1 + 1e-9)]
-    best: tuple[float, float] | None = None
-    for price in prices:
-        chosen = [_choice(photo, price) for photo in options]
-        score = mean(e.ssim for e in chosen)
-        share = sum(e.bytes for e in chosen) / fixed
-        if score >= target and (best is None or share < best[0]):
-            best = (share, score)
-    return best
-
-
-def _choice(options: Sequence[Encoded], price: float) -> Encoded:
-    """The encode worth the most at ``price`` SSIM a byte; on a tie, the smaller."""
-    return max(options, key=lambda e: (e.ssim - price * e.bytes, -e.bytes))
+    frontier: list[tuple[int, float]] = [(0, 0.0)]
+    for photo in photos:
+        options = [e for (pr, _), e in photo.encodes.items() if pr == preset]
+        reached = sorted(
+            ((size + e.bytes, score + e.ssim) for size, score in frontier for e in options),
+            key=lambda point: (point[0], -point[1]),
+        )
+        frontier = []
+        for size, score in reached:  # by bytes: kept only when it buys more SSIM
+            if not frontier or score > frontier[-1][1]:
+                frontier.append((size, score))
+    needed = sum(p.fixed_ssim for p in photos)
+    enough = [(size, score) for size, score in frontier if score >= needed]
+    if not enough:
+        return None
+    size, score = enough[0]
+    return size / fixed, score / len(photos)
 
 
 def report(photos: Sequence[Photo], label: str) -> list[str]:

@@ -22,6 +22,15 @@ def test_hindsight_spends_the_bytes_where_they_buy_the_most_ssim() -> None:
     assert score == pytest.approx((0.990 + 0.951) / 2)
 
 
+def test_hindsight_finds_combinations_a_price_per_byte_cannot_reach() -> None:
+    # The reviewer's case: 900 bytes reach the target; a Lagrangian sweep stops at 1,100.
+    first = photo("first", 0.97, {30: (300, 0.947), 28: (350, 0.977), 26: (450, 0.982)})
+    second = photo("second", 0.97, {30: (400, 0.957), 28: (450, 0.962), 26: (750, 0.982)})
+    share, score = hindsight([first, second], 5) or (0.0, 0.0)
+    assert share == pytest.approx(900 / 2000)
+    assert score == pytest.approx((0.982 + 0.962) / 2)
+
+
 def test_hindsight_is_none_when_no_choice_reaches_the_fixed_policys_ssim() -> None:
     blurry = photo("blurry", 0.99, {30: (300, 0.95), 28: (400, 0.96)})
     assert hindsight([blurry], 5) is None
