@@ -6,8 +6,8 @@ per-photo choice could do.
 For each photo (bench.network's gallery order: the corpus's largest JPEGs, ``--skip`` the first
 N): the 720 px frame as the pipeline makes it (the resize cascade), the reference (the master
 resized to 720 px), and the fixed policy (WebP q80, method 4, from the reference). The frame is
-encoded with SVT-AV1 at each preset and CRF of :data:`SETTINGS` (tune 4, as `PHONE_AVIF`), and
-each encode's bytes, SSIM against the reference and CPU are recorded.
+encoded with SVT-AV1 at each preset and CRF of :data:`SETTINGS`, with `PHONE_AVIF`'s other SVT
+options (tune 4), and each encode's bytes, SSIM against the reference and CPU are recorded.
 
 Per setting, the set's bytes against the fixed policy's at its mean SSIM; then, per preset,
 each photo's own CRF chosen with hindsight, knowing every result: the fewest bytes whose mean
@@ -34,7 +34,7 @@ from PIL import Image
 
 from app.imaging.limits import Limits
 from app.imaging.pipeline import load_master, pyramid
-from app.imaging.plan import plan_variants
+from app.imaging.plan import PHONE_AVIF, plan_variants
 from app.imaging.plugins import register_plugins
 from app.imaging.resize import resize_to_width
 from bench.network import FIXED_QUALITY, FIXED_WEBP_METHOD, REFERENCE_WIDTH, gallery
@@ -87,7 +87,7 @@ def measure(path: Path) -> Photo | None:
         start = _cpu()
         frame.save(
             out, "AVIF", codec="svt", subsampling="4:2:0", max_threads=1, speed=preset,
-            advanced={"tune": "4", "crf": f"{crf:g}"},
+            advanced=dict(PHONE_AVIF["svt"].svt_options) | {"crf": f"{crf:g}"},
         )  # fmt: skip
         cpu = _cpu() - start
         with Image.open(out) as decoded:
