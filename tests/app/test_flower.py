@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,8 +11,8 @@ import requests
 
 from app.flower import flower_command, is_loopback
 from app.settings import SettingsError
-from tests.conftest import ROOT, make_settings
-from tests.e2e.processes import embedded_env, free_port, process, wait_for
+from tests.conftest import make_settings
+from tests.e2e.processes import embedded_env, free_port, process, run_python, wait_for
 
 PASSWORD = "correct-horse-battery"
 EVERYWHERE = "0.0.0.0"  # noqa: S104 - the exposed bind these tests are about
@@ -52,30 +51,14 @@ def test_an_exposed_flower_needs_a_login(tmp_path: Path) -> None:
 def test_the_launcher_refuses_to_expose_flower(tmp_path: Path) -> None:
     env = embedded_env(tmp_path / "var", free_port(), FLOWER_HOST=EVERYWHERE)
     env.pop("FLOWER_BASIC_AUTH", None)
-    result = subprocess.run(
-        [sys.executable, "-m", "app.flower"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
+    result = run_python("-m", "app.flower", env=env)
     assert result.returncode == 2
     assert "FLOWER_BASIC_AUTH" in result.stderr
 
 
 def test_check_config_does_not_print_the_flower_password(tmp_path: Path) -> None:
     env = embedded_env(tmp_path / "var", free_port(), FLOWER_BASIC_AUTH=f"ops:{PASSWORD}")
-    result = subprocess.run(
-        [sys.executable, "-m", "app.cli", "check-config"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
+    result = run_python("-m", "app.cli", "check-config", env=env)
     assert result.returncode == 0, result.stderr
     assert PASSWORD not in result.stdout
     assert "flower_basic_auth = <set>" in result.stdout
@@ -116,14 +99,6 @@ def test_flower_asks_for_the_login(flower_url: str) -> None:
 
 def test_urls_names_flowers_own_address(tmp_path: Path) -> None:
     env = embedded_env(tmp_path / "var", free_port(), FLOWER_HOST="127.0.0.2", FLOWER_PORT="5601")
-    result = subprocess.run(
-        [sys.executable, "-m", "app.cli", "urls"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
+    result = run_python("-m", "app.cli", "urls", env=env)
     assert result.returncode == 0, result.stderr
     assert "http://127.0.0.2:5601" in result.stdout

@@ -64,6 +64,22 @@ def python(*args: str) -> list[str]:
     return [sys.executable, *args]
 
 
+def run_python(
+    *args: str, env: dict[str, str] | None = None, timeout: float | None = 120
+) -> subprocess.CompletedProcess[str]:
+    """A fresh interpreter in the project's root to its end, its output as text; the caller
+    judges its exit status."""
+    return subprocess.run(
+        python(*args),
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=timeout,
+    )
+
+
 def web(stack: ExitStack, env: dict[str, str], logs: Path) -> subprocess.Popen[bytes]:
     bind = f"{env['IMAGEPIPE_HOST']}:{env['IMAGEPIPE_PORT']}"
     args = python("-m", "gunicorn", "--bind", bind, "--workers", "2", "app.wsgi:app")

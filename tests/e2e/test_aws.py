@@ -42,6 +42,7 @@ from tests.e2e.processes import (
     moto_server,
     presigned_upload,
     python,
+    run_python,
     wait_for,
     web,
     worker,
@@ -140,14 +141,7 @@ def aws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AwsPlatform]:
 
 
 def cli(env: dict[str, str], *args: str) -> str:
-    done = subprocess.run(
-        python("-m", "app.cli", *args),
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    done = run_python("-m", "app.cli", *args, env=env, timeout=None)
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -662,15 +656,7 @@ def test_celery_inspect_from_another_process_reaches_the_worker(aws: AwsPlatform
     name = next(n for n in wait_for(lambda: flower_workers(aws.flower), timeout=60, what="Flower"))
     before = temporary_queues(aws)
     ping = ("inspect", "ping", "--json", "--timeout", "10", "--destination", name)
-    done = subprocess.run(
-        python("-m", "celery", "-A", "tasks.celery_app", *ping),
-        env=aws.env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
+    done = run_python("-m", "celery", "-A", "tasks.celery_app", *ping, env=aws.env)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout.strip().splitlines()[-1]) == {name: {"ok": "pong"}}
     assert temporary_queues(aws) == before  # its reply queue went when it exited

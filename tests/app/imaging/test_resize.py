@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import textwrap
 
-from tests.e2e.processes import ROOT
+from tests.e2e.processes import run_python
 
 # In a fresh interpreter: a long-lived test process holds freed heap that a forked child
 # reuses without asking the kernel, so the ceiling would not be met there.
@@ -35,14 +33,7 @@ def test_a_resize_past_the_ceiling_is_memory_limit_not_a_crash() -> None:
     # fast_image_resize (Rust) aborts the process when an allocation fails; Pillow raises
     # MemoryError. Where its buffers would not fit, resize_to takes Pillow, so the sandbox
     # reports memory_limit. With the fast path forced, this child dies of SIGABRT instead.
-    done = subprocess.run(
-        [sys.executable, "-c", SCRIPT],
-        check=False,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = run_python("-c", SCRIPT)
     assert done.returncode == 0, done.stderr
     # The same resize with room to spare succeeds.
     assert done.stdout.split("\n")[:2] == ["memory_limit", "(1000, 1000)"], done.stdout

@@ -7,8 +7,6 @@ moment of the fork stays held in the child for ever.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import threading
 from dataclasses import replace
 from pathlib import Path
@@ -19,8 +17,8 @@ from PIL import Image
 from app.imaging import sandbox
 from app.imaging.errors import ImageRejected, Reason
 from app.imaging.limits import Limits
+from tests.e2e.processes import run_python
 
-ROOT = Path(__file__).resolve().parents[3]
 LIMITS = replace(Limits(), decode_seconds=5.0)  # time enough to reach the lock on a busy machine
 _held = threading.Lock()
 
@@ -109,13 +107,6 @@ def test_the_plugins_are_imported_before_the_fork_not_in_the_child(tmp_path: Pat
         "held = sorted(m for m in ('pillow_heif', 'pillow_avif') if m in sys.modules)\n"
         "print(master.width, held)\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script],
-        check=False,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = run_python("-c", script)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split("\n")[0] == "32 ['pillow_avif', 'pillow_heif']"

@@ -9,17 +9,14 @@ Python process, so a crash there is a failed test here, not a dead test run.
 from __future__ import annotations
 
 import subprocess
-import sys
 import textwrap
-from pathlib import Path
 
 from app.imaging.contained import render_contained
 from app.imaging.encode import EncodeSettings
 from app.imaging.limits import Limits
 from app.imaging.pipeline import pyramid, render
 from app.imaging.plan import VariantSpec
-
-ROOT = Path(__file__).resolve().parents[3]
+from tests.e2e.processes import run_python
 
 SETUP = """
 import io, os, resource, signal, sys
@@ -47,15 +44,7 @@ def check(rendered):
 def _run(body: str) -> subprocess.CompletedProcess[str]:
     env = {"PATH": "/usr/bin:/bin", "SVT_LOG": "0"}  # no MALLOC_ARENA_MAX: glibc's default
     script = SETUP + textwrap.dedent(body)
-    return subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    return run_python("-c", script, env=env, timeout=600)
 
 
 def test_an_svt_av1_segfault_costs_the_child_and_libaom_encodes_instead() -> None:
