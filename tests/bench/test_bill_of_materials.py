@@ -48,7 +48,11 @@ def test_one_image_through_the_aws_path_is_counted_by_service_and_operation() ->
     assert writes == 5
     # One strongly consistent read per stage and one for the claim: each stage saves on the
     # version it read at its start (eight reads before). The size read-backs are not counted.
-    assert calls["dynamodb", "GetItem"] == 5
+    # Each stage's lease thread reads the record's age once as it starts (app/lease.py).
+    assert bill.lease_reads == 4
+    assert calls["dynamodb", "GetItem"] == 5 + bill.lease_reads
+    # The upload's admission: the user's unfinished uploads, then the quota's sizes.
+    assert calls["dynamodb", "Query"] == 2
     per_index = bill.index_write_units()
     # by_user copies the keys, status and size: written by the writes that change them (pending,
     # claim, resize's size, ready), not by compress's, which adds only variants.

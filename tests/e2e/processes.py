@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -16,6 +17,8 @@ from typing import TypeVar
 
 import requests
 from celery import Celery
+
+from tests.e2e.aws_tally import RequestTally
 
 ROOT = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
@@ -154,20 +157,33 @@ def _ok(url: str, proc: subprocess.Popen[bytes], log: Path) -> bool | None:
 
 
 @contextmanager
-def moto_server() -> Iterator[str]:
-    """moto's ThreadedMotoServer on 127.0.0.1 and a free port; yields its endpoint URL."""
-    from moto.server import ThreadedMotoServer
+def moto_server(tally: RequestTally | None = None) -> Iterator[str]:
+    """moto's server, threaded, on 127.0.0.1 and a port of the kernel's choosing; yields its
+    endpoint URL. With a tally, every request it answers is recorded there."""
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from werkzeug.serving import make_server
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # not a line per AWS request
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(lambda: _answers(f"{endpoint}/moto-api/"), timeout=30, what="the moto server")
+    app = DomainDispatcherApplication(create_backend_app)
+    server = make_server(
+        "127.0.0.1",
+        0,
+        tally.wrap(app) if tally else app,
+        threaded=True,
+        request_handler=MotoRequestHandler,
+    )
+    thread = threading.Thread(target=server.serve_forever, name="moto", daemon=True)
+    thread.start()
+    endpoint = f"http://127.0.0.1:{server.server_port}"
+    try:  # make_server has bound and is listening: requests queue until serve_forever takes them
         yield endpoint
     finally:
-        server.stop()
+        server.shutdown()
+        thread.join()
 
 
 def aws_env(base: dict[str, str], endpoint: str) -> dict[str, str]:
@@ -208,14 +224,6 @@ def flower(stack: ExitStack, env: dict[str, str], logs: Path) -> subprocess.Pope
     url = f"http://127.0.0.1:{port}/healthcheck"
     wait_for(lambda: _ok(url, proc, logs / "flower.log"), timeout=60, what="Flower")
     return proc
-
-
-def _answers(url: str) -> bool | None:
-    try:
-        requests.get(url, timeout=5)
-    except (requests.ConnectionError, requests.Timeout):
-        return None
-    return True
 
 
 # --- An embedded platform's worker, its processes and their memory (test_hostile_worker.py) ---

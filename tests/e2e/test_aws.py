@@ -18,6 +18,7 @@ import socket
 import struct
 import subprocess
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -30,8 +31,10 @@ import pytest
 import requests
 from PIL import Image
 
+import bench.bill_of_materials as bom
 from app.aws import AwsLocation, dynamodb_client, s3_client, sqs_client
 from tests.conftest import jpeg_bytes, photo
+from tests.e2e.aws_tally import Call, RequestTally
 from tests.e2e.browser import RECORD_CSP_VIOLATIONS, chromium
 from tests.e2e.processes import (
     ROOT,
@@ -53,6 +56,7 @@ pytestmark = pytest.mark.e2e
 ORIGINALS_BUCKET, ORIGINALS_PREFIX = "e2e-originals", "originals"
 VARIANTS_BUCKET, VARIANTS_PREFIX = "e2e-variants", "variants"
 TABLE = "e2e-images"
+UA_APP_ID = "AWS_SDK_UA_APP_ID"
 STAGES = ("ingest", "resize", "compress", "encode", "record")
 
 
@@ -68,6 +72,7 @@ class AwsPlatform:
     ingest: subprocess.Popen[bytes]
     ingest_log: Path
     location: AwsLocation
+    tally: RequestTally  # every request moto answered, as AWS would bill it
 
     def api(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         headers = {"Authorization": f"Bearer {self.token}"}
@@ -89,7 +94,12 @@ def aws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AwsPlatform]:
         for k, v in os.environ.items()
         if not k.startswith(("IMAGEPIPE_", "CELERY_", "FLOWER_"))
     }
-    with moto_server() as endpoint, ExitStack() as stack, pytest.MonkeyPatch.context() as patch:
+    tally = RequestTally()
+    with (
+        moto_server(tally) as endpoint,
+        ExitStack() as stack,
+        pytest.MonkeyPatch.context() as patch,
+    ):
         # This process's own clients (the test's checks) use the same dummy credentials.
         patch.setenv("AWS_ACCESS_KEY_ID", "testing")
         patch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
@@ -105,6 +115,9 @@ def aws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AwsPlatform]:
             "FLOWER_UNAUTHENTICATED_API": "true",
             # Short long-polls: processes stop within a second or two of SIGTERM.
             "IMAGEPIPE_SQS_WAIT_SECONDS": "1",
+            # No lease renewal within a test, however slow the machine: the bill test counts
+            # the catalog's requests exactly (a renewal is a read and a write; app/lease.py).
+            "IMAGEPIPE_LEASE_SECONDS": "3600",
             # Low enough for a 6.5 MB photo to go up in two parts (the default is 15 MB).
             "IMAGEPIPE_MULTIPART_THRESHOLD_BYTES": "5000000",
             "IMAGEPIPE_MULTIPART_PART_BYTES": str(5 * 1024 * 1024),
@@ -113,10 +126,11 @@ def aws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AwsPlatform]:
         assert f"table = {TABLE}" in provisioned
         assert f"uploads_dlq_url = {endpoint}/123456789012/uploads-dlq" in provisioned
         assert cli(env, "provision").splitlines() == provisioned  # idempotent
-        web(stack, env, var)
-        ingest_proc = ingest(stack, env, var)
-        worker_proc = worker(stack, env, var)
-        flower(stack, env, var)
+        # Each process names itself in botocore's user agent, so the tally can tell them apart.
+        web(stack, env | {UA_APP_ID: "api"}, var)
+        ingest_proc = ingest(stack, env | {UA_APP_ID: "ingest"}, var)
+        worker_proc = worker(stack, env | {UA_APP_ID: "worker"}, var)
+        flower(stack, env | {UA_APP_ID: "flower"}, var)
         # Events reach only the queues subscribed when they are sent: wait until Flower's is.
         wait_for(
             lambda: flower_workers(f"http://127.0.0.1:{flower_port}"),
@@ -134,6 +148,7 @@ def aws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AwsPlatform]:
             ingest=ingest_proc,
             ingest_log=var / "ingest.log",
             location=AwsLocation(region="us-east-1", endpoint_url=endpoint),
+            tally=tally,
         )
         yield platform
         assert platform.worker.poll() is None, "the worker died during the tests"
@@ -309,7 +324,7 @@ def test_a_replayed_event_changes_nothing(aws: AwsPlatform, storm: str) -> None:
     os.killpg(aws.ingest.pid, signal.SIGTERM)
     assert aws.ingest.wait(timeout=20) == 0
     assert "ingest stopped" in aws.log("ingest")
-    aws.ingest = ingest(aws.stack, aws.env, aws.logs, name="ingest-restarted")
+    aws.ingest = ingest(aws.stack, aws.env | {UA_APP_ID: "ingest"}, aws.logs, "ingest-restarted")
     sqs.send_message(QueueUrl=uploads, MessageBody=s3_event(storm, etag))
     wait_for(
         lambda: True if f"started {storm}" in aws.log("ingest-restarted") else None,
@@ -678,3 +693,72 @@ def test_health_reaches_every_aws_backend(aws: AwsPlatform) -> None:
     body = requests.get(f"{aws.base}/health", timeout=10).json()
     assert body["status"] == "ok", body
     assert {"originals", "variants", "catalog", "broker"} <= set(body["backends"])
+
+
+# One image's bill, as bench.bill_of_materials counts it in one process; run apart, since
+# moto's in-process mock would reset the server's state in this one.
+BENCH_BILL = """
+import json, sys
+from pathlib import Path
+from bench.bill_of_materials import measure
+bill = measure(Path(sys.argv[1]))
+print(json.dumps({"calls": bill.as_dict()["calls"], "put_bytes": bill.s3_put_bytes}))
+"""
+
+
+def test_one_photo_bills_what_the_bill_of_materials_counts(aws: AwsPlatform) -> None:
+    """docs/capacity.md prices an image from bench.bill_of_materials, which calls the stages in
+    one process and models what other processes send: Celery's task messages and events. Here
+    the same photo crosses the real processes and moto's server counts every request."""
+    source = photo("mate_Storm.jpg")
+    done = run_python("-c", BENCH_BILL, str(source), timeout=None)
+    assert done.returncode == 0, done.stderr
+    bench = json.loads(done.stdout.splitlines()[-1])
+    # Nothing else in flight: an earlier test's chain may still be finishing.
+    for queue in ("imagepipe", "uploads"):
+        wait_for(lambda q=queue: queue_is_empty(aws, q), timeout=180, what=f"{queue} to drain")
+    mark = aws.tally.mark()
+    image_id = upload(aws, source.read_bytes(), "bill.jpg", "image/jpeg")
+    tasks = bom.TASKS_PER_IMAGE
+
+    def finished() -> list[Call] | None:
+        calls = aws.tally.calls(mark)
+        acked = sum(c.operation == "DeleteMessage" and c.target == "imagepipe" for c in calls)
+        succeeded = sum(c.detail.split(",").count("task-succeeded") for c in calls)
+        master_gone = any(c.operation == "DeleteObject" and "/_work/" in c.target for c in calls)
+        return calls if acked >= tasks and succeeded >= tasks and master_gone else None
+
+    calls = wait_for(finished, timeout=180, what="the chain's last ack and event", interval=0.25)
+    # S3 and DynamoDB: every request about this image, and the upload's admission Queries, which
+    # this test's own lookups (no app ID in their user agent) do not muddle.
+    own = [
+        c
+        for c in calls
+        if c.service in ("s3", "dynamodb")
+        and c.caller in ("api", "ingest", "worker", "")
+        and (image_id in c.target or (c.operation == "Query" and c.caller == "api"))
+        and not (c.caller == "" and c.operation != "PostObject")
+    ]
+    counted = Counter(f"{c.service} {c.operation}" for c in own)
+    counted["s3 PutObject"] += counted.pop("s3 PostObject")  # the bench PUTs the original
+    modelled = {k: n for k, n in bench["calls"].items() if k.split()[0] in ("s3", "dynamodb")}
+    assert dict(counted) == modelled, f"measured {dict(counted)}, bench {modelled}"
+    # The bytes stored: the working master and each variant, byte for byte the bench's (the
+    # original goes up inside a form here).
+    stored = sorted(c.bytes_in for c in own if c.operation == "PutObject")
+    assert stored == sorted(bench["put_bytes"][1:])
+    # S3's event: read once by the ingest process and deleted.
+    uploads = [c for c in calls if c.service == "sqs" and c.target == "uploads"]
+    assert sum(c.messages for c in uploads if c.operation == "ReceiveMessage") == 1
+    assert sum(c.operation == "DeleteMessage" for c in uploads) == 1
+    # Celery on SQS: each task sent, received and deleted once (the bench's model).
+    queued = [c for c in calls if c.service == "sqs" and c.target == "imagepipe"]
+    assert sum(c.operation == "SendMessage" for c in queued) == tasks
+    assert sum(c.messages for c in queued if c.operation == "ReceiveMessage") == tasks
+    assert sum(c.operation == "DeleteMessage" for c in queued) == tasks
+    # Celery's events: each of the bench's four per task, published to SNS; the worker groups
+    # some into one Publish, so the bench's one Publish an event is an upper bound.
+    published = [c for c in calls if c.operation == "Publish" and c.detail.startswith("task-")]
+    events = Counter(e for c in published for e in c.detail.split(","))
+    assert events == dict.fromkeys(bom.TASK_EVENTS, tasks)
+    assert len(published) <= tasks * bom.EVENTS_PER_TASK
