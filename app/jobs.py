@@ -61,7 +61,9 @@ class CeleryJobQueue:
             if time.monotonic() - when < self._cache_seconds:
                 return count
             queue = self._celery.conf.task_default_queue
-            with self._celery.connection_for_read() as conn:
+            # A pooled connection keeps its channel: a new one would list every queue first
+            # (kombu's SQS channel does, on start), a billed request and a round trip per count.
+            with self._celery.pool.acquire(block=True) as conn:
                 count = int(conn.default_channel.queue_declare(queue=queue).message_count)
             self._counted = (time.monotonic(), count)
             return count

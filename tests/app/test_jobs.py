@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
+from typing import Any
+from unittest.mock import patch
 
+from botocore.client import BaseClient
 from celery import Celery
 
+from app.aws import AwsLocation, sqs_client
 from app.jobs import INGEST_TASK, PROCESS_TASK, CeleryJobQueue
 
 
@@ -44,3 +49,25 @@ def test_start_sends_the_process_task_the_worker_registers(tmp_path: Path) -> No
     jobs.start("img", 3)
     assert jobs.backlog() == 1
     assert pipeline.process.name == PROCESS_TASK  # the name the admin commands send by
+
+
+def test_on_sqs_a_count_is_one_request_not_a_new_connection(aws: AwsLocation) -> None:
+    """Back-pressure counts on each upload (at most once a second per process). A new
+    connection each time lists the account's queues as well (kombu's channel does on start)."""
+    sqs_client(aws).create_queue(QueueName="imagepipe")
+    app = Celery("count-test", broker="sqs://testing:testing@", set_as_current=False)
+    app.conf.broker_transport = "tasks.sqs_transport:Transport"
+    app.conf.broker_transport_options = {"region": "us-east-1"}
+    app.conf.task_default_queue = "imagepipe"
+    jobs = CeleryJobQueue(app, cache_seconds=0)
+    calls: Counter[str] = Counter()
+    original = BaseClient._make_api_call  # type: ignore[attr-defined]
+
+    def counted(client: Any, operation: str, params: dict[str, Any]) -> Any:
+        calls[operation] += 1
+        return original(client, operation, params)
+
+    with patch.object(BaseClient, "_make_api_call", counted):
+        assert [jobs.backlog() for _ in range(3)] == [0, 0, 0]
+    assert calls["GetQueueAttributes"] == 3
+    assert calls["ListQueues"] <= 1  # the first connection's, once
