@@ -21,6 +21,7 @@ from app.catalog.base import CatalogError
 from app.services import Services
 
 log = logging.getLogger(__name__)
+THREAD_PREFIX = "lease-"  # a renewal thread's name: then the image ID
 
 
 def renew(services: Services, image_id: str, attempt: int | None) -> bool:
@@ -52,7 +53,7 @@ def held(services: Services, image_id: str, attempt: int | None) -> Iterator[Non
                 log.warning("lease of %s not renewed: %s", image_id, exc)
             due = time.time() + interval
 
-    thread = threading.Thread(target=keep, name=f"lease-{image_id}", daemon=True)
+    thread = threading.Thread(target=keep, name=f"{THREAD_PREFIX}{image_id}", daemon=True)
     thread.start()
     try:
         yield

@@ -47,6 +47,13 @@ class Services:
         rgb = (int(hex_[0:2], 16), int(hex_[2:4], 16), int(hex_[4:6], 16))
         return EncodeSettings(background=rgb)
 
+    def unfinished_uploads(self, user_id: str) -> int:
+        """The user's uploads not processed yet: back-pressure's count (app/api/uploads.py).
+        One older than an upload form's life plus a stuck chain's is abandoned, not counted."""
+        settings = self.settings
+        since = time.time() - settings.upload_ttl_seconds - settings.stuck_after_seconds
+        return self.catalog.count_open(user_id, uploaded_since=since)
+
     def new_record(
         self,
         image_id: str,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 import uuid
 from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
@@ -132,8 +131,7 @@ def _admit(services: Services, user_id: str) -> None:
             f"{backlog} tasks are queued (limit {settings.max_backlog}); try again shortly",
             headers={"Retry-After": str(_RETRY_AFTER_SECONDS)},
         )
-    since = time.time() - settings.upload_ttl_seconds - settings.stuck_after_seconds
-    open_count = services.catalog.count_open(user_id, uploaded_since=since)
+    open_count = services.unfinished_uploads(user_id)
     if open_count >= settings.max_open_per_user:
         raise ApiError(
             429,

@@ -184,6 +184,7 @@ def moto_server(tally: RequestTally | None = None) -> Iterator[str]:
     finally:
         server.shutdown()
         thread.join()
+        server.server_close()
 
 
 def aws_env(base: dict[str, str], endpoint: str) -> dict[str, str]:
