@@ -36,6 +36,9 @@ class ChainStarter(Protocol):
         ...
 
 
+_POOL_WAIT_SECONDS = 5.0  # then kombu's LimitExceeded: counted as the broker failing
+
+
 class CeleryJobQueue:
     """Sends by name through a producer-only Celery app configured from celeryconfig."""
 
@@ -63,7 +66,8 @@ class CeleryJobQueue:
             queue = self._celery.conf.task_default_queue
             # A pooled connection keeps its channel: a new one would list every queue first
             # (kombu's SQS channel does, on start), a billed request and a round trip per count.
-            with self._celery.pool.acquire(block=True) as conn:
+            # Bounded wait: producers share the pool, and a count must never hang an upload.
+            with self._celery.pool.acquire(block=True, timeout=_POOL_WAIT_SECONDS) as conn:
                 count = int(conn.default_channel.queue_declare(queue=queue).message_count)
             self._counted = (time.monotonic(), count)
             return count

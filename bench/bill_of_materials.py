@@ -93,6 +93,7 @@ class Bill:
             "dynamodb_write_units": self.table_write_units,
             "dynamodb_index_write_units": self.index_write_units(),
             "dynamodb_write_units_with_indexes": self.write_units_with_indexes,
+            "chain_cpu_s": round(self.chain_cpu_s, 3),
         }
 
     @property
@@ -352,7 +353,10 @@ def listing_reads(bill: Bill, page: int = 20) -> list[str]:
 
 def left_out_cpu(every: Bill, lazy: Bill) -> float:
     """CPU-s an image processing saves by leaving variants to their first request: the chain's
-    CPU in this process with every variant against with the default, on the same photo."""
+    CPU in this process with every variant against with the default, on the same photo.
+
+    Only encodes made in this process count (WebP, JPEG): an eager set that leaves out an AVIF,
+    which is encoded in a child, would show its saving as none."""
     return max(0.0, every.chain_cpu_s - lazy.chain_cpu_s)
 
 
