@@ -5,7 +5,7 @@
 One photo goes through the AWS path in one process against moto's in-process AWS
 (`moto.mock_aws`), with resources made by the project's own `app.ops.provision`:
 
-1. the upload request: the API's admission reads (`count_open`, the quota's `usage_by_user`) and
+1. the upload request: the API's admission reads (`Services.unfinished_uploads`, `check_quota`) and
    its pending record (`Services.new_record` + `catalog.add`);
 2. the browser's presigned POST of the original to S3 (a PUT-class request; made here with
    `put_object`, which S3 bills the same);
@@ -166,6 +166,7 @@ def measure(photo: Path, eager: str | None = None, *, first_requests: bool = Fal
     from moto import mock_aws
 
     from app import lease, processing
+    from app.api.limits import check_quota
     from app.aws import AwsLocation, s3_client, split_s3_url
     from app.catalog import Status
     from app.eager import DEFAULT, parse_eager
@@ -204,7 +205,7 @@ def measure(photo: Path, eager: str | None = None, *, first_requests: bool = Fal
             # 1. The upload request (the API, app/api/uploads.py): its admission reads (the
             #    user's unfinished uploads; the quota's sizes), then the pending record.
             services.unfinished_uploads("alice")
-            services.catalog.usage_by_user("alice")
+            check_quota(services, "alice", photo.stat().st_size)
             services.catalog.add(services.new_record(image_id, "alice", "image/jpeg", photo.name))
             # 2. The browser's presigned POST of the original.
             bucket, prefix = split_s3_url(settings.originals_url)
