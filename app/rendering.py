@@ -15,7 +15,9 @@ failover origin when the variants bucket answers 403/404 (docs/capacity.md, leve
   process, past which :class:`RenderBusy` (503 with Retry-After). Renders of one variant in two
   processes both store the same bytes under the same key: idempotent.
 * **Refusals before any work**: an unknown image or name, or a name this image does not have,
-  is a 404; a failed image or one not processed yet a 409 (:class:`RenderRefused`).
+  is a 404; a failed image a 409 (:class:`RenderRefused`).
+* **While the image is processing** nothing is rendered: a stored variant stands in for one not
+  stored yet (app/stand_in.py), or, before the first paint is stored, 409 ``not_ready``.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from app.imaging.encode import CONTENT_TYPES
 from app.imaging.pipeline import pyramid
 from app.imaging.plan import STANDARD_TIER, VariantSpec, plan_variants
 from app.services import Services
+from app.stand_in import stand_in
 from app.storage import BlobNotFound
 from edge.variants import FORMATS, IMMUTABLE_CACHE_CONTROL, parse_name
 
@@ -62,18 +65,29 @@ class RenderBusy(Exception):
 
 @dataclass(frozen=True)
 class Made:
-    """A variant's bytes as stored, and whether this call rendered them."""
+    """A variant's bytes as stored, and whether this call rendered them.
+
+    ``stand_in``: ``name`` is a stored variant served in place of the one asked for, which is
+    not made yet while its image processes (app/stand_in.py); never to be cached.
+    """
 
     name: str
     data: bytes
     etag: str
     content_type: str
     rendered: bool
+    stand_in: bool = False
 
 
 def render_on_request(services: Services, image_id: str, name: str) -> Made:
-    """The stored bytes of ``image_id``'s variant ``name``, rendered and stored if missing."""
+    """The stored bytes of ``image_id``'s variant ``name``, rendered and stored if missing.
+
+    While the image is processing, a variant not stored yet is not rendered: a stored one
+    stands in for it (app/stand_in.py; ``Made.stand_in``), or 409 when none is stored yet.
+    """
     record, recorded = _check(services, image_id, name)
+    if recorded is None:
+        return _stood_in(services, record, name)
     key = recorded.key
     with _one_at_a_time(f"{image_id}/{name}"):
         try:  # stored meanwhile (a request before this one), or eager after all
@@ -81,6 +95,8 @@ def render_on_request(services: Services, image_id: str, name: str) -> Made:
             return Made(name, services.variants.get(key), info.etag, _type(recorded), False)
         except BlobNotFound:
             pass
+        if stand_in(record, name) is not None:
+            return _stood_in(services, record, name)
         with _render_slot(services.settings.render_concurrency):
             data = _make(services, record, recorded)
             info = services.variants.put(
@@ -145,7 +161,25 @@ def drop_earlier(services: Services, record: ImageRecord, lazy: list[VariantReco
             services.variants.delete(earlier.key)  # idempotent: gone is fine
 
 
-def _check(services: Services, image_id: str, name: str) -> tuple[ImageRecord, VariantRecord]:
+def _stood_in(services: Services, record: ImageRecord, name: str) -> Made:
+    """The stand-in for ``name`` (its image is processing), or 409 when none is stored yet."""
+    substitute = stand_in(record, name)
+    if substitute is None:
+        raise RenderRefused(409, "not_ready", f"image {record.image_id!r} is not processed yet")
+    try:
+        info = services.variants.stat(substitute.key)
+        data = services.variants.get(substitute.key)
+    except BlobNotFound:  # recorded, then deleted: a reprocess or an erasure under way
+        raise RenderRefused(
+            409, "not_ready", f"image {record.image_id!r} is not processed yet"
+        ) from None
+    return Made(substitute.name, data, info.etag, _type(substitute), False, stand_in=True)
+
+
+def _check(
+    services: Services, image_id: str, name: str
+) -> tuple[ImageRecord, VariantRecord | None]:
+    """The record and its entry for ``name``; ``None`` for a name not recorded yet."""
     if parse_name(name) is None:
         raise RenderRefused(404, "not_found", f"{name!r} is not a variant name")
     try:
@@ -158,7 +192,7 @@ def _check(services: Services, image_id: str, name: str) -> tuple[ImageRecord, V
     if recorded is None or record.width is None or record.height is None:
         if record.status is Status.READY:
             raise RenderRefused(404, "not_found", f"image {image_id!r} has no variant {name!r}")
-        raise RenderRefused(409, "not_ready", f"image {image_id!r} is not processed yet")
+        return record, None  # not recorded yet: a stand-in, or 409
     # Ready, or processing with the variant already recorded (the fast formats' stage lists
     # what is left to first requests): the original is there and the plan is known.
     return record, recorded

@@ -14,7 +14,9 @@ The request URI here is the S3 key written by the viewer-request, ``/{image_id}/
 With the stack's origin group, the variants bucket's 403/404 makes CloudFront ask the API's
 render route instead (a variant left to its first request), and this function sees that
 origin's response: a 200 with the variant, or a 404 for a name the image does not have (the
-fallback above), or a 409/503 (no-store).
+fallback above), or a 409/503 (no-store). While an image is processing, that 200 may carry a
+stored variant standing in for one not made yet (``X-Imagepipe-Stand-In``: app/stand_in.py):
+its own ``Content-Type`` and ``no-store`` are kept.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from edge.variants import (
     PUBLIC_PREFIX,
     SIGNING_KEYS,
     SLOTS,
+    STAND_IN_HEADER,
     Variant,
     parse_name,
 )
@@ -94,7 +97,11 @@ def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
     status = _status(response)
     target = _parse_key(request.get("uri", ""))
     headers: CfHeaders = response.setdefault("headers", {})
-    if status in _SUCCESS and target is not None:
+    if status in _SUCCESS and STAND_IN_HEADER.lower() in headers:
+        # The render origin served a stored variant for one its image has not made yet: the
+        # origin's type and no-store stand, so the name asked for is not cached with it.
+        set_header(headers, "Cache-Control", NO_STORE)
+    elif status in _SUCCESS and target is not None:
         _apply(headers, _success_headers(target[1], status))
     elif status in _MISSING:
         _answer_missing(response, target, request.get("querystring", ""))

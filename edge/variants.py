@@ -41,6 +41,9 @@ SIGNING_KEYS: Final = frozenset({"Expires", "Signature", "Key-Pair-Id", "Policy"
 # A variant's bytes never change under its name, so every cache may keep it for a year (an
 # erasure invalidates the CDN's copies: app/invalidation.py).
 IMMUTABLE_CACHE_CONTROL: Final = "public, max-age=31536000, immutable"
+# Marks a stored variant served in place of the one named while its image is still processing
+# (app/stand_in.py); its value is the stand-in's name. Such an answer is never cached.
+STAND_IN_HEADER: Final = "X-Imagepipe-Stand-In"
 
 STANDARD: Final = "standard"
 LOW: Final = "low"

@@ -16,14 +16,15 @@ from app.api.context import platform
 from app.api.errors import ApiError
 from app.api.operations import IMAGE_TYPES, Reply, operation
 from app.api.schemas import NEGOTIATION_HEADERS, DeliveryQuery
-from app.catalog import ImageRecord, RecordNotFound, VariantRecord
+from app.catalog import ImageRecord, RecordNotFound, Status, VariantRecord
 from app.delivery.signing import SIGNATURE_PARAMS, InvalidSignature
 from app.rendering import Made, RenderBusy, RenderRefused, render_on_request
 from app.services import Services
+from app.stand_in import stand_in
 from app.storage import BlobNotFound
 from edge.negotiate import negotiate
 from edge.origin_response import fallback_name, response_headers
-from edge.variants import Variant, parse_name
+from edge.variants import STAND_IN_HEADER, Variant, parse_name
 
 blueprint = Blueprint("delivery", __name__)
 
@@ -58,6 +59,10 @@ def auto(image_id: str) -> Response:
     except ValueError as exc:
         raise ApiError(400, "invalid_parameter", str(exc)) from None
     response = _serve(record, choice.variant)
+    if record.status is not Status.READY:
+        # Chosen from what is stored so far: once the AVIFs are there the choice changes, so
+        # no cache may keep this answer under the negotiated URL.
+        response.headers["Cache-Control"] = "no-store"
     response.headers["X-Imagepipe-Variant"] = choice.cache_key()
     response.headers["Content-Location"] = f"/i/{image_id}/{choice.variant.name}{signature}"
     return response
@@ -88,6 +93,8 @@ def named(image_id: str, name: str) -> BaseResponse:
     if wanted is None:
         raise ApiError(404, "not_found", f"{name!r} is not a variant name")
     record = _record(image_id)
+    if record.variant(name) is None and stand_in(record, name) is not None:
+        return stand_in_response(render_or_refuse(platform().services, image_id, name))
     if record.variant(name) is None:
         # As the edge's origin-response does: fall back to a more basic variant.
         fallback = fallback_name(wanted)
@@ -185,10 +192,22 @@ def _serve_on_request(record: ImageRecord, variant: Variant, key: str) -> Respon
         data = services.variants.get(key)
     except BlobNotFound:
         made = render_or_refuse(services, record.image_id, variant.name)
+        if made.stand_in:
+            return stand_in_response(made)
         data, etag = made.data, made.etag
     response = Response(data, status=200, headers=response_headers(variant))
     response.set_etag(etag)
     return response
+
+
+def stand_in_response(made: Made) -> Response:
+    """A stored variant served for one not made yet (app/stand_in.py): marked, never cached."""
+    variant = parse_name(made.name)
+    assert variant is not None, made.name  # a recorded name
+    headers = response_headers(variant)
+    headers["Cache-Control"] = "no-store"
+    headers[STAND_IN_HEADER] = made.name
+    return Response(made.data, status=200, headers=headers)
 
 
 def _not_modified(variant: Variant, etag: str) -> Response:

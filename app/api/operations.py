@@ -29,7 +29,8 @@ ERRORS: Mapping[int, str] = {
     404: "no such image, or another user's (existence is not revealed)",
     405: "the route does not take this method",
     409: "already done: the upload form was used, or the image uploaded; for a variant made "
-    "on first request, the image is not processed yet (`not_ready`) or failed (`failed`)",
+    "on first request, the image has nothing stored yet to serve (`not_ready`) or failed "
+    "(`failed`)",
     413: "too large: over the upload limit, the storage quota or the body limit",
     415: "an unsupported image type",
     429: "too many requests: the rate, the daily quota or failed sign-ins; see Retry-After",

@@ -19,7 +19,7 @@ import hmac
 from flask import Blueprint, Response, request
 
 from app.api.context import platform
-from app.api.delivery import render_or_refuse
+from app.api.delivery import render_or_refuse, stand_in_response
 from app.api.errors import ApiError
 from app.api.operations import IMAGE_TYPES, Reply, operation
 from app.api.schemas import VariantName
@@ -51,6 +51,8 @@ def render(image_id: str, name: str) -> Response:
     if variant is None:
         raise ApiError(404, "not_found", f"{name!r} is not a variant name")
     made = render_or_refuse(services, image_id, name)
+    if made.stand_in:  # the image is processing: a stored variant, no-store (app/stand_in.py)
+        return stand_in_response(made)
     response = Response(made.data, status=200, headers=response_headers(variant))
     response.set_etag(made.etag)
     return response

@@ -258,3 +258,15 @@ def test_no_error_response_carries_long_caching(status: int) -> None:
         response = run(f"/{ID}/{name}", status, extra={"Cache-Control": "max-age=86400"})
         assert int(response["status"]) >= 300
         assert header(response, "cache-control") == "no-store"
+
+
+def test_a_stand_in_keeps_its_own_type_and_is_never_cached() -> None:
+    """The render origin served 640.webp for 1280.avif while the image processes."""
+    response = run(
+        f"/{ID}/1280.avif",
+        200,
+        extra={"Content-Type": "image/webp", "X-Imagepipe-Stand-In": "640.webp"},
+    )
+    assert response["status"] == "200"
+    assert header(response, "content-type") == "image/webp"
+    assert header(response, "cache-control") == "no-store"

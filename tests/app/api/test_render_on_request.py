@@ -172,3 +172,37 @@ def test_over_aws_the_render_origin_stores_the_variant_in_the_bucket(
     assert stored["ContentType"] == "image/jpeg"
     assert stored["CacheControl"] == "public, max-age=31536000, immutable"
     assert made.headers["ETag"].strip('"') == stored["ETag"].strip('"')
+
+
+def test_while_processing_a_stored_variant_stands_in_and_nothing_is_rendered(
+    client: FlaskClient, services: Services
+) -> None:
+    """Between the first paint and ready: CloudFront's failover and the embedded route alike."""
+    upload(services, photo("mate_Storm.jpg"), "busy")
+    assert processing.claim(services, "busy")
+    processing.resize(services, "busy")  # the first paint only: no AVIF, no other WebP yet
+    for path in ("/i/busy/1280.avif", "/render/busy/1280.avif"):
+        response = client.get(path, headers={RENDER_SECRET_HEADER: SECRET})
+        assert response.status_code == 200, path
+        assert response.headers["X-Imagepipe-Stand-In"] == "640.webp"
+        assert response.headers["Content-Type"] == "image/webp"
+        assert response.headers["Cache-Control"] == "no-store"  # not kept under 1280.avif
+        assert response.data == services.variants.get("busy/640.webp")
+    negotiated = client.get("/i/busy", headers={"Accept": "image/avif,image/webp,*/*"})
+    assert negotiated.status_code == 200
+    assert negotiated.headers["Cache-Control"] == "no-store"  # the choice changes with AVIF
+    processing.compress(services, "busy")
+    # 640-lq.webp is left to its first request by default: the standard 640 meanwhile.
+    for name, substitute in (("1280.avif", "1280.webp"), ("640-lq.webp", "640.webp")):
+        response = client.get(f"/i/busy/{name}")
+        assert response.headers["X-Imagepipe-Stand-In"] == substitute, name
+    assert not services.variants.exists("busy/1280.avif")
+    assert not services.variants.exists("busy/640-lq.webp")  # no render while processing
+    processing.encode(services, "busy")
+    ready = client.get("/i/busy/1280.avif")
+    assert ready.status_code == 200 and "X-Imagepipe-Stand-In" not in ready.headers
+    assert ready.headers["Content-Type"] == "image/avif"
+    assert ready.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+    made = client.get("/i/busy/640-lq.webp")  # ready: made on its first request, as before
+    assert "X-Imagepipe-Stand-In" not in made.headers
+    assert services.variants.get("busy/640-lq.webp") == made.data
