@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from app.eager import EAGER_DEFAULT, EagerVariants, as_eager_variants
+from app.eager import EAGER_DEFAULT, EagerVariants, as_eager_variants, default_for
 from app.imaging.limits import Limits
 from app.setting_types import (
     PARSE,
@@ -119,7 +119,7 @@ class Settings:
     jpeg_background: str = env("IMAGEPIPE_JPEG_BACKGROUND", as_colour, "#ffffff")
     avif: bool = env("IMAGEPIPE_AVIF", as_bool, True)
     # The variants processing makes up front; the others are made on their first request
-    # (app/eager.py has the grammar; docs/capacity.md, lever 4).
+    # (app/eager.py has the grammar; docs/capacity.md, lever 4). Unset, it follows IMAGEPIPE_AVIF.
     eager_variants: EagerVariants = env(
         "IMAGEPIPE_EAGER_VARIANTS", as_eager_variants, EAGER_DEFAULT
     )
@@ -216,6 +216,7 @@ class Settings:
                 object.__setattr__(self, item.name, Secret(value))
         if not self.public_base_url:
             object.__setattr__(self, "public_base_url", f"http://{self.host}:{self.port}")
+        object.__setattr__(self, "eager_variants", default_for(self.eager_variants, avif=self.avif))
 
     @property
     def embedded(self) -> bool:

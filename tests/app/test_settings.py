@@ -197,3 +197,27 @@ def test_only_the_accessor_reads_the_environment() -> None:
         if "Settings.from_env(" in path.read_text() and path.name != "settings.py"
     ]
     assert readers == []
+
+
+def test_the_eager_default_follows_avif_and_a_value_given_is_kept() -> None:
+    made = {
+        (avif, given): Settings.from_env(
+            {"IMAGEPIPE_AVIF": avif, "IMAGEPIPE_EAGER_VARIANTS": given}
+        ).eager_variants.names
+        for avif in ("true", "false")
+        for given in ("", "all,-jpg,-webp")
+    }
+    # With AVIF, browsers are served AVIF: no WebP named (the first paint is made whatever).
+    assert {n for n in made["true", ""] if n.endswith(".webp")} == set()
+    assert {n for n in made["true", ""] if n.endswith(".avif")} == {
+        n for n in made["false", ""] if n.endswith(".avif")
+    }
+    # Without, WebP is what most are served: every WebP but the weak tier's.
+    assert {n for n in made["false", ""] if n.endswith(".webp")} == {
+        "160-lq.webp",
+        "320.webp",
+        "640.webp",
+        "1280.webp",
+        "1920.webp",
+    }
+    assert made["false", "all,-jpg,-webp"] == made["true", ""]  # given, it is what is made

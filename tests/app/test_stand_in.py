@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from app import processing
-from app.services import Services
+from app.eager import parse_eager
+from app.services import Services, build_services
 from app.stand_in import stand_in
 from tests.app.test_processing import run_chain, upload
-from tests.conftest import photo
+from tests.conftest import make_settings, photo
 
 
 def started(services: Services, *stages: str, image_id: str = "img1") -> str:
@@ -41,6 +44,8 @@ def chosen(services: Services, image_id: str, name: str) -> str | None:
 def test_after_the_first_paint(services: Services, name: str, expected: str | None) -> None:
     image_id = started(services, "resize")
     assert chosen(services, image_id, name) == expected
+    processing.compress(services, image_id)  # by default no WebP past the first paint
+    assert chosen(services, image_id, name) == expected
 
 
 def test_the_placeholder_tier_never_stands_in(services: Services) -> None:
@@ -61,7 +66,11 @@ def test_the_placeholder_tier_never_stands_in(services: Services) -> None:
         ("640.jpg", None),
     ],
 )
-def test_after_the_fast_formats(services: Services, name: str, expected: str | None) -> None:
+def test_after_the_fast_formats(tmp_path: Path, name: str, expected: str | None) -> None:
+    # Every WebP up front but 640-lq (the default before 2026-12: IMAGEPIPE_AVIF=false's).
+    services = build_services(
+        make_settings(tmp_path, eager_variants=parse_eager("all,-jpg,-weak.webp"))
+    )
     image_id = started(services, "resize", "compress")
     assert chosen(services, image_id, name) == expected
 

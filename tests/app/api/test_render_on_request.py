@@ -192,17 +192,17 @@ def test_while_processing_a_stored_variant_stands_in_and_nothing_is_rendered(
     assert negotiated.status_code == 200
     assert negotiated.headers["Cache-Control"] == "no-store"  # the choice changes with AVIF
     processing.compress(services, "busy")
-    # 640-lq.webp is left to its first request by default: the standard 640 meanwhile.
-    for name, substitute in (("1280.avif", "1280.webp"), ("640-lq.webp", "640.webp")):
+    # 1280.webp is left to its first request by default: the first paint's 640 meanwhile.
+    for name in ("1280.avif", "1280.webp"):
         response = client.get(f"/i/busy/{name}")
-        assert response.headers["X-Imagepipe-Stand-In"] == substitute, name
+        assert response.headers["X-Imagepipe-Stand-In"] == "640.webp", name
     assert not services.variants.exists("busy/1280.avif")
-    assert not services.variants.exists("busy/640-lq.webp")  # no render while processing
+    assert not services.variants.exists("busy/1280.webp")  # no render while processing
     processing.encode(services, "busy")
     ready = client.get("/i/busy/1280.avif")
     assert ready.status_code == 200 and "X-Imagepipe-Stand-In" not in ready.headers
     assert ready.headers["Content-Type"] == "image/avif"
     assert ready.headers["Cache-Control"] == "public, max-age=31536000, immutable"
-    made = client.get("/i/busy/640-lq.webp")  # ready: made on its first request, as before
+    made = client.get("/i/busy/1280.webp")  # ready: made on its first request, as before
     assert "X-Imagepipe-Stand-In" not in made.headers
-    assert services.variants.get("busy/640-lq.webp") == made.data
+    assert services.variants.get("busy/1280.webp") == made.data
