@@ -18,13 +18,14 @@ past the first paint to their first request: on bench.network's view pattern AVI
 views, WebP 6% (browsers without AVIF) and JPEG 1%; 10 of 19 variants. The first paint
 (``160-lq.webp``, ``640.webp``) is made up front whatever the setting says: it is what the 300 ms
 first-usable-variant target measures, and while the image is processing it stands in for the
-variants not made yet (app/stand_in.py), so no render runs then. With IMAGEPIPE_AVIF=false,
-WebP is what most browsers are served, so the default is then ``all,-jpg,-weak.webp``.
+variants not made yet (app/stand_in.py), so a browser that takes WebP causes no render then.
+With IMAGEPIPE_AVIF=false, WebP is what most browsers are served, so the default is then
+``all,-jpg,-weak.webp``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Final
 
 from app.setting_types import SettingsError
@@ -55,10 +56,15 @@ def _labels(name: str) -> set[str]:
 
 @dataclass(frozen=True)
 class EagerVariants:
-    """The variant names made up front; ``name in eager`` asks about one."""
+    """The variant names made up front; ``name in eager`` asks about one.
+
+    ``follows_avif``: a default, which Settings turns into the default for IMAGEPIPE_AVIF
+    (:func:`default_for`); a set parsed from the setting keeps what it says.
+    """
 
     names: frozenset[str]
     text: str = DEFAULT
+    follows_avif: bool = False
 
     def __contains__(self, name: object) -> bool:
         return name in self.names
@@ -93,12 +99,12 @@ def as_eager_variants(name: str, raw: str) -> EagerVariants:
         raise SettingsError(f"{name}: {exc}") from None
 
 
-EAGER_DEFAULT: Final = parse_eager(DEFAULT)
-EAGER_DEFAULT_WITHOUT_AVIF: Final = parse_eager(DEFAULT_WITHOUT_AVIF)
+EAGER_DEFAULT: Final = replace(parse_eager(DEFAULT), follows_avif=True)
+EAGER_DEFAULT_WITHOUT_AVIF: Final = replace(parse_eager(DEFAULT_WITHOUT_AVIF), follows_avif=True)
 
 
 def default_for(eager: EagerVariants, *, avif: bool) -> EagerVariants:
     """``eager``, or when it is a default, the default for ``avif`` (module docstring)."""
-    if eager is EAGER_DEFAULT or eager is EAGER_DEFAULT_WITHOUT_AVIF:
+    if eager.follows_avif:
         return EAGER_DEFAULT if avif else EAGER_DEFAULT_WITHOUT_AVIF
     return eager

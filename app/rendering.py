@@ -16,8 +16,10 @@ failover origin when the variants bucket answers 403/404 (docs/capacity.md, leve
   processes both store the same bytes under the same key: idempotent.
 * **Refusals before any work**: an unknown image or name, or a name this image does not have,
   is a 404; a failed image a 409 (:class:`RenderRefused`).
-* **While the image is processing** nothing is rendered: a stored variant stands in for one not
-  stored yet (app/stand_in.py), or, before the first paint is stored, 409 ``not_ready``.
+* **While the image is processing** a stored variant of a format the viewer takes stands in for
+  one not stored yet (app/stand_in.py), rendering nothing; with none (a JPEG asked for: no JPEG
+  is made up front by default), a recorded variant is rendered as usual, and an unrecorded one
+  is 409 ``not_ready``.
 """
 
 from __future__ import annotations
@@ -82,12 +84,16 @@ class Made:
 def render_on_request(services: Services, image_id: str, name: str) -> Made:
     """The stored bytes of ``image_id``'s variant ``name``, rendered and stored if missing.
 
-    While the image is processing, a variant not stored yet is not rendered: a stored one
-    stands in for it (app/stand_in.py; ``Made.stand_in``), or 409 when none is stored yet.
+    While the image is processing, a stored variant stands in for one not stored yet where
+    app/stand_in.py finds one (``Made.stand_in``); else a recorded one is rendered and an
+    unrecorded one is 409.
     """
     record, recorded = _check(services, image_id, name)
     if recorded is None:
-        return _stood_in(services, record, name)
+        substitute = stood_in(services, record, name)
+        if substitute is None:
+            raise RenderRefused(409, "not_ready", f"image {image_id!r} is not processed yet")
+        return substitute
     key = recorded.key
     with _one_at_a_time(f"{image_id}/{name}"):
         try:  # stored meanwhile (a request before this one), or eager after all
@@ -95,8 +101,9 @@ def render_on_request(services: Services, image_id: str, name: str) -> Made:
             return Made(name, services.variants.get(key), info.etag, _type(recorded), False)
         except BlobNotFound:
             pass
-        if stand_in(record, name) is not None:
-            return _stood_in(services, record, name)
+        substitute = stood_in(services, record, name)
+        if substitute is not None:
+            return substitute
         with _render_slot(services.settings.render_concurrency):
             data = _make(services, record, recorded)
             info = services.variants.put(
@@ -161,18 +168,21 @@ def drop_earlier(services: Services, record: ImageRecord, lazy: list[VariantReco
             services.variants.delete(earlier.key)  # idempotent: gone is fine
 
 
-def _stood_in(services: Services, record: ImageRecord, name: str) -> Made:
-    """The stand-in for ``name`` (its image is processing), or 409 when none is stored yet."""
+def stood_in(services: Services, record: ImageRecord, name: str) -> Made | None:
+    """The stored variant standing in for ``name`` while ``record`` processes, or ``None``.
+
+    ``None`` where app/stand_in.py chooses none (the image is ready or failed; nothing of a
+    format the viewer takes is stored yet) or the one chosen is gone (a reprocess or an erasure
+    under way deleted it after the record was read).
+    """
     substitute = stand_in(record, name)
     if substitute is None:
-        raise RenderRefused(409, "not_ready", f"image {record.image_id!r} is not processed yet")
+        return None
     try:
         info = services.variants.stat(substitute.key)
         data = services.variants.get(substitute.key)
-    except BlobNotFound:  # recorded, then deleted: a reprocess or an erasure under way
-        raise RenderRefused(
-            409, "not_ready", f"image {record.image_id!r} is not processed yet"
-        ) from None
+    except BlobNotFound:
+        return None
     return Made(substitute.name, data, info.etag, _type(substitute), False, stand_in=True)
 
 

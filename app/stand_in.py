@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import Final
 
 from app.catalog import ImageRecord, Status, VariantRecord
-from edge.variants import LOW, LQ_WIDTH, Variant, parse_name
+from edge.variants import LQ_WIDTH, Variant, parse_name
 
 # The formats a browser asking for a format also takes: every browser with AVIF decodes WebP.
 _TAKEN_WITH: Final = {"avif": ("avif", "webp"), "webp": ("webp",), "jpg": ("jpg",)}
@@ -31,8 +31,10 @@ def stand_in(record: ImageRecord, name: str) -> VariantRecord | None:
 
     ``None`` once the image is ready or failed, for a name that is no variant, and when no
     stored variant of a format the viewer takes is recorded yet. The closest slot at least as
-    wide wins (the browser scales it down), else the widest narrower one; at the same slot, the
-    format asked for. The 160 px placeholder tier never stands in for a picture.
+    wide wins (the browser scales it down), else the widest narrower one; at the same width, the
+    tier asked for (``640-lq`` for ``640-lq``), then the format asked for. The 160 px
+    placeholder stands in only for a placeholder (what 2g and Save-Data are sent), never for a
+    picture.
     """
     wanted = parse_name(name)
     if record.status not in _UNFINISHED or wanted is None:
@@ -45,19 +47,19 @@ def stand_in(record: ImageRecord, name: str) -> VariantRecord | None:
             variant is not None
             and not stored.on_request
             and stored.format in formats
-            and variant.width != LQ_WIDTH
+            and (variant.width != LQ_WIDTH) is (wanted.width != LQ_WIDTH)
         ):
             candidates.append((variant, stored))
     if not candidates:
         return None
 
-    def rank(candidate: tuple[Variant, VariantRecord]) -> tuple[bool, int, int, bool]:
+    def rank(candidate: tuple[Variant, VariantRecord]) -> tuple[bool, int, bool, int]:
         variant, _ = candidate
         return (
             variant.width < wanted.width,
             abs(variant.width - wanted.width),
+            variant.tier != wanted.tier,  # 640-lq for 640-lq (3g), 640 for 640
             formats.index(variant.format),
-            variant.tier == LOW,  # 640-lq only where 640 is not stored
         )
 
     return min(candidates, key=rank)[1]

@@ -169,7 +169,7 @@ def measure(photo: Path, eager: str | None = None, *, first_requests: bool = Fal
     from app.api.limits import check_quota
     from app.aws import AwsLocation, s3_client, split_s3_url
     from app.catalog import Status
-    from app.eager import DEFAULT, parse_eager
+    from app.eager import EAGER_DEFAULT, parse_eager
     from app.ops.provision import provision
     from app.rendering import render_on_request
     from app.services import build_services
@@ -189,7 +189,7 @@ def measure(photo: Path, eager: str | None = None, *, first_requests: bool = Fal
             data_dir=tmp,
             aws_region="us-east-1",
             sqs_wait_seconds=0,
-            eager_variants=parse_eager(eager or DEFAULT),
+            eager_variants=parse_eager(eager) if eager else EAGER_DEFAULT,
             # No renewal however slow the machine: one is a read and a write, after a stage
             # has run a third of a lease (30 s by default), so its count would follow the load.
             lease_seconds=3600,

@@ -18,9 +18,8 @@ from app.api.operations import IMAGE_TYPES, Reply, operation
 from app.api.schemas import NEGOTIATION_HEADERS, DeliveryQuery
 from app.catalog import ImageRecord, RecordNotFound, Status, VariantRecord
 from app.delivery.signing import SIGNATURE_PARAMS, InvalidSignature
-from app.rendering import Made, RenderBusy, RenderRefused, render_on_request
+from app.rendering import Made, RenderBusy, RenderRefused, render_on_request, stood_in
 from app.services import Services
-from app.stand_in import stand_in
 from app.storage import BlobNotFound
 from edge.negotiate import negotiate
 from edge.origin_response import fallback_name, response_headers
@@ -38,7 +37,11 @@ blueprint = Blueprint("delivery", __name__)
     headers=NEGOTIATION_HEADERS,
     ok={
         200: Reply(
-            "the chosen variant", None, media=IMAGE_TYPES, headers=("ETag", "Content-Location")
+            "the chosen variant (while the image processes, maybe a stored one standing in "
+            "for it: `X-Imagepipe-Stand-In`, `no-store`)",
+            None,
+            media=IMAGE_TYPES,
+            headers=("ETag", "Content-Location", STAND_IN_HEADER),
         ),
         304: Reply("not modified (If-None-Match)", None, media=()),
     },
@@ -64,7 +67,8 @@ def auto(image_id: str) -> Response:
         # no cache may keep this answer under the negotiated URL.
         response.headers["Cache-Control"] = "no-store"
     response.headers["X-Imagepipe-Variant"] = choice.cache_key()
-    response.headers["Content-Location"] = f"/i/{image_id}/{choice.variant.name}{signature}"
+    served = response.headers.get(STAND_IN_HEADER, choice.variant.name)  # what the bytes are
+    response.headers["Content-Location"] = f"/i/{image_id}/{served}{signature}"
     return response
 
 
@@ -75,7 +79,13 @@ def auto(image_id: str) -> Response:
     auth=False,
     query=DeliveryQuery,
     ok={
-        200: Reply("the variant, immutable", None, media=IMAGE_TYPES, headers=("ETag",)),
+        200: Reply(
+            "the variant, immutable; while the image processes, a stored one standing in for "
+            "one not stored yet (`X-Imagepipe-Stand-In` names it; `no-store`, no ETag)",
+            None,
+            media=IMAGE_TYPES,
+            headers=("ETag", STAND_IN_HEADER),
+        ),
         302: Reply(
             "the variant is missing: a more basic one", None, media=(), headers=("Location",)
         ),
@@ -93,9 +103,11 @@ def named(image_id: str, name: str) -> BaseResponse:
     if wanted is None:
         raise ApiError(404, "not_found", f"{name!r} is not a variant name")
     record = _record(image_id)
-    if record.variant(name) is None and stand_in(record, name) is not None:
-        return stand_in_response(render_or_refuse(platform().services, image_id, name))
     if record.variant(name) is None:
+        # Not recorded yet while processing (an AVIF before encode): a stored one stands in.
+        substitute = stood_in(platform().services, record, name)
+        if substitute is not None:
+            return stand_in_response(substitute)
         # As the edge's origin-response does: fall back to a more basic variant.
         fallback = fallback_name(wanted)
         if fallback is None:

@@ -25,7 +25,7 @@ from app.api.operations import IMAGE_TYPES, Reply, operation
 from app.api.schemas import VariantName
 from app.names import RENDER_PATH, RENDER_SECRET_HEADER
 from edge.origin_response import response_headers
-from edge.variants import parse_name
+from edge.variants import STAND_IN_HEADER, parse_name
 
 blueprint = Blueprint("render", __name__)
 
@@ -37,7 +37,15 @@ blueprint = Blueprint("render", __name__)
     auth=False,
     path={"name": VariantName},
     headers={RENDER_SECRET_HEADER: "the origin secret CloudFront adds; without it, 404"},
-    ok={200: Reply("the variant, stored for the next miss", None, media=IMAGE_TYPES)},
+    ok={
+        200: Reply(
+            "the variant, stored for the next miss; while the image processes, a stored one "
+            "standing in for it (`X-Imagepipe-Stand-In`, `no-store`), nothing stored",
+            None,
+            media=IMAGE_TYPES,
+            headers=(STAND_IN_HEADER,),
+        )
+    },
     errors=(404, 409, 503),
 )
 def render(image_id: str, name: str) -> Response:

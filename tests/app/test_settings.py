@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import copy
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -221,3 +223,8 @@ def test_the_eager_default_follows_avif_and_a_value_given_is_kept() -> None:
         "1920.webp",
     }
     assert made["false", "all,-jpg,-webp"] == made["true", ""]  # given, it is what is made
+    # Settings changed or copied later still follow AVIF while the value is a default.
+    default = Settings.from_env({})
+    assert replace(default, avif=False).eager_variants.names == made["false", ""]
+    again = replace(copy.deepcopy(replace(default, avif=False)), avif=True)
+    assert again.eager_variants.names == made["true", ""]

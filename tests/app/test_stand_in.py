@@ -36,6 +36,7 @@ def chosen(services: Services, image_id: str, name: str) -> str | None:
         ("720.avif", "640.webp"),
         ("640-lq.avif", "640.webp"),
         ("1920.webp", "640.webp"),
+        ("160-lq.avif", "160-lq.webp"),  # a placeholder for a placeholder (2g, Save-Data)
         ("1280.jpg", None),  # a JPEG-only browser takes no WebP: nothing stands in
         ("160-lq.jpg", None),
         ("nope.avif", None),
@@ -48,11 +49,13 @@ def test_after_the_first_paint(services: Services, name: str, expected: str | No
     assert chosen(services, image_id, name) == expected
 
 
-def test_the_placeholder_tier_never_stands_in(services: Services) -> None:
-    image_id = started(services, "resize")
-    record = services.catalog.get(image_id)
-    assert record.variant("160-lq.webp") is not None
-    assert chosen(services, image_id, "160-lq.avif") == "640.webp"
+def test_the_placeholder_never_stands_in_for_a_picture(services: Services) -> None:
+    record = services.catalog.get(started(services, "resize"))
+    # Only the placeholder stored (the first paint's 640 taken out of the record).
+    only = record.evolve(variants=tuple(v for v in record.variants if v.name != "640.webp"))
+    assert [v.name for v in only.variants] == ["160-lq.webp"]
+    assert stand_in(only, "160-lq.avif").name == "160-lq.webp"  # type: ignore[union-attr]
+    assert stand_in(only, "320.avif") is None  # a 160 px blur is no 320 picture
 
 
 @pytest.mark.parametrize(
@@ -67,7 +70,7 @@ def test_the_placeholder_tier_never_stands_in(services: Services) -> None:
     ],
 )
 def test_after_the_fast_formats(tmp_path: Path, name: str, expected: str | None) -> None:
-    # Every WebP up front but 640-lq (the default before 2026-12: IMAGEPIPE_AVIF=false's).
+    # Every WebP up front but 640-lq (IMAGEPIPE_AVIF=false's default; AVIF's until 2026-11-30).
     services = build_services(
         make_settings(tmp_path, eager_variants=parse_eager("all,-jpg,-weak.webp"))
     )
@@ -81,9 +84,19 @@ def test_nothing_stands_in_before_the_first_paint_or_once_ready_or_failed(
     image_id = started(services)
     assert chosen(services, image_id, "1280.avif") is None  # nothing stored yet
     run_chain(services, image_id)
-    assert chosen(services, image_id, "1280.jpg") is None  # ready: the real one, or a render
+    # Ready: 1280.webp is left to its first request, and is now made, not stood in for.
+    assert services.catalog.get(image_id).variant("1280.webp").on_request  # type: ignore[union-attr]
+    assert chosen(services, image_id, "1280.webp") is None
     failed = started(services, "resize", image_id="failed")
     assert chosen(services, failed, "1280.avif") == "640.webp"
     processing.fail(services, failed, "corrupt", "test")
     assert services.catalog.get(failed).variant("640.webp") is not None
     assert chosen(services, failed, "1280.avif") is None
+
+
+def test_the_weak_tier_stands_in_for_the_weak_tier(tmp_path: Path) -> None:
+    """3g is sent 640-lq: where its WebP is stored, it beats the heavier standard 640."""
+    services = build_services(make_settings(tmp_path, eager_variants=parse_eager("all,-jpg")))
+    image_id = started(services, "resize", "compress")
+    assert chosen(services, image_id, "640-lq.avif") == "640-lq.webp"
+    assert chosen(services, image_id, "640.avif") == "640.webp"

@@ -93,6 +93,9 @@ def test_the_api_reads_originals_and_stores_variants_made_on_first_request(
 
 def test_the_api_invalidates_the_distribution_it_is_told_of_and_no_other(stack: Stack) -> None:
     # Without the ID, an erasure leaves the images in CloudFront's caches until they expire.
+    # Taking it also orders a deploy: the distribution (its edge functions) is updated and
+    # deployed before the API's tasks change, which a stand-in's no-store relies on
+    # (edge/origin_response.py, docs/delivery.md).
     distribution = stack.one("aws:cloudfront/distribution:Distribution")
     task = stack.one("aws:ecs/taskDefinition:TaskDefinition", "-web")
     (container,) = json.loads(task.inputs["containerDefinitions"])

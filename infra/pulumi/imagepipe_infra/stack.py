@@ -128,7 +128,9 @@ def build(cfg: StackConfig) -> dict[str, pulumi.Input[str]]:
         # The ALB appends its peer to X-Forwarded-For: the rate limits count that address, or
         # with CloudFront's secret header the viewer's (app/api/client.py).
         "IMAGEPIPE_TRUSTED_PROXIES": "1",
-        # An erasure invalidates the distribution's cached copies (app/invalidation.py).
+        # An erasure invalidates the distribution's cached copies (app/invalidation.py). It
+        # also orders a deploy: the distribution's edge functions are live before the tasks
+        # change (a stand-in's no-store needs the new origin-response: docs/delivery.md).
         "IMAGEPIPE_CLOUDFRONT_DISTRIBUTION_ID": cdn.distribution.id,
         "AWS_REGION": cfg.region,
         # The API verifies the pool's JWTs against its JWKS (app/auth/tokens.py).

@@ -196,8 +196,12 @@ def test_while_processing_a_stored_variant_stands_in_and_nothing_is_rendered(
     for name in ("1280.avif", "1280.webp"):
         response = client.get(f"/i/busy/{name}")
         assert response.headers["X-Imagepipe-Stand-In"] == "640.webp", name
-    assert not services.variants.exists("busy/1280.avif")
     assert not services.variants.exists("busy/1280.webp")  # no render while processing
+    # Negotiated: the AVIFs are not recorded yet, so 1280.webp is chosen, and 640.webp served.
+    chosen = client.get("/i/busy?w=1280", headers={"Accept": "image/avif,image/webp,*/*"})
+    assert chosen.headers["X-Imagepipe-Stand-In"] == "640.webp"
+    assert chosen.headers["Content-Location"] == "/i/busy/640.webp"  # what the bytes are
+    assert chosen.headers["Cache-Control"] == "no-store"
     processing.encode(services, "busy")
     ready = client.get("/i/busy/1280.avif")
     assert ready.status_code == 200 and "X-Imagepipe-Stand-In" not in ready.headers
