@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import Final
 
 from app.catalog import ImageRecord, Status, VariantRecord
-from edge.variants import LQ_WIDTH, Variant, parse_name
+from edge.variants import LOW, LQ_WIDTH, Variant, parse_name
 
 # The formats a browser asking for a format also takes: every browser with AVIF decodes WebP.
 _TAKEN_WITH: Final = {"avif": ("avif", "webp"), "webp": ("webp",), "jpg": ("jpg",)}
@@ -47,7 +47,7 @@ def stand_in(record: ImageRecord, name: str) -> VariantRecord | None:
             variant is not None
             and not stored.on_request
             and stored.format in formats
-            and (variant.width != LQ_WIDTH) is (wanted.width != LQ_WIDTH)
+            and (variant.width == LQ_WIDTH) == (wanted.width == LQ_WIDTH)
         ):
             candidates.append((variant, stored))
     if not candidates:
@@ -58,7 +58,8 @@ def stand_in(record: ImageRecord, name: str) -> VariantRecord | None:
         return (
             variant.width < wanted.width,
             abs(variant.width - wanted.width),
-            variant.tier != wanted.tier,  # 640-lq for 640-lq (3g), 640 for 640
+            # 640-lq for 640-lq (3g); for anything else the standard 640 over it.
+            (variant.tier == LOW) != (wanted.tier == LOW),
             formats.index(variant.format),
         )
 

@@ -100,3 +100,17 @@ def test_the_weak_tier_stands_in_for_the_weak_tier(tmp_path: Path) -> None:
     image_id = started(services, "resize", "compress")
     assert chosen(services, image_id, "640-lq.avif") == "640-lq.webp"
     assert chosen(services, image_id, "640.avif") == "640.webp"
+
+
+def test_a_picture_gets_the_standard_tier_over_the_weak_one(tmp_path: Path) -> None:
+    # 640.webp (the first paint) and 640-lq.webp stored; no WebP wider.
+    eager = parse_eager("all,-jpg,-standard.webp")
+    services = build_services(make_settings(tmp_path, eager_variants=eager))
+    image_id = started(services, "resize", "compress")
+    record = services.catalog.get(image_id)
+    stored = {v.name for v in record.variants if not v.on_request}
+    assert {"640.webp", "640-lq.webp"} <= stored and "1280.webp" not in stored
+    for order in (record.variants, tuple(reversed(record.variants))):  # not the record's order
+        listed = record.evolve(variants=order)
+        for name in ("720.avif", "1280.avif"):
+            assert stand_in(listed, name).name == "640.webp", name  # type: ignore[union-attr]
