@@ -70,7 +70,7 @@ class Made:
     """A variant's bytes as stored, and whether this call rendered them.
 
     ``stand_in``: ``name`` is a stored variant served in place of the one asked for, which is
-    not made yet while its image processes (app/stand_in.py); never to be cached.
+    not made yet while its image processes (app/stand_in.py); never to be cached, so no ``etag``.
     """
 
     name: str
@@ -81,14 +81,16 @@ class Made:
     stand_in: bool = False
 
 
-def render_on_request(services: Services, image_id: str, name: str) -> Made:
+def render_on_request(
+    services: Services, image_id: str, name: str, *, record: ImageRecord | None = None
+) -> Made:
     """The stored bytes of ``image_id``'s variant ``name``, rendered and stored if missing.
 
     While the image is processing, a stored variant stands in for one not stored yet where
     app/stand_in.py finds one (``Made.stand_in``); else a recorded one is rendered and an
-    unrecorded one is 409.
+    unrecorded one is 409. ``record``: the image's record if the caller has just read it.
     """
-    record, recorded = _check(services, image_id, name)
+    record, recorded = _check(services, image_id, name, record)
     if recorded is None:
         substitute = stood_in(services, record, name)
         if substitute is None:
@@ -179,23 +181,24 @@ def stood_in(services: Services, record: ImageRecord, name: str) -> Made | None:
     if substitute is None:
         return None
     try:
-        info = services.variants.stat(substitute.key)
         data = services.variants.get(substitute.key)
     except BlobNotFound:
         return None
-    return Made(substitute.name, data, info.etag, _type(substitute), False, stand_in=True)
+    # No ETag: a stand-in is never cached, so nothing revalidates it.
+    return Made(substitute.name, data, "", _type(substitute), False, stand_in=True)
 
 
 def _check(
-    services: Services, image_id: str, name: str
+    services: Services, image_id: str, name: str, record: ImageRecord | None
 ) -> tuple[ImageRecord, VariantRecord | None]:
-    """The record and its entry for ``name``; ``None`` for a name not recorded yet."""
+    """The record (read unless given) and its entry for ``name``; ``None`` if not recorded yet."""
     if parse_name(name) is None:
         raise RenderRefused(404, "not_found", f"{name!r} is not a variant name")
-    try:
-        record = services.catalog.get(image_id)
-    except RecordNotFound:
-        raise RenderRefused(404, "not_found", f"no image {image_id!r}") from None
+    if record is None:
+        try:
+            record = services.catalog.get(image_id)
+        except RecordNotFound:
+            raise RenderRefused(404, "not_found", f"no image {image_id!r}") from None
     if record.status is Status.FAILED:
         raise RenderRefused(409, "failed", f"image {image_id!r} failed processing")
     recorded = record.variant(name)

@@ -22,7 +22,7 @@ from app.rendering import Made, RenderBusy, RenderRefused, render_on_request, st
 from app.services import Services
 from app.storage import BlobNotFound
 from edge.negotiate import negotiate
-from edge.origin_response import fallback_name, response_headers
+from edge.origin_response import NO_STORE, fallback_name, response_headers
 from edge.variants import STAND_IN_HEADER, Variant, parse_name
 
 blueprint = Blueprint("delivery", __name__)
@@ -65,7 +65,7 @@ def auto(image_id: str) -> Response:
     if record.status is not Status.READY:
         # Chosen from what is stored so far: once the AVIFs are there the choice changes, so
         # no cache may keep this answer under the negotiated URL.
-        response.headers["Cache-Control"] = "no-store"
+        response.headers["Cache-Control"] = NO_STORE
     response.headers["X-Imagepipe-Variant"] = choice.cache_key()
     served = response.headers.get(STAND_IN_HEADER, choice.variant.name)  # what the bytes are
     response.headers["Content-Location"] = f"/i/{image_id}/{served}{signature}"
@@ -114,7 +114,7 @@ def named(image_id: str, name: str) -> BaseResponse:
             raise ApiError(404, "not_found", f"image {image_id!r} has no variant {name!r}")
         # The signature covers every URL of the image, so the redirect carries it along.
         response = redirect(f"/i/{image_id}/{fallback}{signature}", code=302)
-        response.headers["Cache-Control"] = "no-store"
+        response.headers["Cache-Control"] = NO_STORE
         return response
     return _serve(record, wanted)
 
@@ -203,7 +203,7 @@ def _serve_on_request(record: ImageRecord, variant: Variant, key: str) -> Respon
             return _not_modified(variant, etag)
         data = services.variants.get(key)
     except BlobNotFound:
-        made = render_or_refuse(services, record.image_id, variant.name)
+        made = render_or_refuse(services, record.image_id, variant.name, record=record)
         if made.stand_in:
             return stand_in_response(made)
         data, etag = made.data, made.etag
@@ -217,7 +217,7 @@ def stand_in_response(made: Made) -> Response:
     variant = parse_name(made.name)
     assert variant is not None, made.name  # a recorded name
     headers = response_headers(variant)
-    headers["Cache-Control"] = "no-store"
+    headers["Cache-Control"] = NO_STORE
     headers[STAND_IN_HEADER] = made.name
     return Response(made.data, status=200, headers=headers)
 
@@ -228,10 +228,12 @@ def _not_modified(variant: Variant, etag: str) -> Response:
     return response
 
 
-def render_or_refuse(services: Services, image_id: str, name: str) -> Made:
+def render_or_refuse(
+    services: Services, image_id: str, name: str, *, record: ImageRecord | None = None
+) -> Made:
     """render_on_request, its refusals as API errors (404/409, or 503 with Retry-After)."""
     try:
-        return render_on_request(services, image_id, name)
+        return render_on_request(services, image_id, name, record=record)
     except RenderRefused as refused:
         raise ApiError(refused.status, refused.code, refused.message) from None
     except RenderBusy as busy:
