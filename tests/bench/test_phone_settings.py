@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from bench.phone_settings import Encoded, Photo, hindsight, report
+from bench.phone_settings import Encoded, Photo, aimed, hindsight, report
 
 
-def photo(name: str, fixed_ssim: float, options: dict[float, tuple[int, float]]) -> Photo:
-    encodes = {(5, crf): Encoded(size, score, 0.2) for crf, (size, score) in options.items()}
+def photo(
+    name: str, fixed_ssim: float, options: dict[float, tuple[int, float]], preset: int = 5
+) -> Photo:
+    encodes = {
+        (preset, crf): Encoded(size, score, 0.2, frame_ssim=score + 0.001)
+        for crf, (size, score) in options.items()
+    }
     return Photo(name, 1000, fixed_ssim, encodes)
 
 
@@ -34,6 +39,14 @@ def test_hindsight_finds_combinations_a_price_per_byte_cannot_reach() -> None:
 def test_hindsight_is_none_when_no_choice_reaches_the_fixed_policys_ssim() -> None:
     blurry = photo("blurry", 0.99, {30: (300, 0.95), 28: (400, 0.96)})
     assert hindsight([blurry], 5) is None
-    assert report([blurry], "made up")[-1] == (
-        "- preset 5, each photo's own CRF with hindsight: never"
-    )
+    assert "- preset 5, each photo's own CRF with hindsight: never" in report([blurry], "made up")
+
+
+def test_the_aimed_rule_takes_each_photos_highest_crf_that_reaches_the_target() -> None:
+    # Judged on the SSIM against its own frame (score + 0.001 here), not the reference's.
+    smooth = photo("smooth", 0.97, {30: (300, 0.960), 28: (350, 0.990)}, preset=4)
+    textured = photo("textured", 0.97, {30: (800, 0.951), 28: (850, 0.960)}, preset=4)
+    share, score = aimed([smooth, textured], 4, 0.9605)
+    # smooth: CRF 30 reaches 0.9605; textured never does, so it gets its lowest CRF.
+    assert share == pytest.approx((300 + 850) / 2000)
+    assert score == pytest.approx((0.960 + 0.960) / 2)
