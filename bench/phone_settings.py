@@ -46,8 +46,8 @@ from bench.network import FIXED_QUALITY, FIXED_WEBP_METHOD, REFERENCE_WIDTH, gal
 from edge.variants import PHONE_SLOT
 from quality.measures import ssim
 
-# (preset, CRF): the presets the phone slot was tried at, each over the CRFs near the goal (a
-# step of 1 where the goal is decided: presets 4 and 5).
+# (preset, CRF): the presets the phone slot was tried at, each over CRF ~20-36 (a step of 1
+# from 26 to 33 at presets 4 and 5, where the goal is decided; the hindsight choice uses the ends).
 _NEAR: Final = (26.0, 27.0, 28.0, 29.0, 30.0, 30.5, 31.0, 32.0, 33.0)
 SETTINGS: Final = (
     *((4, crf) for crf in (22.0, 24.0, 25.0, *_NEAR, 34.0, 36.0)),
@@ -64,7 +64,7 @@ class Encoded:
     bytes: int
     ssim: float  # against the reference, the exact 720 px downscale
     cpu_seconds: float
-    frame_ssim: float = 1.0  # against the frame it encoded: what an encoder itself can measure
+    frame_ssim: float  # against the frame it encoded: what an encoder itself can measure
 
 
 @dataclass(frozen=True)
