@@ -171,21 +171,25 @@ def reduction(policy_bytes: int, baseline_bytes: int) -> tuple[float, float]:
 # --- the photos ------------------------------------------------------------------------
 
 
-def gallery(count: int = GALLERY_SIZE, corpus: Path = CORPUS) -> tuple[list[Path], str]:
-    """The ``count`` largest JPEG photos of the corpus (by pixels), or the fixtures.
+def gallery(
+    count: int = GALLERY_SIZE, corpus: Path = CORPUS, *, skip: int = 0
+) -> tuple[list[Path], str]:
+    """The ``count`` largest JPEG photos of the corpus (by pixels) after the ``skip`` largest
+    (photos the settings were not tuned on), or the fixtures.
 
-    Where the corpus is absent, the committed fixture photos are used, repeated in turn
-    to make ``count`` (the source says so).
+    Where the corpus is absent, or has too few JPEGs, the committed fixture photos are used,
+    repeated in turn to make ``count`` (the source says so).
     """
     manifest = corpus / "MANIFEST.tsv"
     if manifest.exists():
         with manifest.open(newline="") as handle:
             rows = [r for r in csv.DictReader(handle, delimiter="\t") if r["format"] == "JPEG"]
         rows.sort(key=lambda r: (-int(r["width"]) * int(r["height"]), r["filename"]))
-        photos = [corpus / r["filename"] for r in rows[:count]]
+        photos = [corpus / r["filename"] for r in rows[skip : skip + count]]
         if len(photos) == count:
             where = "../shared/corpus/photos" if corpus == CORPUS else str(corpus)
-            return photos, f"corpus: the {count} largest JPEG photos of {where}"
+            after = f" after the {skip} largest" if skip else ""
+            return photos, f"corpus: the {count} largest JPEG photos{after} of {where}"
     fixtures = sorted(p for p in FIXTURES.iterdir() if p.suffix in (".jpg", ".png"))
     photos = [fixtures[i % len(fixtures)] for i in range(count)]
     return photos, f"fixtures: {len(fixtures)} photos of tests/fixtures, repeated to make {count}"
@@ -919,9 +923,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=CORPUS,
         help="folder with the photos and their MANIFEST.tsv (default: ../shared/corpus/photos)",
     )
+    parser.add_argument(
+        "--skip",
+        type=int,
+        default=0,
+        help="leave out the N largest photos: the next 12, which no setting was tuned on",
+    )
     args = parser.parse_args(argv)
+    if args.skip and args.update_docs:
+        parser.error("--update-docs writes the gallery's results: not with --skip")
     settings = EncodeSettings()
-    paths, source = gallery(corpus=args.corpus)
+    paths, source = gallery(corpus=args.corpus, skip=args.skip)
     started = time.perf_counter()
     photos = []
     for number, path in enumerate(paths, start=1):

@@ -192,13 +192,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--count", type=int, default=12, help="photos after those skipped")
     args = parser.parse_args(argv)
     register_plugins()
-    paths, source = gallery(args.skip + args.count)
-    photos = [p for p in map(measure, paths[args.skip :]) if p is not None]
+    paths, source = gallery(args.count, skip=args.skip)
+    photos = [p for p in map(measure, paths) if p is not None]
     if not photos:
         print("no photo is wide enough for the phone slot", file=sys.stderr)
         return 1
-    label = f"{source}, photos {args.skip + 1}-{args.skip + args.count}"
-    print("\n".join(report(photos, label)))
+    print("\n".join(report(photos, source)))
     return 0
 
 

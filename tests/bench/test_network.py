@@ -160,6 +160,19 @@ def test_the_gallery_has_twelve_real_photos() -> None:
     assert source.startswith(("corpus:", "fixtures:"))
 
 
+def test_skip_takes_the_next_largest_jpegs_and_says_so(tmp_path: Path) -> None:
+    rows = [("small.jpg", 100, "JPEG"), ("big.jpg", 400, "JPEG"), ("mid.jpg", 200, "JPEG")]
+    rows.append(("huge.png", 900, "PNG"))  # not a JPEG: never in the gallery
+    lines = ["filename\twidth\theight\tformat"] + [f"{n}\t{w}\t{w}\t{f}" for n, w, f in rows]
+    (tmp_path / "MANIFEST.tsv").write_text("\n".join(lines) + "\n")
+    paths, source = gallery(2, tmp_path, skip=1)
+    assert [p.name for p in paths] == ["mid.jpg", "small.jpg"]
+    assert source == f"corpus: the 2 largest JPEG photos after the 1 largest of {tmp_path}"
+    assert [p.name for p in gallery(1, tmp_path)[0]] == ["big.jpg"]
+    # Too few JPEGs after the skip: the fixtures, and the source says so.
+    assert gallery(3, tmp_path, skip=1)[1].startswith("fixtures:")
+
+
 def test_prepare_makes_caches_and_scores_a_photo(tmp_path: Path) -> None:
     settings = EncodeSettings()
     first = prepare(photo("skimage_coffee.png"), settings, cache=tmp_path)
