@@ -16,7 +16,7 @@ if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
 fi
 # Two `make test` runs side by side (or one beside unattended-upgrades) must not fail on apt's
 # lock: ours waits for the other run and looks again, apt's own lock is waited for up to 10 min.
-exec 9>/var/lock/imagepipe-system-deps.lock
+exec 9>"${IMAGEPIPE_DEPS_LOCK:-/var/lock/imagepipe-system-deps.lock}"
 flock 9
 missing_packages "$@"
 ((${#missing[@]})) || exit 0
