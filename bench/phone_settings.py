@@ -109,6 +109,11 @@ def measure(path: Path) -> Photo | None:
     return Photo(path.name, len(fixed.getvalue()), fixed_ssim, encodes)
 
 
+def at_preset(photo: Photo, preset: int) -> list[Encoded]:
+    """``photo``'s encodes at ``preset``, from the lowest CRF (the most bytes) up."""
+    return [e for (pr, _crf), e in sorted(photo.encodes.items()) if pr == preset]
+
+
 def hindsight(photos: Sequence[Photo], preset: int) -> tuple[float, float] | None:
     """(bytes against the fixed policy's, mean SSIM) of the per-photo CRFs at ``preset`` with
     the fewest bytes whose mean SSIM is at least the fixed policy's; None when none reaches it.
@@ -119,7 +124,7 @@ def hindsight(photos: Sequence[Photo], preset: int) -> tuple[float, float] | Non
     fixed = sum(p.fixed_bytes for p in photos)
     frontier: list[tuple[int, float]] = [(0, 0.0)]
     for photo in photos:
-        options = [e for (pr, _), e in photo.encodes.items() if pr == preset]
+        options = at_preset(photo, preset)
         reached = sorted(
             ((size + e.bytes, score + e.ssim) for size, score in frontier for e in options),
             key=lambda point: (point[0], -point[1]),
@@ -142,9 +147,9 @@ def aimed(photos: Sequence[Photo], preset: int, target: float) -> tuple[float, f
     does): a per-photo rule that needs nothing an encoder does not have."""
     chosen = []
     for photo in photos:
-        options = sorted((crf, e) for (pr, crf), e in photo.encodes.items() if pr == preset)
-        enough = [e for _crf, e in options if e.frame_ssim >= target]
-        chosen.append(enough[-1] if enough else options[0][1])
+        options = at_preset(photo, preset)
+        enough = [e for e in options if e.frame_ssim >= target]
+        chosen.append(enough[-1] if enough else options[0])
     fixed = sum(p.fixed_bytes for p in photos)
     return sum(e.bytes for e in chosen) / fixed, mean(e.ssim for e in chosen)
 
