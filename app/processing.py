@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 from PIL import Image
 
-from app import logs, observe
+from app import logs, observe, stored_variants
 from app.catalog import (
     ImageRecord,
     Placeholder,
@@ -26,18 +26,16 @@ from app.catalog import (
 )
 from app.catalog.base import CatalogError
 from app.imaging import rawimage, sandbox
-from app.imaging.animation import ANIMATED_NAME, make_animation
 from app.imaging.contained import render_contained
-from app.imaging.encode import CONTENT_TYPES
 from app.imaging.errors import ImageRejected, Reason
-from app.imaging.pipeline import Rendered, pyramid, render
+from app.imaging.pipeline import pyramid, render
 from app.imaging.placeholder import PLACEHOLDER_BOX, make_placeholder
 from app.imaging.plan import FAST_FORMATS, SLOW_FORMATS, plan_variants
 from app.names import WORK_PREFIX
-from app.rendering import drop_earlier, eager_specs, on_request_records
+from app.rendering import eager_specs, on_request_names
 from app.services import Services
+from app.settings import Settings
 from app.storage import BlobNotFound, StorageError
-from edge.variants import IMMUTABLE_CACHE_CONTROL
 
 log = logging.getLogger(__name__)
 
@@ -45,12 +43,23 @@ log = logging.getLogger(__name__)
 FIRST_VARIANTS = ("160-lq.webp", "640.webp")
 
 
+def chain_stages(settings: Settings) -> tuple[str, ...]:
+    """The stages of an image's chain, in order: `compress` only when it has variants to make.
+
+    It makes the WebPs and JPEGs past the first paint that IMAGEPIPE_EAGER_VARIANTS makes up
+    front. With none (the default with AVIF on) a task that would only read the pyramid back
+    costs 3 SQS requests, 2 catalog reads, a write and an 11 MB GET an image
+    (docs/capacity.md), so the chain leaves it out.
+    """
+    fast = any(
+        name.rsplit(".", 1)[1] in FAST_FORMATS and name not in FIRST_VARIANTS
+        for name in settings.eager_variants.names
+    )
+    return ("resize", "compress", "encode", "record") if fast else ("resize", "encode", "record")
+
+
 def master_key(image_id: str) -> str:
     return f"{WORK_PREFIX}/{image_id}/master.raw"
-
-
-def variant_key(image_id: str, name: str) -> str:
-    return f"{image_id}/{name}"
 
 
 def claim(
@@ -159,7 +168,12 @@ def resize(services: Services, image_id: str, attempt: int | None = None) -> boo
         hint = side.submit(make_placeholder, _placeholder_source(sizes))
         # The pyramid (~11 MB for 12 MP: a long PUT on S3) is stored beside the first paint.
         saved = side.submit(_save_master, services, image_id, sizes)
-        stored = _store(services, image_id, render(sizes, first, settings))
+        stored = stored_variants.store(services, image_id, render(sizes, first, settings))
+        # The variants left to their first request, every format (AVIF's too), sized from the
+        # pyramid here, so a chain without compress records them in the write it makes anyway.
+        lazy = stored_variants.on_request(
+            services, record.evolve(width=master.width, height=master.height), sizes, FIRST_VARIANTS
+        )
         placeholder = Placeholder(
             hint.result().thumbhash, hint.result().data_uri, hint.result().dominant_color
         )
@@ -168,7 +182,7 @@ def resize(services: Services, image_id: str, attempt: int | None = None) -> boo
             services,
             record,
             attempt,
-            lambda r: _with_variants(r, stored).evolve(
+            lambda r: stored_variants.with_variants(r, stored + lazy).evolve(
                 format=master.info.format.name,
                 width=master.width,
                 height=master.height,
@@ -188,27 +202,28 @@ def _save_master(services: Services, image_id: str, sizes: dict[int, Image.Image
 
 @logs.scoped
 def compress(services: Services, image_id: str, attempt: int | None = None) -> bool:
-    """The rest of the fast formats (WebP, JPEG), and the animated WebP of an animation."""
+    """The rest of the fast formats (WebP, JPEG) that IMAGEPIPE_EAGER_VARIANTS makes up front.
+
+    With none to make it reads nothing and writes nothing (the chain leaves it out then:
+    `chain_stages`).
+    """
     record = _active(services, image_id, attempt)
     if record is None or record.width is None:
         return False
-    sizes = rawimage.load_set(services.variants.get(master_key(image_id)))
     specs = [s for s in eager_specs(services, record, FAST_FORMATS) if s.name not in FIRST_VARIANTS]
-    stored = _store(services, image_id, render(sizes, specs, services.encode_settings))
-    # The variants left to their first request, every format (AVIF's too), sized from the pyramid.
-    lazy = on_request_records(services, record, sizes, skip=FIRST_VARIANTS)
-    drop_earlier(services, record, lazy)
-    stored += lazy
-    animated = _animated(services, record)
-    _update(
-        services, record, attempt, lambda r: _with_variants(r, stored).evolve(animated=animated)
+    if not specs:
+        return True
+    sizes = rawimage.load_set(services.variants.get(master_key(image_id)))
+    stored = stored_variants.store(
+        services, image_id, render(sizes, specs, services.encode_settings)
     )
+    _update(services, record, attempt, lambda r: stored_variants.with_variants(r, stored))
     return True
 
 
 @logs.scoped
 def encode(services: Services, image_id: str, attempt: int | None = None) -> bool:
-    """The slow formats (AVIF), after the fast ones are already served; then the image is ready.
+    """The slow formats (AVIF) and an animation's animated WebP; then the image is ready.
 
     The write that records the AVIFs also marks the image ready: one catalog write per image
     fewer than a write of its own in `record` (docs/capacity.md), and nothing is left to make.
@@ -218,13 +233,28 @@ def encode(services: Services, image_id: str, attempt: int | None = None) -> boo
         return False
     stored: list[VariantRecord] = []
     specs = eager_specs(services, record, SLOW_FORMATS) if services.settings.avif else []
-    if specs:
+    # A chain whose resize ran before resize recorded the variants left to first request.
+    unlisted = not set(on_request_names(services, record, skip=FIRST_VARIANTS)) <= {
+        v.name for v in record.variants
+    }
+    if specs or unlisted:
         sizes = rawimage.load_set(services.variants.get(master_key(image_id)))
+        if unlisted:
+            stored += stored_variants.on_request(services, record, sizes, FIRST_VARIANTS)
+    if specs:
         # SVT-AV1 in a warm child process: its crash near the memory ceiling costs the child,
         # not this pool process (app/imaging/contained.py, app/imaging/warm.py).
         rendered = render_contained(sizes, specs, services.encode_settings, services.limits)
-        stored = _store(services, image_id, rendered)
-    done = _update(services, record, attempt, lambda r: _ready(services, _with_variants(r, stored)))
+        stored += stored_variants.store(services, image_id, rendered)
+    animated = stored_variants.animated(services, record)
+    done = _update(
+        services,
+        record,
+        attempt,
+        lambda r: _ready(
+            services, stored_variants.with_variants(r, stored).evolve(animated=animated)
+        ),
+    )
     if done.status is Status.READY:
         _report_ready(done)
     return True
@@ -284,34 +314,6 @@ def _placeholder_source(sizes: dict[int, Image.Image]) -> Image.Image:
     return min(fitting, key=lambda im: im.width)
 
 
-def _animated(services: Services, record: ImageRecord) -> VariantRecord | None:
-    """Store the animated WebP of an animated GIF or WebP original (None for anything else)."""
-    if record.format not in ("gif", "webp"):
-        return None
-    with services.originals.local_copy(record.original_key) as path:
-        try:
-            animation = make_animation(path)
-        except (OSError, ValueError, SyntaxError, EOFError) as exc:
-            log.warning("image %s: no animated variant (%s)", record.image_id, exc)
-            return None
-    if animation is None:
-        return None
-    key = variant_key(record.image_id, ANIMATED_NAME)
-    info = services.variants.put(
-        key, animation.data, content_type="image/webp", cache_control=IMMUTABLE_CACHE_CONTROL
-    )
-    return VariantRecord(
-        name=ANIMATED_NAME,
-        format="webp",
-        width=animation.width,
-        height=animation.height,
-        bytes=len(animation.data),
-        key=key,
-        etag=info.etag,
-        tier="animated",
-    )
-
-
 def _active(services: Services, image_id: str, attempt: int | None) -> ImageRecord | None:
     record = services.catalog.get(image_id)
     # The stage's lines from here on name the owner by a keyed hash (each stage is
@@ -352,44 +354,6 @@ def _update(
         return change(r) if _current(r, attempt) else None
 
     return mutate(services.catalog, known.image_id, guarded, known=known)
-
-
-def _store(services: Services, image_id: str, rendered: Iterable[Rendered]) -> list[VariantRecord]:
-    stored = []
-    out: dict[str, int] = {}
-    for item in rendered:
-        observe.step_done("encode", item.seconds, item.spec.format)
-        out[item.spec.format] = out.get(item.spec.format, 0) + len(item.data)
-        key = variant_key(image_id, item.spec.name)
-        info = services.variants.put(
-            key,
-            item.data,
-            content_type=CONTENT_TYPES[item.spec.format],
-            cache_control=IMMUTABLE_CACHE_CONTROL,
-        )
-        stored.append(
-            VariantRecord(
-                name=item.spec.name,
-                format=item.spec.format,
-                width=item.width,
-                height=item.height,
-                bytes=len(item.data),
-                key=key,
-                etag=info.etag,
-                tier=item.spec.tier,
-            )
-        )
-    for fmt, count in out.items():
-        observe.current().bytes_out(fmt, count)
-    return stored
-
-
-def _with_variants(record: ImageRecord, new: list[VariantRecord]) -> ImageRecord:
-    names = {v.name for v in new}
-    kept = [v for v in record.variants if v.name not in names]
-    return record.evolve(
-        variants=tuple(sorted(kept + new, key=lambda v: (v.tier, v.width, v.format)))
-    )
 
 
 @contextmanager

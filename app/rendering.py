@@ -127,6 +127,17 @@ def eager_specs(
     return [s for s in planned if s.name in services.settings.eager_variants]
 
 
+def on_request_names(
+    services: Services, record: ImageRecord, *, skip: Collection[str] = ()
+) -> list[str]:
+    """The planned variant names IMAGEPIPE_EAGER_VARIANTS leaves to their first request.
+
+    Every format's (AVIF's too, when on); ``skip`` names those made up front whatever the
+    setting (the first paint).
+    """
+    return [s.name for s in _on_request_specs(services, record, skip)]
+
+
 def on_request_records(
     services: Services,
     record: ImageRecord,
@@ -134,14 +145,7 @@ def on_request_records(
     *,
     skip: Collection[str] = (),
 ) -> list[VariantRecord]:
-    """Records of the planned variants IMAGEPIPE_EAGER_VARIANTS leaves to their first request.
-
-    Every format's (AVIF's too, when on), sized from the pyramid ``sizes``; ``skip`` names those
-    made up front whatever the setting (the first paint).
-    """
-    assert record.width is not None
-    formats = tuple(f for f in FORMATS if services.settings.avif or f != "avif")
-    eager = services.settings.eager_variants
+    """Records of :func:`on_request_names`' variants, sized from the pyramid ``sizes``."""
     return [
         VariantRecord(
             name=s.name,
@@ -153,9 +157,18 @@ def on_request_records(
             tier=s.tier,
             on_request=True,
         )
-        for s in plan_variants(record.width, formats, height=record.height)
-        if s.name not in skip and s.name not in eager
+        for s in _on_request_specs(services, record, skip)
     ]
+
+
+def _on_request_specs(
+    services: Services, record: ImageRecord, skip: Collection[str]
+) -> list[VariantSpec]:
+    assert record.width is not None
+    formats = tuple(f for f in FORMATS if services.settings.avif or f != "avif")
+    eager = services.settings.eager_variants
+    planned = plan_variants(record.width, formats, height=record.height)
+    return [s for s in planned if s.name not in skip and s.name not in eager]
 
 
 def drop_earlier(services: Services, record: ImageRecord, lazy: list[VariantRecord]) -> None:

@@ -63,7 +63,6 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PHOTO = "lomiri16_sunset_by_Aitzol_Berasategi.jpg"  # 12.2 MP, as the latency benchmark
 TABLE_KEY = "image_id"
 BY_USER = "by_user"  # app/names.py
-TASKS_PER_IMAGE = 5  # imagepipe.ingest, resize, compress, encode, record
 TASK_EVENTS = ("task-sent", "task-received", "task-started", "task-succeeded")  # celeryconfig
 EVENTS_PER_TASK = len(TASK_EVENTS)
 # An index Query of a user with few images reads under 4 KB: half a read unit, as it is always
@@ -83,7 +82,8 @@ class Bill:
     render_cpu_s: dict[str, float] = field(default_factory=dict)
     variants: list[str] = field(default_factory=list)  # every variant the ready record lists
     lease_reads: int = 0  # GetItems made by the stages' lease threads (app/lease.py)
-    chain_cpu_s: float = 0.0  # the claim and four stages, in this process (not its children)
+    chain_cpu_s: float = 0.0  # the claim and the stages, in this process (not its children)
+    tasks: int = 0  # Celery tasks an image: imagepipe.ingest and the chain's stages
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -94,6 +94,7 @@ class Bill:
             "dynamodb_index_write_units": self.index_write_units(),
             "dynamodb_write_units_with_indexes": self.write_units_with_indexes,
             "chain_cpu_s": round(self.chain_cpu_s, 3),
+            "tasks": self.tasks,
         }
 
     @property
@@ -224,10 +225,11 @@ def measure(photo: Path, eager: str | None = None, *, first_requests: bool = Fal
             #    Each stage holds its lease as the Celery task does (tasks/pipeline.py).
             attempt = processing.claim(services, image_id)
             assert attempt is not None
-            stages = (processing.resize, processing.compress, processing.encode, processing.record)
+            stages = processing.chain_stages(settings)
             for stage in stages:
                 with lease.held(services, image_id, attempt):
-                    stage(services, image_id, attempt)
+                    getattr(processing, stage)(services, image_id, attempt)
+            bill.tasks = 1 + len(stages)
             bill.chain_cpu_s = time.process_time() - chain_started
         record = services.catalog.get(image_id)
         assert record.status is Status.READY
@@ -271,7 +273,7 @@ class Design:
 
     name: str
     cpu_s: float
-    tasks: int = TASKS_PER_IMAGE
+    tasks: int | None = None  # None: as measured (ingest and the chain's stages)
     events: bool = True
     flower_queues: int = 1
     puts_saved: int = 0
@@ -286,7 +288,8 @@ def billed(bill: Bill, design: Design) -> dict[str, float]:
     calls = bill.calls
     reads = calls["dynamodb", "GetItem"] + SMALL_QUERY_RRU * calls["dynamodb", "Query"]
     wru = bill.write_units_with_indexes if design.write_units is None else design.write_units
-    events = design.tasks * EVENTS_PER_TASK if design.events else 0
+    tasks = bill.tasks if design.tasks is None else design.tasks
+    events = tasks * EVENTS_PER_TASK if design.events else 0
     sqs_measured = sum(n for (svc, _op), n in calls.items() if svc == "sqs")
     return {
         "s3_put": calls["s3", "PutObject"] - design.puts_saved,
@@ -295,7 +298,7 @@ def billed(bill: Bill, design: Design) -> dict[str, float]:
         "dynamodb_rru": reads + design.extra_reads,
         # S3's event message, the ingest process's receive + delete, then per Celery task a
         # send, a receive and a delete; per event, Flower's delete and a tenth of a receive.
-        "sqs": 1 + sqs_measured + 3 * design.tasks + events * design.flower_queues * 1.1,
+        "sqs": 1 + sqs_measured + 3 * tasks + events * design.flower_queues * 1.1,
         "sns": events,
         "vcpu_s": design.cpu_s / FARGATE_EFFICIENCY * AUTOSCALING_OVERHEAD,
         "gb_s": 2 * design.cpu_s / FARGATE_EFFICIENCY * AUTOSCALING_OVERHEAD,
@@ -324,9 +327,9 @@ def report(bill: Bill) -> list[str]:
     lines += listing_reads(bill)
     lines += [
         "counted from the configuration (other processes; checked by tests/e2e/test_aws.py):",
-        f"  Celery task messages: {TASKS_PER_IMAGE} x (SQS SendMessage + ReceiveMessage + "
+        f"  Celery task messages: {bill.tasks} x (SQS SendMessage + ReceiveMessage + "
         "DeleteMessage)",
-        f"  Celery events: at most {TASKS_PER_IMAGE * EVENTS_PER_TASK} SNS Publish, each "
+        f"  Celery events: at most {bill.tasks * EVENTS_PER_TASK} SNS Publish, each "
         "delivered to every Flower queue (SQS ReceiveMessage in batches of up to 10, "
         "DeleteMessage each)",
     ]
@@ -381,6 +384,8 @@ def designs(every: Bill, lazy: Bill, cpu_today: float, cpu_now: float) -> list[t
     items = lazy.stored_items
     three_writes = [items[0], items[2], items[-1]] if len(items) >= 3 else items
     cpu_lazy = cpu_now - left_out_cpu(every, lazy)
+    # The pyramid's reads: every GetObject but resize's of the original.
+    pyramid_gets = lazy.calls["s3", "GetObject"] - 1
     return [
         (
             every,
@@ -430,7 +435,7 @@ def designs(every: Bill, lazy: Bill, cpu_today: float, cpu_now: float) -> list[t
                 tasks=2,
                 events=False,
                 puts_saved=1,
-                gets_saved=2,
+                gets_saved=pyramid_gets,
             ),
         ),
         (
@@ -442,7 +447,7 @@ def designs(every: Bill, lazy: Bill, cpu_today: float, cpu_now: float) -> list[t
                 tasks=2,
                 events=False,
                 puts_saved=1,
-                gets_saved=2,
+                gets_saved=pyramid_gets,
                 write_units=_units(three_writes, lazy.indexes),
             ),
         ),
@@ -454,7 +459,7 @@ def designs(every: Bill, lazy: Bill, cpu_today: float, cpu_now: float) -> list[t
                 tasks=2,
                 events=False,
                 puts_saved=lazy.calls["s3", "PutObject"] - 2,
-                gets_saved=2,
+                gets_saved=pyramid_gets,
                 write_units=_units(three_writes, lazy.indexes),
             ),
         ),

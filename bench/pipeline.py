@@ -428,10 +428,11 @@ def latency(path: Path, runs: int) -> dict[str, list[float]]:
             record = services.catalog.get(image_id)
             assert record.placeholder is not None
             assert record.variant("640.webp") is not None
-            processing.compress(services, image_id)
-            t_fast = time.perf_counter() - start
-            processing.encode(services, image_id)
-            processing.record(services, image_id)
+            t_fast = t_first
+            for stage in processing.chain_stages(settings)[1:]:  # as the worker's chain
+                if stage == "encode":
+                    t_fast = time.perf_counter() - start  # every fast format stored
+                getattr(processing, stage)(services, image_id)
             t_all = time.perf_counter() - start
             assert services.catalog.get(image_id).status is Status.READY
         if i:

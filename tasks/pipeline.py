@@ -1,4 +1,4 @@
-"""One Celery chain per image: resize -> compress -> encode -> record, all by image ID."""
+"""One Celery chain per image: resize -> (compress ->) encode -> record, all by image ID."""
 
 from __future__ import annotations
 
@@ -96,13 +96,14 @@ def _is_timeout(exc: BaseException) -> bool:
 
 
 def start_chain(image_id: str, attempt: int | None = None) -> None:
-    """The chain for one claimed attempt: its tasks do nothing once the image moved past it."""
-    chain(
-        resize.si(image_id, attempt),
-        compress.si(image_id, attempt),
-        encode.si(image_id, attempt),
-        record.si(image_id, attempt),
-    ).apply_async()
+    """The chain for one claimed attempt: its tasks do nothing once the image moved past it.
+
+    `compress` is in it only when the settings make a WebP or JPEG past the first paint up
+    front (`processing.chain_stages`); by default every one is left to its first request.
+    """
+    tasks = {"resize": resize, "compress": compress, "encode": encode, "record": record}
+    stages = processing.chain_stages(services().settings)
+    chain(*(tasks[stage].si(image_id, attempt) for stage in stages)).apply_async()
 
 
 @celery_app.task(name="imagepipe.ingest", base=StageTask, shared=False)

@@ -74,6 +74,45 @@ def test_fast_variants_are_recorded_before_avif(services: Services) -> None:
     assert record.placeholder is not None
 
 
+def test_resize_lists_the_variants_left_to_first_request_and_compress_then_has_nothing_to_do(
+    services: Services,
+) -> None:
+    """By default every WebP and JPEG past the first paint is left to its first request: resize
+    records them with the first paint, and compress (left out of such a chain) would neither
+    read the pyramid nor write the record."""
+    image_id = upload(services, photo("mate_Storm.jpg"))
+    attempt = processing.claim(services, image_id)
+    assert processing.resize(services, image_id, attempt)
+    resized = services.catalog.get(image_id)
+    lazy = {v.name for v in resized.variants if v.on_request}
+    assert {"1280.webp", "1920.jpg", "640-lq.webp"} <= lazy
+    assert "compress" not in processing.chain_stages(services.settings)
+    services.variants.delete(processing.master_key(image_id))  # any read of it would fail
+    assert processing.compress(services, image_id, attempt)
+    assert services.catalog.get(image_id) == resized  # not written
+
+
+def test_encode_lists_what_a_chain_from_before_resize_listed_it_left_unlisted(
+    services: Services,
+) -> None:
+    """A chain whose resize ran on the release before (which left the list to compress) still
+    ends with every variant left to first request recorded."""
+    image_id = upload(services, photo("mate_Storm.jpg"))
+    attempt = processing.claim(services, image_id)
+    processing.resize(services, image_id, attempt)
+    resized = services.catalog.get(image_id)
+    lazy = {v.name for v in resized.variants if v.on_request}
+    assert lazy
+    older = resized.evolve(variants=tuple(v for v in resized.variants if not v.on_request))
+    services.catalog.save(older)
+    for stage in (processing.compress, processing.encode, processing.record):
+        assert stage(services, image_id, attempt)
+    ready = services.catalog.get(image_id)
+    assert ready.status is Status.READY
+    assert {v.name for v in ready.variants if v.on_request} == lazy
+    assert all(v.width > 0 and v.height > 0 for v in ready.variants)
+
+
 class MasterWaitsForFirstPaint:
     """A variants store whose master PUT completes only once the catalog shows the first paint."""
 
@@ -174,8 +213,9 @@ def test_reconciler_requeues_stuck_images_and_fails_hopeless_ones(services: Serv
 def test_the_avif_write_marks_the_image_ready_and_record_only_drops_the_master(
     services: Services, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Four catalog writes per processed image after the upload's: claim, resize, compress and
-    encode (which records the AVIFs and `ready` at once); record writes nothing."""
+    """Three catalog writes per processed image after the upload's: claim, resize (the first
+    paint and the variants left to first request) and encode (the AVIFs and `ready` at once);
+    compress, with no WebP or JPEG to make up front by default, and record write nothing."""
     image_id = upload(services, photo("mate_Storm.jpg"))
     saves: list[str] = []
     real_save = services.catalog.save
@@ -196,5 +236,5 @@ def test_the_avif_write_marks_the_image_ready_and_record_only_drops_the_master(
     assert processing.record(services, image_id, attempt)
     assert not services.variants.exists(processing.master_key(image_id))
     assert processing.record(services, image_id, attempt)  # redelivered: still fine
-    assert saves == ["processing", "processing", "processing", "ready"]
+    assert saves == ["processing", "processing", "ready"]
     assert services.catalog.get(image_id) == record

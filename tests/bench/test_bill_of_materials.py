@@ -44,23 +44,28 @@ def test_one_image_through_the_aws_path_is_counted_by_service_and_operation() ->
     assert all(0 < size < 400 * 1024 for _op, size in bill.dynamodb_items)
     units = bill.as_dict()["dynamodb_write_units"]
     assert units == sum(math.ceil(size / 1024) for _op, size in bill.dynamodb_items)
-    # Five writes: pending, the claim, the first variants, the fast formats, ready with AVIF.
-    assert writes == 5
+    # Four writes: pending, the claim, the first variants with the list of those left to first
+    # request, ready with AVIF. By default compress has nothing to make and is not in the chain
+    # (five writes before, with compress's).
+    assert bill.tasks == 4  # imagepipe.ingest, resize, encode, record
+    assert writes == 4
     # One strongly consistent read per stage and one for the claim: each stage saves on the
-    # version it read at its start (eight reads before). The size read-backs are not counted.
-    # Each stage's lease thread reads the record's age once as it starts (app/lease.py).
-    assert bill.lease_reads == 4
-    assert calls["dynamodb", "GetItem"] == 5 + bill.lease_reads
+    # version it read at its start. The size read-backs are not counted. Each stage's lease
+    # thread reads the record's age once as it starts (app/lease.py).
+    assert bill.lease_reads == 3
+    assert calls["dynamodb", "GetItem"] == 4 + bill.lease_reads
+    # The original once (resize), the pyramid once (encode; twice with compress).
+    assert calls["s3", "GetObject"] == 2
     # The upload's admission: the user's unfinished uploads, then the quota's sizes.
     assert calls["dynamodb", "Query"] == 2
     per_index = bill.index_write_units()
     # by_user copies the keys, status and size: written by the writes that change them (pending,
-    # claim, resize's size, ready), not by compress's, which adds only variants.
+    # claim, resize's size, ready).
     assert per_index["by_user"] == 4
     # The sparse index, keys only: in while pending/processing; each write moves its sort key
     # (updated_at), a delete and a put of 1 unit each; ready takes the entry out.
-    assert per_index["by_open_status"] == 1 + 2 + 2 + 2 + 1
-    assert bill.write_units_with_indexes == units + 12
+    assert per_index["by_open_status"] == 1 + 2 + 2 + 1
+    assert bill.write_units_with_indexes == units + 10
     every = bill.index_write_units(all_projected(bill.indexes))
     assert every["by_user"] >= per_index["by_user"] + 3  # ALL copied each variant list
 

@@ -168,7 +168,7 @@ def test_flower_shows_the_chain_steps_by_name(platform: Platform) -> None:
         except (requests.ConnectionError, ValueError):
             return None
         seen = {t.get("name") for t in tasks.values()}
-        wanted = {f"imagepipe.{s}" for s in ("ingest", "resize", "compress", "encode", "record")}
+        wanted = {f"imagepipe.{s}" for s in ("ingest", "resize", "encode", "record")}
         return seen if wanted <= seen else None
 
     assert wait_for(names, timeout=60, what="Flower to list the chain's tasks")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -80,3 +81,35 @@ def test_the_process_task_starts_the_chain_of_the_attempt_it_was_sent(
     monkeypatch.setattr(pipeline, "start_chain", lambda i, a=None: started.append((i, a)))
     pipeline.process("img", 4)
     assert started == [("img", 4)]
+
+
+@pytest.mark.parametrize(
+    ("eager", "stages"),
+    [
+        (None, ["resize", "encode", "record"]),  # the default: no WebP or JPEG past first paint
+        ("all", ["resize", "compress", "encode", "record"]),
+        ("all,-jpg,-weak.webp", ["resize", "compress", "encode", "record"]),  # AVIF off's default
+        ("all,-jpg,-webp,1280.webp", ["resize", "compress", "encode", "record"]),
+    ],
+)
+def test_the_chain_has_compress_only_when_it_has_variants_to_make(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, eager: str | None, stages: list[str]
+) -> None:
+    from app.eager import parse_eager
+
+    chosen = {"eager_variants": parse_eager(eager)} if eager else {}
+    built = build_services(make_settings(tmp_path, **chosen))
+    monkeypatch.setattr(pipeline, "services", lambda: built)
+    sent: list[Any] = []
+
+    class Sent:
+        def __init__(self, *signatures: Any) -> None:
+            sent.extend(signatures)
+
+        def apply_async(self) -> None:
+            pass
+
+    monkeypatch.setattr(pipeline, "chain", Sent)
+    pipeline.start_chain("img", 3)
+    assert [s.task for s in sent] == [f"imagepipe.{stage}" for stage in stages]
+    assert all(tuple(s.args) == ("img", 3) for s in sent)

@@ -80,7 +80,7 @@ def test_a_variant_not_listed_yet_falls_back_as_before(
 ) -> None:
     upload(services, photo("mate_Storm.jpg"), "pending")
     assert processing.claim(services, "pending")
-    processing.resize(services, "pending")  # first paint recorded, nothing left to request yet
+    # Claimed, not resized: nothing is recorded yet, the variants left to request included.
     response = client.get("/i/pending/1280.jpg")
     assert response.status_code == 302  # not recorded yet: the edge's fallback, as before
     assert not services.variants.exists("pending/1280.jpg")

@@ -1,0 +1,105 @@
+"""Storing the variants a processing stage made, and the catalog records describing them."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from PIL import Image
+
+from app import observe
+from app.catalog import ImageRecord, VariantRecord
+from app.imaging.animation import ANIMATED_NAME, make_animation
+from app.imaging.encode import CONTENT_TYPES
+from app.imaging.pipeline import Rendered
+from app.rendering import drop_earlier, on_request_records
+from app.services import Services
+from edge.variants import IMMUTABLE_CACHE_CONTROL
+
+log = logging.getLogger(__name__)
+
+
+def variant_key(image_id: str, name: str) -> str:
+    return f"{image_id}/{name}"
+
+
+def store(services: Services, image_id: str, rendered: Iterable[Rendered]) -> list[VariantRecord]:
+    """PUT each rendered variant under its key (cached for good) and return its record."""
+    stored = []
+    out: dict[str, int] = {}
+    for item in rendered:
+        observe.step_done("encode", item.seconds, item.spec.format)
+        out[item.spec.format] = out.get(item.spec.format, 0) + len(item.data)
+        key = variant_key(image_id, item.spec.name)
+        info = services.variants.put(
+            key,
+            item.data,
+            content_type=CONTENT_TYPES[item.spec.format],
+            cache_control=IMMUTABLE_CACHE_CONTROL,
+        )
+        stored.append(
+            VariantRecord(
+                name=item.spec.name,
+                format=item.spec.format,
+                width=item.width,
+                height=item.height,
+                bytes=len(item.data),
+                key=key,
+                etag=info.etag,
+                tier=item.spec.tier,
+            )
+        )
+    for fmt, count in out.items():
+        observe.current().bytes_out(fmt, count)
+    return stored
+
+
+def with_variants(record: ImageRecord, new: list[VariantRecord]) -> ImageRecord:
+    """``record`` with ``new`` added, replacing any recorded under the same names."""
+    names = {v.name for v in new}
+    kept = [v for v in record.variants if v.name not in names]
+    return record.evolve(
+        variants=tuple(sorted(kept + new, key=lambda v: (v.tier, v.width, v.format)))
+    )
+
+
+def on_request(
+    services: Services,
+    record: ImageRecord,
+    sizes: dict[int, Image.Image],
+    skip: tuple[str, ...],
+) -> list[VariantRecord]:
+    """Records of the variants left to their first request (``skip``: those made whatever the
+    setting); what an earlier run stored under those names is deleted (a reprocess with other
+    settings)."""
+    lazy = on_request_records(services, record, sizes, skip=skip)
+    drop_earlier(services, record, lazy)
+    return lazy
+
+
+def animated(services: Services, record: ImageRecord) -> VariantRecord | None:
+    """Store the animated WebP of an animated GIF or WebP original (None for anything else)."""
+    if record.format not in ("gif", "webp"):
+        return None
+    with services.originals.local_copy(record.original_key) as path:
+        try:
+            animation = make_animation(path)
+        except (OSError, ValueError, SyntaxError, EOFError) as exc:
+            log.warning("image %s: no animated variant (%s)", record.image_id, exc)
+            return None
+    if animation is None:
+        return None
+    key = variant_key(record.image_id, ANIMATED_NAME)
+    info = services.variants.put(
+        key, animation.data, content_type="image/webp", cache_control=IMMUTABLE_CACHE_CONTROL
+    )
+    return VariantRecord(
+        name=ANIMATED_NAME,
+        format="webp",
+        width=animation.width,
+        height=animation.height,
+        bytes=len(animation.data),
+        key=key,
+        etag=info.etag,
+        tier="animated",
+    )
