@@ -10,14 +10,15 @@ One photo goes through the AWS path in one process against moto's in-process AWS
 2. the browser's presigned POST of the original to S3 (a PUT-class request; made here with
    `put_object`, which S3 bills the same);
 3. the ingest process: S3's ObjectCreated event read from SQS, handed to the broker, deleted;
-4. the Celery chain's stages, `app.processing.claim/resize/compress/encode/record`, called directly,
-   each inside its lease (`app.lease.held`), as the Celery task runs it.
+4. `app.processing.claim`, then the chain's stages (`app.processing.chain_stages`: resize, encode
+   and record by default, compress too when it has variants to make), called directly, each
+   inside its lease (`app.lease.held`), as the Celery task runs it.
 
 Every botocore API call is counted (a wrapper on `BaseClient._make_api_call`), with the bytes of
 each S3 PUT and the size of each DynamoDB item written (by DynamoDB's item-size rules, read back
 after the write, uncounted). What runs outside this process is counted from the configuration,
 not measured, and printed apart: the Celery task messages on SQS (one per task: ingest and the
-four stages) and the Celery events on SNS (celeryconfig: `worker_send_task_events` and
+chain's stages) and the Celery events on SNS (celeryconfig: `worker_send_task_events` and
 `task_send_sent_event`, so sent, received, started and succeeded per task). The end-to-end test
 `tests/e2e/test_aws.py::test_one_photo_bills_what_the_bill_of_materials_counts` checks both
 against the real processes. docs/capacity.md prices the result.
@@ -217,7 +218,7 @@ def measure(photo: Path, eager: str | None = None, *, first_requests: bool = Fal
             for message in ingestor.receive():
                 ingestor.handle(message)
             assert sent, "the ObjectCreated event did not reach the ingest process"
-            # 4. The chain: imagepipe.ingest claims, then the four stages.
+            # 4. The chain: imagepipe.ingest claims, then the chain's stages.
             # This process's CPU only: the encodes a default leaves out (WebP, JPEG) run here.
             # The decode and AVIF children do the same work whatever the default, and a warm
             # child's CPU is counted only when it is reaped, which may be in another chain.

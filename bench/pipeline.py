@@ -18,8 +18,9 @@ Engines, with the same widths; the baselines with the encoder settings before is
   `write_to_buffer` for every variant, metadata stripped (libheif drives libaom for AVIF).
 
 Throughput runs two worker processes (spawned, one image at a time each), so both cores are busy.
-Latency runs app.processing's four stages in-process on embedded backends (file://, sqlite), and
-through a real Celery worker process on the embedded default (bench/worker_latency.py).
+Latency runs the claim and app.processing's chain stages in-process on embedded backends
+(file://, sqlite), and through a real Celery worker process on the embedded default
+(bench/worker_latency.py).
 Speed is noisy on a shared 2-core machine: compare ratios from one run, and repeat.
 """
 
@@ -711,7 +712,7 @@ def write_doc(
         "",
         "## Memory",
         "",
-        f"A {rss[2][0]}x{rss[2][1]} baseline JPEG through all four stages in one fresh process: "
+        f"A {rss[2][0]}x{rss[2][1]} baseline JPEG through the chain's stages in one fresh process: "
         f"{rss[0]:.0f} MB after imports, peak RSS {rss[1]:.0f} MB.",
         "",
     ]
