@@ -36,6 +36,7 @@ from app.rendering import eager_specs, on_request_names
 from app.services import Services
 from app.settings import Settings
 from app.storage import BlobNotFound, StorageError
+from edge.variants import parse_name
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +53,9 @@ def chain_stages(settings: Settings) -> tuple[str, ...]:
     (docs/capacity.md), so the chain leaves it out.
     """
     fast = any(
-        name.rsplit(".", 1)[1] in FAST_FORMATS and name not in FIRST_VARIANTS
+        variant.format in FAST_FORMATS and variant.name not in FIRST_VARIANTS
         for name in settings.eager_variants.names
+        if (variant := parse_name(name)) is not None
     )
     return ("resize", "compress", "encode", "record") if fast else ("resize", "encode", "record")
 
