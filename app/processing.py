@@ -15,7 +15,7 @@ from contextlib import contextmanager
 
 from PIL import Image
 
-from app import logs, observe, stored_variants
+from app import logs, observe, stored_variants, working_pyramid
 from app.catalog import (
     ImageRecord,
     Placeholder,
@@ -25,17 +25,17 @@ from app.catalog import (
     mutate,
 )
 from app.catalog.base import CatalogError
-from app.imaging import rawimage, sandbox
+from app.imaging import sandbox
 from app.imaging.contained import render_contained
 from app.imaging.errors import ImageRejected, Reason
-from app.imaging.pipeline import pyramid, render
+from app.imaging.pipeline import Master, render
 from app.imaging.placeholder import PLACEHOLDER_BOX, make_placeholder
 from app.imaging.plan import FAST_FORMATS, SLOW_FORMATS, plan_variants
-from app.names import WORK_PREFIX
 from app.rendering import eager_specs, on_request_names
 from app.services import Services
 from app.settings import Settings
 from app.storage import BlobNotFound, StorageError
+from app.working_pyramid import master_key
 from edge.variants import parse_name
 
 log = logging.getLogger(__name__)
@@ -58,10 +58,6 @@ def chain_stages(settings: Settings) -> tuple[str, ...]:
         if (variant := parse_name(name)) is not None
     )
     return ("resize", "compress", "encode", "record") if fast else ("resize", "encode", "record")
-
-
-def master_key(image_id: str) -> str:
-    return f"{WORK_PREFIX}/{image_id}/master.raw"
 
 
 def claim(
@@ -127,40 +123,20 @@ def _claimed_attempt(
 def resize(services: Services, image_id: str, attempt: int | None = None) -> bool:
     """Decode once, resize every width once, and publish the first paint.
 
-    The stage ends with every width a variant needs stored as one raw pyramid for the encode
-    stages, and with what a first paint needs (the placeholder, 160-lq.webp and 640.webp) already
+    The stage ends with what a first paint needs (the placeholder, 160-lq.webp and 640.webp)
     stored and recorded: those come from pixels this stage holds anyway, so a viewer does not wait
-    for a round trip of the pyramid through storage and the broker.
+    for the next stage. Every width a variant needs is stored as one raw pyramid for the encode
+    stages where IMAGEPIPE_WORKING_PYRAMID says so (a local folder); on S3 they decode again.
     """
     record = _active(services, image_id, attempt)
     if record is None:
         return False
-    try:
-        with services.originals.local_copy(record.original_key) as path, observe.timed("decode"):
-            # A forked child with its own time and memory budget: a hostile file costs one child.
-            master = sandbox.load_master(path, services.limits)
-    except ImageRejected as rejected:
-        fail(services, image_id, rejected.reason.value, rejected.detail)
-        return False
-    except BlobNotFound:
-        fail(services, image_id, "upload_missing", "the original is not in the store")
-        return False
-    except (StorageError, CatalogError):
-        raise
-    except MemoryError:
-        fail(services, image_id, Reason.MEMORY_LIMIT.value, "decoding exceeded the memory ceiling")
-        return False
-    except Exception as exc:  # a decoder bug on hostile bytes is a bad file
-        if type(exc).__name__ == "SoftTimeLimitExceeded":
-            raise  # the task layer records decode_timeout; app/ does not import Celery
-        fail(services, image_id, Reason.CORRUPT.value, f"{type(exc).__name__}: {exc}")
+    master = _decode_original(services, record)
+    if master is None:
         return False
     observe.current().bytes_in(master.info.bytes)
     settings = services.encode_settings
-    with observe.timed("resize"):
-        sizes = pyramid(
-            master.image, [s.width for s in plan_variants(master.width, height=master.height)]
-        )
+    sizes = working_pyramid.of(master)
     first = [
         s
         for s in plan_variants(master.width, FAST_FORMATS, height=master.height)
@@ -168,8 +144,9 @@ def resize(services: Services, image_id: str, attempt: int | None = None) -> boo
     ]
     with ThreadPoolExecutor(2, thread_name_prefix="resize") as side:
         hint = side.submit(make_placeholder, _placeholder_source(sizes))
-        # The pyramid (~11 MB for 12 MP: a long PUT on S3) is stored beside the first paint.
-        saved = side.submit(_save_master, services, image_id, sizes)
+        # The pyramid (~11 MB for 12 MP) is stored beside the first paint, unless encode is to
+        # decode the original again (IMAGEPIPE_WORKING_PYRAMID).
+        saved = side.submit(working_pyramid.save, services, image_id, sizes)
         stored = stored_variants.store(services, image_id, render(sizes, first, settings))
         # The variants left to their first request, every format (AVIF's too), sized from the
         # pyramid here, so a chain without compress records them in the write it makes anyway.
@@ -196,10 +173,33 @@ def resize(services: Services, image_id: str, attempt: int | None = None) -> boo
     return True
 
 
-def _save_master(services: Services, image_id: str, sizes: dict[int, Image.Image]) -> None:
-    services.variants.put(
-        master_key(image_id), rawimage.dump_set(sizes), content_type="application/octet-stream"
-    )
+def _working_sizes(services: Services, record: ImageRecord) -> working_pyramid.Sizes | None:
+    def decode() -> Master | None:
+        return _decode_original(services, record)
+
+    return working_pyramid.load(services, record.image_id, decode)
+
+
+def _decode_original(services: Services, record: ImageRecord) -> Master | None:
+    """The original, decoded and resized to the master width; None once a failure is recorded."""
+    image_id = record.image_id
+    try:
+        with services.originals.local_copy(record.original_key) as path, observe.timed("decode"):
+            # A forked child with its own time and memory budget: a hostile file costs one child.
+            return sandbox.load_master(path, services.limits)
+    except ImageRejected as rejected:
+        fail(services, image_id, rejected.reason.value, rejected.detail)
+    except BlobNotFound:
+        fail(services, image_id, "upload_missing", "the original is not in the store")
+    except (StorageError, CatalogError):
+        raise
+    except MemoryError:
+        fail(services, image_id, Reason.MEMORY_LIMIT.value, "decoding exceeded the memory ceiling")
+    except Exception as exc:  # a decoder bug on hostile bytes is a bad file
+        if type(exc).__name__ == "SoftTimeLimitExceeded":
+            raise  # the task layer records decode_timeout; app/ does not import Celery
+        fail(services, image_id, Reason.CORRUPT.value, f"{type(exc).__name__}: {exc}")
+    return None
 
 
 @logs.scoped
@@ -215,7 +215,9 @@ def compress(services: Services, image_id: str, attempt: int | None = None) -> b
     specs = [s for s in eager_specs(services, record, FAST_FORMATS) if s.name not in FIRST_VARIANTS]
     if not specs:
         return True
-    sizes = rawimage.load_set(services.variants.get(master_key(image_id)))
+    sizes = _working_sizes(services, record)
+    if sizes is None:
+        return False
     stored = stored_variants.store(
         services, image_id, render(sizes, specs, services.encode_settings)
     )
@@ -239,8 +241,12 @@ def encode(services: Services, image_id: str, attempt: int | None = None) -> boo
     unlisted = not set(on_request_names(services, record, skip=FIRST_VARIANTS)) <= {
         v.name for v in record.variants
     }
+    sizes: dict[int, Image.Image] = {}
     if specs or unlisted:
-        sizes = rawimage.load_set(services.variants.get(master_key(image_id)))
+        found = _working_sizes(services, record)
+        if found is None:
+            return False
+        sizes = found
         if unlisted:
             stored += stored_variants.on_request(services, record, sizes, FIRST_VARIANTS)
     if specs:
@@ -264,17 +270,18 @@ def encode(services: Services, image_id: str, attempt: int | None = None) -> boo
 
 @logs.scoped
 def record(services: Services, image_id: str, attempt: int | None = None) -> bool:
-    """Drop the working master of a ready image (and mark it ready, if `encode` did not)."""
+    """Drop the working master of a ready image, if resize stored one (and mark it ready, if
+    `encode` did not)."""
     current = services.catalog.get(image_id)
     if current.status is Status.READY and attempt in (None, current.attempts):
-        services.variants.delete(master_key(image_id))  # idempotent: gone is fine
+        working_pyramid.drop(services, image_id)
         return True
     current_or_none = _active(services, image_id, attempt)
     if current_or_none is None or current_or_none.width is None:
         return False
     # A chain whose encode stage ran before encode marked images ready (an upgrade mid-chain).
     _update(services, current_or_none, attempt, lambda r: _ready(services, r))
-    services.variants.delete(master_key(image_id))
+    working_pyramid.drop(services, image_id)
     _report_ready(current)
     return True
 

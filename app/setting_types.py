@@ -206,6 +206,13 @@ def as_log_format(name: str, raw: str) -> str:
     return value
 
 
+def as_working_pyramid(name: str, raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in ("stored", "decoded"):
+        raise SettingsError(f"{name} must be stored or decoded, got {raw!r}")
+    return value
+
+
 def as_rate(name: str, raw: str) -> str:
     from limits import parse_many
 

@@ -37,6 +37,7 @@ from app.setting_types import (
     as_signing_keys,
     as_text,
     as_url,
+    as_working_pyramid,
     env,
     file_url_path,
 )
@@ -123,6 +124,11 @@ class Settings:
     eager_variants: EagerVariants = env(
         "IMAGEPIPE_EAGER_VARIANTS", as_eager_variants, EAGER_DEFAULT
     )
+    # How encode gets the resized widths resize made: "stored" (resize stores them, ~13 MB for
+    # 12 MP, and encode reads them back) or "decoded" (encode decodes the original again).
+    # Empty: stored in a local folder, where that is free and faster than a decode; decoded on
+    # S3, where storing it is a billed PUT (docs/capacity.md, lever 2, has the trade).
+    working_pyramid: str = env("IMAGEPIPE_WORKING_PYRAMID", as_working_pyramid, "")
     # Prefork pool processes per worker (celeryconfig.py): images processed at once.
     worker_concurrency: int = env("IMAGEPIPE_WORKER_CONCURRENCY", as_int_range(1, 64), 2)
     # First-request renders at once per API process; past it, 503 with Retry-After.
@@ -217,6 +223,13 @@ class Settings:
         if not self.public_base_url:
             object.__setattr__(self, "public_base_url", f"http://{self.host}:{self.port}")
         object.__setattr__(self, "eager_variants", default_for(self.eager_variants, avif=self.avif))
+
+    @property
+    def stores_pyramid(self) -> bool:
+        """True when resize stores the resized widths for encode (IMAGEPIPE_WORKING_PYRAMID)."""
+        if self.working_pyramid:
+            return self.working_pyramid == "stored"
+        return urlsplit(self.variants_url).scheme == "file"
 
     @property
     def embedded(self) -> bool:

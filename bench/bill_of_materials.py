@@ -163,8 +163,12 @@ def _key_of(client: Any, params: dict[str, Any], uncounted: Any) -> dict[str, An
     return {n: params["Item"][n] for n in names}
 
 
-def measure(photo: Path, eager: str | None = None, *, first_requests: bool = False) -> Bill:
-    """One image's bill; with ``first_requests``, each left-out variant's first request too."""
+def measure(
+    photo: Path, eager: str | None = None, *, first_requests: bool = False, pyramid: str = ""
+) -> Bill:
+    """One image's bill; with ``first_requests``, each left-out variant's first request too.
+
+    ``pyramid`` is IMAGEPIPE_WORKING_PYRAMID (empty: its default on S3, decoded again)."""
     from moto import mock_aws
 
     from app import lease, processing
@@ -192,6 +196,7 @@ def measure(photo: Path, eager: str | None = None, *, first_requests: bool = Fal
             aws_region="us-east-1",
             sqs_wait_seconds=0,
             eager_variants=parse_eager(eager) if eager else EAGER_DEFAULT,
+            working_pyramid=pyramid,
             # No renewal however slow the machine: one is a read and a write, after a stage
             # has run a third of a lease (30 s by default), so its count would follow the load.
             lease_seconds=3600,
@@ -244,6 +249,23 @@ def measure(photo: Path, eager: str | None = None, *, first_requests: bool = Fal
             bill.render_cpu_s[name] = _cpu_seconds() - start
             bill.render_calls.update(calls.calls)
     return bill
+
+
+def redecode_cpu(photo: Path, runs: int = 3) -> float:
+    """CPU-s of a second decode of ``photo`` (the sandboxed decode and the resize to every
+    width, as encode runs it when the pyramid is not stored): the median of ``runs``."""
+    from app.imaging import sandbox
+    from app.imaging.limits import Limits
+    from app.imaging.pipeline import pyramid
+    from app.imaging.plan import plan_variants
+
+    spent = []
+    for _ in range(runs):
+        start = _cpu_seconds()
+        master = sandbox.load_master(photo, Limits())
+        pyramid(master.image, [s.width for s in plan_variants(master.width, height=master.height)])
+        spent.append(_cpu_seconds() - start)
+    return sorted(spent)[len(spent) // 2]
 
 
 def _cpu_seconds() -> float:
@@ -365,11 +387,15 @@ def left_out_cpu(every: Bill, lazy: Bill) -> float:
     return max(0.0, every.chain_cpu_s - lazy.chain_cpu_s)
 
 
-def designs(every: Bill, lazy: Bill, cpu_today: float, cpu_now: float) -> list[tuple[Bill, Design]]:
+def designs(
+    every: Bill, stored: Bill, lazy: Bill, *, cpu_today: float, cpu_now: float, redecode: float
+) -> list[tuple[Bill, Design]]:
     """Before issue 12, each lever built, then each not built (docs/capacity.md).
 
-    ``every`` is the bill with every variant made by processing; ``lazy`` with the default
-    IMAGEPIPE_EAGER_VARIANTS (the rest made on first request, priced apart).
+    ``every`` is the bill with every variant made by processing and the pyramid stored;
+    ``stored`` with the default IMAGEPIPE_EAGER_VARIANTS (the rest made on first request, priced
+    apart) and the pyramid stored; ``lazy`` as the stack runs it, the pyramid decoded again
+    by encode, which costs ``redecode`` CPU-s.
     """
     # The rows before counted the chain's reads only; the lease's and the upload's are the same
     # in every row.
@@ -384,9 +410,9 @@ def designs(every: Bill, lazy: Bill, cpu_today: float, cpu_now: float) -> list[t
     # the claim), ready with every variant.
     items = lazy.stored_items
     three_writes = [items[0], items[2], items[-1]] if len(items) >= 3 else items
-    cpu_lazy = cpu_now - left_out_cpu(every, lazy)
-    # The pyramid's reads: every GetObject but resize's of the original.
-    pyramid_gets = lazy.calls["s3", "GetObject"] - 1
+    cpu_lazy = cpu_now - left_out_cpu(every, stored)
+    # Encode's read of the original, which one task from resize to encode would not need.
+    second_gets = lazy.calls["s3", "GetObject"] - 1
     return [
         (
             every,
@@ -420,9 +446,9 @@ def designs(every: Bill, lazy: Bill, cpu_today: float, cpu_now: float) -> list[t
             ),
         ),
         (
-            lazy,
+            stored,
             Design(
-                "**+ rarely served variants made on first request** (IMAGEPIPE_EAGER_VARIANTS's "
+                "+ rarely served variants made on first request (IMAGEPIPE_EAGER_VARIANTS's "
                 "default; built)",
                 cpu_lazy,
                 events=False,
@@ -431,12 +457,20 @@ def designs(every: Bill, lazy: Bill, cpu_today: float, cpu_now: float) -> list[t
         (
             lazy,
             Design(
-                "+ master kept off S3 (one task from resize to encode; not built)",
+                "**+ the pyramid decoded again by encode, not stored on S3** "
+                "(IMAGEPIPE_WORKING_PYRAMID's default there; built)",
+                cpu_lazy + redecode,
+                events=False,
+            ),
+        ),
+        (
+            lazy,
+            Design(
+                "+ one task from resize to encode (no second decode; not built)",
                 cpu_lazy,
                 tasks=2,
                 events=False,
-                puts_saved=1,
-                gets_saved=pyramid_gets,
+                gets_saved=second_gets,
             ),
         ),
         (
@@ -447,8 +481,7 @@ def designs(every: Bill, lazy: Bill, cpu_today: float, cpu_now: float) -> list[t
                 cpu_lazy,
                 tasks=2,
                 events=False,
-                puts_saved=1,
-                gets_saved=pyramid_gets,
+                gets_saved=second_gets,
                 write_units=_units(three_writes, lazy.indexes),
             ),
         ),
@@ -460,7 +493,7 @@ def designs(every: Bill, lazy: Bill, cpu_today: float, cpu_now: float) -> list[t
                 tasks=2,
                 events=False,
                 puts_saved=lazy.calls["s3", "PutObject"] - 2,
-                gets_saved=pyramid_gets,
+                gets_saved=second_gets,
                 write_units=_units(three_writes, lazy.indexes),
             ),
         ),
@@ -488,13 +521,18 @@ def _still_processing(item: dict[str, Any]) -> dict[str, Any]:
     return unfinished
 
 
-def cost_table(every: Bill, lazy: Bill, cpu_today: float, cpu_now: float) -> list[str]:
+def cost_table(
+    every: Bill, stored: Bill, lazy: Bill, *, cpu_today: float, cpu_now: float, redecode: float
+) -> list[str]:
+    """The cost of each design in `designs` (the same arguments) per 1,000 images."""
     kinds = list(PRICES)
     lines = [
         "| design | S3 PUT | S3 GET | DynamoDB | SQS | SNS | compute | total per 1,000 |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for bill, design in designs(every, lazy, cpu_today, cpu_now):
+    for bill, design in designs(
+        every, stored, lazy, cpu_today=cpu_today, cpu_now=cpu_now, redecode=redecode
+    ):
         units = billed(bill, design)
         cost = cost_per_1000(units)
         by = {k: cost[k] for k in kinds}
@@ -569,18 +607,36 @@ def main(argv: list[str] | None = None) -> int:
 
     path = args.photo or photo(DEFAULT_PHOTO)
     measure(path, "all")  # a warm-up: the first chain in a process pays its imports and caches
-    every = measure(path, "all")
+    every = measure(path, "all", pyramid="stored")
+    stored = measure(path, args.eager, pyramid="stored")
     lazy = measure(path, args.eager, first_requests=True)
-    for label, bill in (("every variant by processing", every), ("eager default", lazy)):
+    redecode = redecode_cpu(path)
+    for label, bill in (
+        ("every variant by processing, the pyramid stored", every),
+        ("eager default, the pyramid stored", stored),
+        ("eager default, the pyramid decoded again (the default on S3)", lazy),
+    ):
         print(f"{path.name}: one image through the AWS path ({label})")
         print("\n".join(report(bill)))
         print(json.dumps(bill.as_dict()))
     print(
-        f"processing CPU left to first requests: {left_out_cpu(every, lazy):.3f} CPU-s an image "
+        f"processing CPU left to first requests: {left_out_cpu(every, stored):.3f} CPU-s an image "
         f"(the chain in this process: {every.chain_cpu_s:.3f} with every variant, "
-        f"{lazy.chain_cpu_s:.3f} with {args.eager or 'the default'})"
+        f"{stored.chain_cpu_s:.3f} with {args.eager or 'the default'}); the second decode: "
+        f"{redecode:.3f} CPU-s (median of 3)"
     )
-    print("\n".join(cost_table(every, lazy, args.cpu_today, args.cpu_now)))
+    print(
+        "\n".join(
+            cost_table(
+                every,
+                stored,
+                lazy,
+                cpu_today=args.cpu_today,
+                cpu_now=args.cpu_now,
+                redecode=redecode,
+            )
+        )
+    )
     print("\n".join(first_request_table(lazy)))
     return 0
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from app import processing
+from app import processing, working_pyramid
 from app.catalog import Status
 from app.rendering import render_on_request
 from app.services import Services
@@ -58,7 +58,7 @@ def test_the_chain_makes_every_variant_and_records_it(services: Services) -> Non
             assert img.size == (variant.width, variant.height)
         assert services.variants.stat(variant.key).size == variant.bytes
     assert record.placeholder is not None
-    assert not services.variants.exists(processing.master_key(image_id))  # work file cleaned
+    assert not services.variants.exists(working_pyramid.master_key(image_id))  # work file cleaned
     assert services.originals.exists(image_id)  # the original is kept
 
 
@@ -87,7 +87,9 @@ def test_resize_lists_the_variants_left_to_first_request_and_compress_then_has_n
     lazy = {v.name for v in resized.variants if v.on_request}
     assert {"1280.webp", "1920.jpg", "640-lq.webp"} <= lazy
     assert "compress" not in processing.chain_stages(services.settings)
-    services.variants.delete(processing.master_key(image_id))  # any read of it would fail
+    # Any read of the pyramid would fail, and so would the decode it falls back on.
+    services.variants.delete(working_pyramid.master_key(image_id))
+    services.originals.delete(image_id)
     assert processing.compress(services, image_id, attempt)
     assert services.catalog.get(image_id) == resized  # not written
 
@@ -121,7 +123,7 @@ class MasterWaitsForFirstPaint:
         self.first_paint_seen_by_master_put = False
 
     def put(self, key: str, data: Any, **kwargs: Any) -> Any:
-        if key == processing.master_key(self._image_id):
+        if key == working_pyramid.master_key(self._image_id):
             deadline = time.monotonic() + 30  # generous: only the other thread's work to wait for
             while time.monotonic() < deadline and not self.first_paint_seen_by_master_put:
                 record = self._services.catalog.get(self._image_id)
@@ -143,7 +145,7 @@ def test_the_first_paint_is_recorded_without_waiting_for_the_masters_put(
     slow_master = MasterWaitsForFirstPaint(services, image_id)
     assert processing.resize(replace(services, variants=slow_master), image_id)  # type: ignore[arg-type]
     assert slow_master.first_paint_seen_by_master_put
-    assert services.variants.exists(processing.master_key(image_id))  # stored all the same
+    assert services.variants.exists(working_pyramid.master_key(image_id))  # stored all the same
 
 
 def test_a_replayed_event_changes_nothing(services: Services) -> None:
@@ -232,9 +234,9 @@ def test_the_avif_write_marks_the_image_ready_and_record_only_drops_the_master(
     assert record.status is Status.READY
     assert record.processed_url == f"http://testserver/i/{image_id}"
     assert "avif" in {v.format for v in record.variants}
-    assert services.variants.exists(processing.master_key(image_id))
+    assert services.variants.exists(working_pyramid.master_key(image_id))
     assert processing.record(services, image_id, attempt)
-    assert not services.variants.exists(processing.master_key(image_id))
+    assert not services.variants.exists(working_pyramid.master_key(image_id))
     assert processing.record(services, image_id, attempt)  # redelivered: still fine
     assert saves == ["processing", "processing", "ready"]
     assert services.catalog.get(image_id) == record

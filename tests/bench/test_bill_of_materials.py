@@ -30,12 +30,13 @@ def test_item_size_follows_dynamodbs_rules() -> None:
 def test_one_image_through_the_aws_path_is_counted_by_service_and_operation() -> None:
     bill = measure(photo("mate_Storm.jpg"))
     calls = bill.calls
-    # Every stored object is a PUT this process made and sized: the original, the working
-    # pyramid and each variant; the pyramid is deleted at the end.
+    # Every stored object is a PUT this process made and sized: the original and each variant
+    # processing makes (9 by default); on S3 no working pyramid (IMAGEPIPE_WORKING_PYRAMID).
     puts = calls["s3", "PutObject"]
-    assert puts == len(bill.s3_put_bytes) >= 2 + 9
+    assert puts == len(bill.s3_put_bytes) == 1 + 9
     assert all(size > 0 for size in bill.s3_put_bytes)
-    assert calls["s3", "DeleteObject"] >= 1
+    assert calls["s3", "DeleteObject"] == 0  # no pyramid to drop
+    assert calls["s3", "HeadObject"] == 2  # s3transfer's, before each read of the original
     # The ingest process read S3's event from SQS and deleted it.
     assert calls["sqs", "ReceiveMessage"] >= 1 and calls["sqs", "DeleteMessage"] == 1
     # Each catalog write is sized from the item stored, and priced in 1 KB write units.
@@ -54,7 +55,7 @@ def test_one_image_through_the_aws_path_is_counted_by_service_and_operation() ->
     # thread reads the record's age once as it starts (app/lease.py).
     assert bill.lease_reads == 3
     assert calls["dynamodb", "GetItem"] == 4 + bill.lease_reads
-    # The original once (resize), the pyramid once (encode; twice with compress).
+    # The original twice: resize decodes it, and encode decodes it again.
     assert calls["s3", "GetObject"] == 2
     # The upload's admission: the user's unfinished uploads, then the quota's sizes.
     assert calls["dynamodb", "Query"] == 2
@@ -116,8 +117,15 @@ def test_variants_left_to_first_requests_cost_their_put_then() -> None:
     assert lazy.render_calls["s3", "PutObject"] == left
     assert lazy.render_calls["dynamodb", "PutItem"] == 0  # no catalog write per render
     assert all(seconds > 0 for seconds in lazy.render_cpu_s.values())
-    table = cost_table(every, lazy, 1.4, 0.8)
+    stored = measure(photo("mate_Storm.jpg"), pyramid="stored")
+    # The stored pyramid is one PUT more, and encode reads it instead of the original.
+    assert stored.calls["s3", "PutObject"] == lazy.calls["s3", "PutObject"] + 1
+    assert stored.calls["s3", "GetObject"] == lazy.calls["s3", "GetObject"]
+    assert stored.calls["s3", "DeleteObject"] == 1  # record drops it
+    table = cost_table(every, stored, lazy, cpu_today=1.4, cpu_now=0.8, redecode=0.25)
     built = next(line for line in table if "made on first request" in line)
-    assert f"({lazy.calls['s3', 'PutObject']})" in built
+    assert f"({stored.calls['s3', 'PutObject']})" in built
+    decoded = next(line for line in table if "decoded again" in line)
+    assert f"({lazy.calls['s3', 'PutObject']})" in decoded
     (cost,) = [line for line in first_request_table(lazy) if "First-request cost" in line]
     assert cost.endswith("per 1,000 images")

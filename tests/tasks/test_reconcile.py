@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from app import processing
+from app import processing, working_pyramid
 from app.catalog import Status
 from app.services import Services, build_services
 from tasks.reconcile import BEAT_SLACK, MAX_ATTEMPTS, reconcile_once
@@ -125,4 +125,4 @@ def test_every_task_delivered_twice_makes_one_set_of_variants(svc: Services) -> 
     stored = set(svc.variants.list(f"{image_id}/"))
     # One set, nothing extra: what processing makes (the rest is made on first request).
     assert stored == {v.key for v in record.variants if not v.on_request}
-    assert not svc.variants.exists(processing.master_key(image_id))
+    assert not svc.variants.exists(working_pyramid.master_key(image_id))
