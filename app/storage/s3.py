@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -40,6 +41,7 @@ _UNAVAILABLE = frozenset(
     }
 )
 # Streams above 16 MiB go up in parts, 8 MiB at a time; nothing is read whole into memory.
+_COPY_CHUNK = 1024 * 1024
 _TRANSFER = TransferConfig(multipart_threshold=16 * 1024 * 1024, multipart_chunksize=8 * 1024**2)
 
 
@@ -113,8 +115,13 @@ class S3BlobStore:
         name = self.object_key(key)
         with tempfile.TemporaryDirectory(prefix="imagepipe-") as folder:
             path = Path(folder) / name.rsplit("/", 1)[-1]
+            # One GET, streamed: s3transfer's download_fileobj asks HeadObject first (a billed
+            # request an image read, docs/capacity.md) to plan ranged parts an original under
+            # the upload limit does not need.
             with _errors(key), path.open("wb") as out:
-                self.client.download_fileobj(self.bucket, name, out, Config=_TRANSFER)
+                body = self.client.get_object(Bucket=self.bucket, Key=name)["Body"]
+                with body:
+                    shutil.copyfileobj(body, out, _COPY_CHUNK)
             yield path
 
     def stat(self, key: str) -> BlobInfo:
