@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from functools import partial
 
 from PIL import Image
 
@@ -144,7 +145,7 @@ def resize(services: Services, image_id: str, attempt: int | None = None) -> boo
     ]
     with ThreadPoolExecutor(2, thread_name_prefix="resize") as side:
         hint = side.submit(make_placeholder, _placeholder_source(sizes))
-        # The pyramid (~11 MB for 12 MP) is stored beside the first paint, unless encode is to
+        # The pyramid (~13 MB for 12 MP) is stored beside the first paint, unless encode is to
         # decode the original again (IMAGEPIPE_WORKING_PYRAMID).
         saved = side.submit(working_pyramid.save, services, image_id, sizes)
         stored = stored_variants.store(services, image_id, render(sizes, first, settings))
@@ -174,9 +175,7 @@ def resize(services: Services, image_id: str, attempt: int | None = None) -> boo
 
 
 def _working_sizes(services: Services, record: ImageRecord) -> working_pyramid.Sizes | None:
-    def decode() -> Master | None:
-        return _decode_original(services, record)
-
+    decode = partial(_decode_original, services, record)
     return working_pyramid.load(services, record.image_id, decode)
 
 
@@ -241,7 +240,7 @@ def encode(services: Services, image_id: str, attempt: int | None = None) -> boo
     unlisted = not set(on_request_names(services, record, skip=FIRST_VARIANTS)) <= {
         v.name for v in record.variants
     }
-    sizes: dict[int, Image.Image] = {}
+    sizes: working_pyramid.Sizes = {}
     if specs or unlisted:
         found = _working_sizes(services, record)
         if found is None:
