@@ -41,8 +41,8 @@ _UNAVAILABLE = frozenset(
     }
 )
 # Streams above 16 MiB go up in parts, 8 MiB at a time; nothing is read whole into memory.
-_COPY_CHUNK = 1024 * 1024
 _TRANSFER = TransferConfig(multipart_threshold=16 * 1024 * 1024, multipart_chunksize=8 * 1024**2)
+_COPY_CHUNK = 1024 * 1024  # local_copy's reads from a GET's stream
 
 
 class S3BlobStore:
