@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from app import aws, names, processing
+from app import aws, names, working_pyramid
 from app.catalog import dynamodb
 from app.ops import provision
 from app.settings import Settings
@@ -21,7 +21,7 @@ def test_settings_defaults_are_the_shared_names(tmp_path: object) -> None:
 
 
 def test_the_pipeline_edge_and_adapters_use_the_shared_names() -> None:
-    assert processing.WORK_PREFIX == names.WORK_PREFIX
+    assert working_pyramid.WORK_PREFIX == names.WORK_PREFIX
     assert viewer_request.VARIANT_HEADER == names.VARIANT_HEADER
     assert variants.PUBLIC_PREFIX == names.PUBLIC_PREFIX
     assert (dynamodb.BY_USER, dynamodb.BY_OPEN_STATUS) == (names.BY_USER, names.BY_OPEN_STATUS)
