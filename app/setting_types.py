@@ -199,18 +199,16 @@ def as_basic_auth(name: str, raw: str) -> str:
     return raw
 
 
-def as_log_format(name: str, raw: str) -> str:
-    value = raw.strip().lower()
-    if value not in ("json", "text"):
-        raise SettingsError(f"{name} must be json or text, got {raw!r}")
-    return value
+def as_choice(*choices: str) -> Callable[[str, str], str]:
+    """One of ``choices``, case and surrounding spaces ignored."""
 
+    def parse(name: str, raw: str) -> str:
+        value = raw.strip().lower()
+        if value not in choices:
+            raise SettingsError(f"{name} must be {' or '.join(choices)}, got {raw!r}")
+        return value
 
-def as_working_pyramid(name: str, raw: str) -> str:
-    value = raw.strip().lower()
-    if value not in ("stored", "decoded"):
-        raise SettingsError(f"{name} must be stored or decoded, got {raw!r}")
-    return value
+    return parse
 
 
 def as_rate(name: str, raw: str) -> str:

@@ -25,11 +25,11 @@ from app.setting_types import (
     UrlSigningKeys,
     as_basic_auth,
     as_bool,
+    as_choice,
     as_cloudfront_key_id,
     as_colour,
     as_http_base,
     as_int_range,
-    as_log_format,
     as_port,
     as_positive_int,
     as_rate,
@@ -37,7 +37,6 @@ from app.setting_types import (
     as_signing_keys,
     as_text,
     as_url,
-    as_working_pyramid,
     env,
     file_url_path,
 )
@@ -128,7 +127,7 @@ class Settings:
     # 12 MP, and encode reads them back) or "decoded" (encode decodes the original again).
     # Empty: stored in a local folder, where that is free and faster than a decode; decoded on
     # S3, where storing it is a billed PUT (docs/capacity.md, lever 2, has the trade).
-    working_pyramid: str = env("IMAGEPIPE_WORKING_PYRAMID", as_working_pyramid, "")
+    working_pyramid: str = env("IMAGEPIPE_WORKING_PYRAMID", as_choice("stored", "decoded"), "")
     # Prefork pool processes per worker (celeryconfig.py): images processed at once.
     worker_concurrency: int = env("IMAGEPIPE_WORKER_CONCURRENCY", as_int_range(1, 64), 2)
     # First-request renders at once per API process; past it, 503 with Retry-After.
@@ -209,7 +208,7 @@ class Settings:
     )
     # Logs and metrics (docs/operations.md). The log format "json" or "text"; empty: text when
     # embedded, JSON otherwise. The worker's metrics port 0 means none.
-    log_format: str = env("IMAGEPIPE_LOG_FORMAT", as_log_format, "")
+    log_format: str = env("IMAGEPIPE_LOG_FORMAT", as_choice("json", "text"), "")
     metrics_token: Secret = env("IMAGEPIPE_METRICS_TOKEN", as_secret(as_text), Secret(""))
     worker_metrics_host: str = env("IMAGEPIPE_WORKER_METRICS_HOST", as_text, "127.0.0.1")
     worker_metrics_port: int = env("IMAGEPIPE_WORKER_METRICS_PORT", as_int_range(0, 65535), 0)

@@ -254,16 +254,14 @@ def measure(
 def redecode_cpu(photo: Path, runs: int = 3) -> float:
     """CPU-s of a second decode of ``photo`` (the sandboxed decode and the resize to every
     width, as encode runs it when the pyramid is not stored): the median of ``runs``."""
+    from app import working_pyramid
     from app.imaging import sandbox
     from app.imaging.limits import Limits
-    from app.imaging.pipeline import pyramid
-    from app.imaging.plan import plan_variants
 
     spent = []
     for _ in range(runs):
         start = _cpu_seconds()
-        master = sandbox.load_master(photo, Limits())
-        pyramid(master.image, [s.width for s in plan_variants(master.width, height=master.height)])
+        working_pyramid.of(sandbox.load_master(photo, Limits()))
         spent.append(_cpu_seconds() - start)
     return sorted(spent)[len(spent) // 2]
 
