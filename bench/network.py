@@ -1,6 +1,7 @@
 """Delivered bytes per network class: a phone showing a 12-photo gallery.
 
-Run: ``python -m bench.network [--update-docs] [--sensitivity] [--corpus DIR]``.
+Run: ``python -m bench.network [--update-docs] [--sensitivity] [--corpus DIR] [--skip N]
+[--formats F,...] [--count N]``.
 
 The phone is 360 CSS px wide at DPR 2 and shows each photo at full width (360 CSS px, so
 720 device px). For each network class (slow-2g, 2g, 3g, 4g) it sends what Chrome on
@@ -52,7 +53,7 @@ import platform
 import resource
 import sys
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from statistics import mean
@@ -81,6 +82,7 @@ DOCS_START: Final = "<!-- bench:network:start -->"
 DOCS_END: Final = "<!-- bench:network:end -->"
 
 GALLERY_SIZE: Final = 12
+GALLERY_FORMATS: Final = ("JPEG",)  # MANIFEST.tsv's format names: what the settings were tuned on
 # Displayed widths with a reference (device px): the phone, a 1280 and a 1920 screen. Wider
 # screens are compared at 1920, the widest width the platform stores (as master and slot).
 REFERENCE_WIDTHS: Final = (720, 1280, 1920)
@@ -172,10 +174,15 @@ def reduction(policy_bytes: int, baseline_bytes: int) -> tuple[float, float]:
 
 
 def gallery(
-    count: int = GALLERY_SIZE, corpus: Path = CORPUS, *, skip: int = 0
+    count: int = GALLERY_SIZE,
+    corpus: Path = CORPUS,
+    *,
+    skip: int = 0,
+    formats: Collection[str] = GALLERY_FORMATS,
 ) -> tuple[list[Path], str]:
-    """The ``count`` largest JPEG photos of the corpus (by pixels) after the ``skip`` largest
-    (photos the settings were not tuned on), or the fixtures.
+    """The ``count`` largest photos of the corpus (by pixels) in ``formats`` (MANIFEST.tsv's
+    names) after the ``skip`` largest, or the fixtures. Photos the settings were not tuned on:
+    the JPEGs after the 12 largest, or the phones' own HEIFs and AVIFs (``formats``).
 
     Where the corpus is absent, or has too few JPEGs, the committed fixture photos are used,
     repeated in turn to make ``count`` (the source says so).
@@ -183,13 +190,14 @@ def gallery(
     manifest = corpus / "MANIFEST.tsv"
     if manifest.exists():
         with manifest.open(newline="") as handle:
-            rows = [r for r in csv.DictReader(handle, delimiter="\t") if r["format"] == "JPEG"]
+            rows = [r for r in csv.DictReader(handle, delimiter="\t") if r["format"] in formats]
         rows.sort(key=lambda r: (-int(r["width"]) * int(r["height"]), r["filename"]))
         photos = [corpus / r["filename"] for r in rows[skip : skip + count]]
         if len(photos) == count:
             where = "../shared/corpus/photos" if corpus == CORPUS else str(corpus)
             after = f" after the {skip} largest" if skip else ""
-            return photos, f"corpus: the {count} largest JPEG photos{after} of {where}"
+            kinds = "/".join(formats)
+            return photos, f"corpus: the {count} largest {kinds} photos{after} of {where}"
     fixtures = sorted(p for p in FIXTURES.iterdir() if p.suffix in (".jpg", ".png"))
     photos = [fixtures[i % len(fixtures)] for i in range(count)]
     return photos, f"fixtures: {len(fixtures)} photos of tests/fixtures, repeated to make {count}"
@@ -909,6 +917,22 @@ def sensitivity_table(alternatives: Sequence[Alternative], network: str) -> str:
     return "\n".join(lines)
 
 
+def add_held_out_options(parser: argparse.ArgumentParser) -> None:
+    """--skip, --formats and --count: a set of photos no setting was tuned on (:func:`gallery`)."""
+    parser.add_argument(
+        "--skip",
+        type=int,
+        default=0,
+        help="leave out the N largest photos: the next ones, which no setting was tuned on",
+    )
+    parser.add_argument(
+        "--formats",
+        default=",".join(GALLERY_FORMATS),
+        help="MANIFEST.tsv formats, comma-separated: HEIF,AVIF are the phones' own photos",
+    )
+    parser.add_argument("--count", type=int, default=GALLERY_SIZE, help="how many photos")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.network", description=__doc__)
     parser.add_argument("--update-docs", action="store_true", help="rewrite docs/delivery.md")
@@ -923,17 +947,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=CORPUS,
         help="folder with the photos and their MANIFEST.tsv (default: ../shared/corpus/photos)",
     )
-    parser.add_argument(
-        "--skip",
-        type=int,
-        default=0,
-        help="leave out the N largest photos: the next 12, which no setting was tuned on",
-    )
+    add_held_out_options(parser)
     args = parser.parse_args(argv)
-    if args.skip and args.update_docs:
-        parser.error("--update-docs writes the gallery's results: not with --skip")
+    formats = tuple(args.formats.split(","))
+    held_out = args.skip or formats != GALLERY_FORMATS or args.count != GALLERY_SIZE
+    if held_out and args.update_docs:
+        parser.error("--update-docs writes the gallery's results: not with another set of photos")
     settings = EncodeSettings()
-    paths, source = gallery(corpus=args.corpus, skip=args.skip)
+    paths, source = gallery(args.count, args.corpus, skip=args.skip, formats=formats)
     started = time.perf_counter()
     photos = []
     for number, path in enumerate(paths, start=1):

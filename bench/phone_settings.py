@@ -1,7 +1,7 @@
 """The phone slot's AVIF settings against the 4g goal, photo by photo, and the best any
 per-photo choice could do.
 
-    python -m bench.phone_settings [--skip N] [--count N]
+    python -m bench.phone_settings [--skip N] [--count N] [--formats F,...]
 
 For each photo (bench.network's gallery order: the corpus's largest JPEGs, ``--skip`` the first
 N): the 720 px frame as the pipeline makes it (the resize cascade), the reference (the master
@@ -42,7 +42,13 @@ from app.imaging.pipeline import load_master, pyramid
 from app.imaging.plan import PHONE_AVIF, plan_variants
 from app.imaging.plugins import register_plugins
 from app.imaging.resize import resize_to_width
-from bench.network import FIXED_QUALITY, FIXED_WEBP_METHOD, REFERENCE_WIDTH, gallery
+from bench.network import (
+    FIXED_QUALITY,
+    FIXED_WEBP_METHOD,
+    REFERENCE_WIDTH,
+    add_held_out_options,
+    gallery,
+)
 from edge.variants import PHONE_SLOT
 from quality.measures import ssim
 
@@ -193,11 +199,10 @@ def report(photos: Sequence[Photo], label: str) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.phone_settings", description=__doc__)
-    parser.add_argument("--skip", type=int, default=0, help="leave out the first N photos")
-    parser.add_argument("--count", type=int, default=12, help="photos after those skipped")
+    add_held_out_options(parser)
     args = parser.parse_args(argv)
     register_plugins()
-    paths, source = gallery(args.count, skip=args.skip)
+    paths, source = gallery(args.count, skip=args.skip, formats=tuple(args.formats.split(",")))
     photos = [p for p in map(measure, paths) if p is not None]
     if not photos:
         print("no photo is wide enough for the phone slot", file=sys.stderr)

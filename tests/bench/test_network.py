@@ -173,6 +173,17 @@ def test_skip_takes_the_next_largest_jpegs_and_says_so(tmp_path: Path) -> None:
     assert gallery(3, tmp_path, skip=1)[1].startswith("fixtures:")
 
 
+def test_formats_pick_the_largest_photos_of_those_formats(tmp_path: Path) -> None:
+    # The phones' own HEIFs and AVIFs: photos no setting was tuned on.
+    rows = [("big.jpg", 900, "JPEG"), ("phone.heic", 400, "HEIF"), ("phone.avif", 500, "AVIF")]
+    rows.append(("small.heif", 100, "HEIF"))
+    lines = ["filename\twidth\theight\tformat"] + [f"{n}\t{w}\t{w}\t{f}" for n, w, f in rows]
+    (tmp_path / "MANIFEST.tsv").write_text("\n".join(lines) + "\n")
+    paths, source = gallery(2, tmp_path, formats=("HEIF", "AVIF"))
+    assert [p.name for p in paths] == ["phone.avif", "phone.heic"]
+    assert source == f"corpus: the 2 largest HEIF/AVIF photos of {tmp_path}"
+
+
 def test_prepare_makes_caches_and_scores_a_photo(tmp_path: Path) -> None:
     settings = EncodeSettings()
     first = prepare(photo("skimage_coffee.png"), settings, cache=tmp_path)
