@@ -1,6 +1,7 @@
 """The imaging benchmark: our pipeline against naive Pillow and libvips, in one run.
 
     python -m bench.pipeline [--repeat N] [--latency-runs N] [--no-write] [--quick]
+        [--engines E,...] [--no-latency] [--without-phone-slot]
 
 Workload: the standard variant set (160-lq, 640-lq, 320, 640, 1280, 1920 in AVIF, WebP and
 JPEG, plus the placeholder) for every JPEG of 8 MP or more in ../shared/corpus/photos (the
@@ -98,15 +99,27 @@ def photos() -> list[Path]:
 # --- The three engines (run inside spawned workers) ------------------------------------------
 
 
+# Plan tiers no engine makes, set in each worker by _worker_init: with --without-phone-slot
+# the phone slot (720.avif, which issue 16 added), so every engine makes the 18 variants issue
+# 12 set its CPU goal on.
+_left_out_tiers: set[str] = set()
+
+
+def planned(width: int) -> list[Any]:
+    """The variants every engine makes for an image ``width`` wide."""
+    from app.imaging.plan import plan_variants
+
+    return [s for s in plan_variants(width) if s.tier not in _left_out_tiers]
+
+
 def _specs(path: Path) -> list[Any]:
     from PIL import Image
 
     from app.imaging.decode import orientation_of
-    from app.imaging.plan import plan_variants
 
     with Image.open(path) as img:
         width = img.height if orientation_of(img) in (5, 6, 7, 8) else img.width
-    return plan_variants(width)
+    return planned(width)
 
 
 def today_settings() -> Any:
@@ -128,7 +141,6 @@ def run_ours(path: Path, settings: Any = None, render_avif: Any = None) -> Image
     from app.imaging.limits import Limits
     from app.imaging.pipeline import load_master, pyramid
     from app.imaging.placeholder import make_placeholder
-    from app.imaging.plan import plan_variants
 
     # As in production: two encode threads per image. With two worker processes that is up to
     # four threads on two cores; it keeps both cores busy when one process runs out of images.
@@ -136,7 +148,7 @@ def run_ours(path: Path, settings: Any = None, render_avif: Any = None) -> Image
     settings = replace(settings or EncodeSettings(), threads=2)
     start = _cpu_with_children()
     master = load_master(path, Limits())
-    specs = plan_variants(master.width)
+    specs = planned(master.width)
     sizes = pyramid(master.image, [s.width for s in specs])
     decode_resize = _cpu_with_children() - start
     hint = make_placeholder(sizes[min(sizes)])
@@ -307,7 +319,8 @@ RUNNERS: dict[str, Callable[[Path], ImageResult]] = {
 }
 
 
-def _worker_init() -> None:
+def _worker_init(left_out_tiers: frozenset[str] = frozenset()) -> None:
+    _left_out_tiers.update(left_out_tiers)
     os.environ["VIPS_CONCURRENCY"] = "1"  # one image per process; two processes, two cores
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     from app.imaging.arenas import limit_malloc_arenas
@@ -320,9 +333,16 @@ def _run_one(engine: str, path: str) -> tuple[ImageResult, float]:
     return result, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def throughput(engine: str, paths: list[Path], processes: int = 2) -> EngineRun:
+def throughput(
+    engine: str, paths: list[Path], processes: int = 2, *, left_out: frozenset[str] = frozenset()
+) -> EngineRun:
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(processes, mp_context=context, initializer=_worker_init) as pool:
+    with ProcessPoolExecutor(
+        processes,
+        mp_context=context,
+        initializer=_worker_init,
+        initargs=(left_out,),
+    ) as pool:
         list(pool.map(_warm, [engine] * processes))  # imports and codec set-up are not timed
         start = time.perf_counter()
         done = list(pool.map(_run_one, [engine] * len(paths), [str(p) for p in paths]))
@@ -559,7 +579,7 @@ def load_average() -> str:
         return "unknown"
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench.pipeline", description=__doc__)
     parser.add_argument("--repeat", type=int, default=2, help="throughput runs (default 2)")
     parser.add_argument("--latency-runs", type=int, default=5, help="latency repetitions")
@@ -569,8 +589,28 @@ def main(argv: list[str] | None = None) -> int:
         "--engines", default=",".join(ENGINES), help="comma-separated; ours is always run"
     )
     parser.add_argument("--no-latency", action="store_true", help="skip latency and memory")
+    parser.add_argument(
+        "--without-phone-slot",
+        action="store_true",
+        help="every engine leaves out 720.avif: the 18 variants issue 12 set its CPU goal on",
+    )
+    return parser
+
+
+def _left_out(args: argparse.Namespace) -> frozenset[str]:
+    """The plan tiers no engine makes in this run."""
+    from app.imaging.plan import PHONE_TIER
+
+    return frozenset({PHONE_TIER}) if args.without_phone_slot else frozenset()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
     args = parser.parse_args(argv)
+    if args.without_phone_slot and not args.no_write:
+        parser.error("--without-phone-slot measures another variant set: use it with --no-write")
     sys.path.insert(0, str(ROOT))
+    left_out = _left_out(args)
     paths = sorted(photos(), key=lambda p: -p.stat().st_size)  # biggest first: even finish
     if args.quick:
         paths, args.repeat, args.latency_runs = paths[:3], 1, 2
@@ -588,7 +628,7 @@ def main(argv: list[str] | None = None) -> int:
     for attempt in range(args.repeat):
         runs = {}
         for engine in engines:
-            runs[engine] = throughput(engine, paths)
+            runs[engine] = throughput(engine, paths, left_out=left_out)
             print(f"  run {attempt + 1} {engine}: {runs[engine].wall:.1f} s", flush=True)
         tiers = add_ssim(runs)
         r = ratios(runs)
