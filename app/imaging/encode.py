@@ -82,6 +82,9 @@ class EncodeSettings:
     # SVT-AV1's own options (libavif's codec-specific key/values), e.g. the phone tier's
     # ("tune", "4"): passed to SVT-AV1 only, never to libaom (which refuses them).
     svt_options: tuple[tuple[str, str], ...] = ()
+    # SVT-AV1's threads for one encode (libavif's maxThreads); libaom always gets one. Encodes
+    # run side by side already, so one is the rule; plan.PHONE_AVIF says why the phone tier not.
+    svt_threads: int = 1
     threads: int = 2  # encodes run side by side (Pillow releases the GIL while encoding)
     background: tuple[int, int, int] = (255, 255, 255)
 
@@ -144,9 +147,11 @@ def avif_codec(size: tuple[int, int], settings: EncodeSettings, *, gray: bool = 
 def avif_options(
     size: tuple[int, int], settings: EncodeSettings, *, gray: bool = False
 ) -> dict[str, object]:
-    """pillow-avif-plugin's save options: 4:2:0, one thread (encodes already run side by side)."""
+    """pillow-avif-plugin's save options: 4:2:0, one thread (encodes already run side by side)
+    but for SVT-AV1's ``svt_threads``."""
     codec = avif_codec(size, settings, gray=gray)
-    options: dict[str, object] = {"codec": codec, "subsampling": "4:2:0", "max_threads": 1}
+    threads = settings.svt_threads if codec == "svt" else 1
+    options: dict[str, object] = {"codec": codec, "subsampling": "4:2:0", "max_threads": threads}
     if codec == "aom":
         # aom's default tune (psnr) spends bits on noise SSIM does not see.
         options |= {"speed": settings.aom_speed, "advanced": {"tune": "ssim"}}

@@ -20,6 +20,7 @@ class PhoneAvif:
     quality: int
     speed: int
     svt_options: tuple[tuple[str, str], ...] = ()  # SVT-AV1's own options (encode.py)
+    svt_threads: int = 1  # EncodeSettings.svt_threads
 
 
 # The phone tier's AVIF per encoder. Shown at DPR >= 2 and judged against WebP q80 at 720 px
@@ -29,10 +30,15 @@ class PhoneAvif:
 #   before: 72.3 %, 0.9728, ~0.11). CRF 30.5 sits between libavif's q51 (CRF 31) and q52
 #   (CRF 30): SVT-AV1 takes quarter steps. Preset 5 is half the CPU but, at the bytes that
 #   meet the goals, takes plasma_Path (fine foliage) under the tier's SSIM floor of 0.92.
+#   Two SVT-AV1 threads where encodes run one at a time (the AVIF child, app/imaging/contained.py):
+#   it is the chain's longest encode (~0.65 s for a 12 MP photo on one thread) and the second
+#   core would wait; with two, the same bytes in ~0.39 s (docs/benchmarks.md, Run 8). Never
+#   beside another encode: next to a second SVT-AV1 encode in one process, SVT-AV1 4.1 with two
+#   threads died of SIGSEGV (test_corpus, 3 runs of 3; none in 2 runs with one thread).
 # - libaom (gray frames, frames SVT-AV1 refuses): speed 6, q58, tune=ssim (encode.py).
 PHONE_AVIF: dict[str, PhoneAvif] = {
     "aom": PhoneAvif(58, 6),
-    "svt": PhoneAvif(51, 4, (("tune", "4"), ("crf", "30.5"))),
+    "svt": PhoneAvif(51, 4, (("tune", "4"), ("crf", "30.5")), svt_threads=2),
 }
 FAST_FORMATS = ("webp", "jpg")
 SLOW_FORMATS = ("avif",)
@@ -99,7 +105,11 @@ def phone_encode(
     # libaom at its own phone speed also where it stands in for a failed SVT-AV1 encode.
     aom_speed = PHONE_AVIF["aom"].speed
     tuned = replace(
-        settings, aom_speed=aom_speed, avif_speed=phone.speed, svt_options=phone.svt_options
+        settings,
+        aom_speed=aom_speed,
+        avif_speed=phone.speed,
+        svt_options=phone.svt_options,
+        svt_threads=phone.svt_threads if settings.threads == 1 else 1,
     )
     return phone.quality, tuned
 

@@ -65,14 +65,16 @@ def test_plan_never_upscales_and_keeps_the_slot_holding_the_whole_image() -> Non
 
 
 def test_the_phone_slot_is_encoded_for_its_density() -> None:
-    # 720.avif: SVT-AV1 preset 4, tune 4 (MS-SSIM), CRF 30.5; libaom speed 6 q58 tune=ssim
-    # (docs/delivery.md), whatever the other tiers use.
-    quality, settings = phone_encode((720, 480), EncodeSettings(avif_codec="svt"))
+    # 720.avif: SVT-AV1 preset 4, tune 4 (MS-SSIM), CRF 30.5, two threads where encodes run one
+    # at a time (the AVIF child); libaom speed 6 q58 tune=ssim, one thread (docs/delivery.md),
+    # whatever the other tiers use.
+    one_at_a_time = EncodeSettings(avif_codec="svt", threads=1)
+    quality, settings = phone_encode((720, 480), one_at_a_time)
     assert quality == 51
     assert avif_options((720, 480), settings) == {
         "codec": "svt",
         "subsampling": "4:2:0",
-        "max_threads": 1,
+        "max_threads": 2,
         "speed": 4,
         "advanced": {"tune": "4", "crf": "30.5"},
     }
@@ -80,14 +82,20 @@ def test_the_phone_slot_is_encoded_for_its_density() -> None:
     # (it refuses them) and its own phone speed, not preset 4.
     fallback = avif_options((720, 480), replace(settings, avif_codec="aom"))
     assert fallback["advanced"] == {"tune": "ssim"} and fallback["speed"] == 6
+    assert fallback["max_threads"] == 1
+    # Beside another encode, one thread: two SVT-AV1 encodes in one process, one of them on two
+    # threads, crashed.
+    _, side_by_side = phone_encode((720, 480), EncodeSettings(avif_codec="svt", threads=2))
+    assert avif_options((720, 480), side_by_side)["max_threads"] == 1
     quality, settings = phone_encode((720, 480), EncodeSettings(avif_codec="aom"))
     assert (quality, settings.aom_speed) == (58, 6)
     assert avif_options((720, 480), settings)["advanced"] == {"tune": "ssim"}
     # A gray frame goes to libaom under SVT-AV1 too, and takes libaom's quality.
     quality, _ = phone_encode((720, 480), EncodeSettings(avif_codec="svt"), gray=True)
     assert quality == 58
-    # The other tiers keep SVT-AV1's defaults.
+    # The other tiers keep SVT-AV1's defaults, one thread.
     assert "advanced" not in avif_options((720, 480), SETTINGS)
+    assert avif_options((720, 480), SETTINGS)["max_threads"] == 1
 
 
 def test_the_phone_slots_svt_options_reach_the_encoder() -> None:
@@ -101,11 +109,13 @@ def test_the_phone_slots_svt_options_reach_the_encoder() -> None:
     def svt(**extra: object) -> bytes:
         out = io.BytesIO()
         no_realtime_here()  # as encode.py does, or this test process turns SCHED_FIFO
-        frame.save(out, "AVIF", codec="svt", quality=51, speed=4, max_threads=1, **extra)
+        frame.save(out, "AVIF", codec="svt", quality=51, speed=4, **extra)
         return out.getvalue()
 
-    assert item.data == svt(advanced={"tune": "4", "crf": "30.5"})  # SVT-AV1 is deterministic
-    assert item.data != svt()  # and the options change its output
+    options = {"tune": "4", "crf": "30.5"}
+    assert item.data == svt(advanced=options, max_threads=2)  # SVT-AV1 is deterministic,
+    assert item.data == svt(advanced=options, max_threads=1)  # whatever its threads
+    assert item.data != svt(max_threads=2)  # and the options change its output
 
 
 def test_plan_leaves_out_a_format_that_cannot_hold_the_variant() -> None:
