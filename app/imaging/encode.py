@@ -83,7 +83,8 @@ class EncodeSettings:
     # ("tune", "4"): passed to SVT-AV1 only, never to libaom (which refuses them).
     svt_options: tuple[tuple[str, str], ...] = ()
     # SVT-AV1's threads for one encode (libavif's maxThreads); libaom always gets one. Encodes
-    # run side by side already, so one is the rule; plan.PHONE_AVIF says why the phone tier not.
+    # run side by side already, so one is the rule; plan.PHONE_AVIF says when the phone tier
+    # gets two.
     svt_threads: int = 1
     threads: int = 2  # encodes run side by side (Pillow releases the GIL while encoding)
     background: tuple[int, int, int] = (255, 255, 255)
