@@ -133,6 +133,9 @@ def test_targets_are_judged_on_the_3g_row_and_the_placeholders() -> None:
     missed = targets(row(fraction_fewer_than_fixed=0.282, ssim_min=0.91), placeholder_total=8000)
     assert [ok for _, ok, _ in missed] == [True, False, False, False]
     assert missed[1][2] == "28.2% fewer"
+    # Another number of photos: the 12-photo budget in proportion, and the label says so.
+    (name, ok, _) = targets(row(), placeholder_total=2100, photos=3)[3]
+    assert (name, ok) == ("all 3 placeholders together < 2000 bytes", False)
 
 
 def test_table_has_one_line_per_class() -> None:
