@@ -931,7 +931,8 @@ def add_held_out_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--formats",
-        default=",".join(GALLERY_FORMATS),
+        type=lambda names: tuple(names.split(",")),
+        default=GALLERY_FORMATS,
         help="MANIFEST.tsv formats, comma-separated: HEIF,AVIF are the phones' own photos",
     )
     parser.add_argument("--count", type=int, default=GALLERY_SIZE, help="how many photos")
@@ -953,12 +954,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     add_held_out_options(parser)
     args = parser.parse_args(argv)
-    formats = tuple(args.formats.split(","))
-    held_out = args.skip or formats != GALLERY_FORMATS or args.count != GALLERY_SIZE
+    held_out = args.skip or args.formats != GALLERY_FORMATS or args.count != GALLERY_SIZE
     if held_out and args.update_docs:
         parser.error("--update-docs writes the gallery's results: not with another set of photos")
     settings = EncodeSettings()
-    paths, source = gallery(args.count, args.corpus, skip=args.skip, formats=formats)
+    paths, source = gallery(args.count, args.corpus, skip=args.skip, formats=args.formats)
     started = time.perf_counter()
     photos = []
     for number, path in enumerate(paths, start=1):

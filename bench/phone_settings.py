@@ -202,7 +202,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_held_out_options(parser)
     args = parser.parse_args(argv)
     register_plugins()
-    paths, source = gallery(args.count, skip=args.skip, formats=tuple(args.formats.split(",")))
+    paths, source = gallery(args.count, skip=args.skip, formats=args.formats)
     photos = [p for p in map(measure, paths) if p is not None]
     if not photos:
         print("no photo is wide enough for the phone slot", file=sys.stderr)

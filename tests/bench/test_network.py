@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from bench.network import (
     COMPUTE_PER_CPU_SECOND,
     DOCS_END,
     DOCS_START,
+    GALLERY_FORMATS,
     NETWORKS,
     S3_PUT_PER_1000,
     S3_STORAGE_PER_GB_MONTH,
@@ -24,12 +26,14 @@ from bench.network import (
     Row,
     Screen,
     ScreenRow,
+    add_held_out_options,
     bytes_per_view,
     bytes_per_view_before,
     choose,
     choose_before,
     cost_table,
     gallery,
+    main,
     phone_headers,
     prepare,
     reduction,
@@ -317,3 +321,12 @@ def test_screens_and_width_costs_on_a_real_photo(tmp_path: Path) -> None:
     text = cost_table(list(costs.values()), 1000.0, 900.0)
     assert "-10%" in text
     assert "read 2026-11-29" in text
+
+
+def test_held_out_options_parse_formats_and_refuse_to_rewrite_the_docs() -> None:
+    parser = argparse.ArgumentParser()
+    add_held_out_options(parser)
+    assert parser.parse_args(["--formats", "HEIF,AVIF"]).formats == ("HEIF", "AVIF")
+    assert parser.parse_args([]).formats == GALLERY_FORMATS
+    with pytest.raises(SystemExit):
+        main(["--update-docs", "--formats", "HEIF,AVIF", "--count", "3"])
