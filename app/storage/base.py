@@ -69,6 +69,10 @@ class BlobStore(Protocol):
 
     def open(self, key: str) -> IO[bytes]: ...
 
+    def read_range(self, key: str, start: int, length: int) -> bytes:
+        """``length`` bytes from ``start`` (one ranged GET on S3): a variant in a pack."""
+        ...
+
     def local_copy(self, key: str) -> AbstractContextManager[Path]:
         """A path to the object's bytes on local disk for as long as the context lasts."""
         ...

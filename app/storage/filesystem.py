@@ -67,6 +67,14 @@ class FileBlobStore:
         except (FileNotFoundError, IsADirectoryError):
             raise BlobNotFound(key) from None
 
+    def read_range(self, key: str, start: int, length: int) -> bytes:
+        with self.open(key) as f:
+            f.seek(start)
+            data = f.read(length)
+        if len(data) != length:  # a pack replaced by a shorter one: not what was recorded
+            raise BlobNotFound(key)
+        return data
+
     @contextmanager
     def local_copy(self, key: str) -> Iterator[Path]:
         path = self._path(key)

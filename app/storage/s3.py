@@ -25,7 +25,8 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 SERVER_SIDE_ENCRYPTION: Literal["AES256"] = names.SSE_ALGORITHM  # the buckets' default too
-_NOT_FOUND = frozenset({"NoSuchKey", "404", "NotFound"})
+# InvalidRange: only read_range asks for one, and past the end the recorded variant is not there.
+_NOT_FOUND = frozenset({"NoSuchKey", "404", "NotFound", "InvalidRange"})
 _UNAVAILABLE = frozenset(
     {
         "NoSuchBucket",
@@ -109,6 +110,16 @@ class S3BlobStore:
         with _errors(key):
             body = self.client.get_object(Bucket=self.bucket, Key=self.object_key(key))["Body"]
         return cast(IO[bytes], body)
+
+    def read_range(self, key: str, start: int, length: int) -> bytes:
+        span = f"bytes={start}-{start + length - 1}"
+        with _errors(key):
+            got = self.client.get_object(Bucket=self.bucket, Key=self.object_key(key), Range=span)
+            with got["Body"] as body:
+                data = body.read()
+        if len(data) != length:  # a pack replaced by a shorter one: not what was recorded
+            raise BlobNotFound(key)
+        return data
 
     @contextmanager
     def local_copy(self, key: str) -> Iterator[Path]:

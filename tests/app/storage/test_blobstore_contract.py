@@ -56,6 +56,20 @@ def test_missing_keys_raise_the_domain_error(store: BlobStore) -> None:
     assert store.delete("nope") is False
 
 
+def test_read_range_returns_exactly_the_bytes_asked_for(store: BlobStore) -> None:
+    payload = bytes(range(256)) * 40
+    store.put("pack", payload, content_type="application/octet-stream")
+    assert store.read_range("pack", 0, 1) == payload[:1]
+    assert store.read_range("pack", 300, 2_000) == payload[300:2_300]
+    assert store.read_range("pack", len(payload) - 7, 7) == payload[-7:]
+    # What a record points past the end of (a pack replaced by a shorter one) is not there.
+    for start, length in ((len(payload) - 7, 8), (len(payload) + 10, 5)):
+        with pytest.raises(BlobNotFound):
+            store.read_range("pack", start, length)
+    with pytest.raises(BlobNotFound):
+        store.read_range("nope", 0, 1)
+
+
 @pytest.mark.parametrize("key", ["../escape", "/abs", "a//b", "", "a/../../b", ".hidden", "a b"])
 def test_unsafe_keys_are_refused(store: BlobStore, key: str) -> None:
     with pytest.raises(InvalidKey):
