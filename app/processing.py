@@ -16,7 +16,7 @@ from functools import partial
 
 from PIL import Image
 
-from app import logs, observe, stored_variants, working_pyramid
+from app import logs, observe, packs, stored_variants, working_pyramid
 from app.catalog import (
     ImageRecord,
     Placeholder,
@@ -46,7 +46,8 @@ FIRST_VARIANTS = ("160-lq.webp", "640.webp")
 
 
 def chain_stages(settings: Settings) -> tuple[str, ...]:
-    """The stages of an image's chain, in order: `compress` only when it has variants to make.
+    """The stages of an image's chain, in order: `compress` only when it has variants to make,
+    `record` only when resize stores the pyramid (IMAGEPIPE_WORKING_PYRAMID) for it to drop.
 
     It makes the WebPs and JPEGs past the first paint that IMAGEPIPE_EAGER_VARIANTS makes up
     front. With none (the default with AVIF on) a task that would only read the pyramid back
@@ -58,7 +59,10 @@ def chain_stages(settings: Settings) -> tuple[str, ...]:
         for name in settings.eager_variants.names
         if (variant := parse_name(name)) is not None
     )
-    return ("resize", "compress", "encode", "record") if fast else ("resize", "encode", "record")
+    stages = ("resize", "compress", "encode", "record") if fast else ("resize", "encode", "record")
+    # Encode's write marks the image ready; `record` is left to drop a stored pyramid. With
+    # none stored (S3) it would read the record and do nothing: 3 SQS requests and a read.
+    return stages if settings.stores_pyramid else stages[:-1]
 
 
 def claim(
@@ -158,7 +162,7 @@ def resize(services: Services, image_id: str, attempt: int | None = None) -> boo
             hint.result().thumbhash, hint.result().data_uri, hint.result().dominant_color
         )
         # Recorded before the pyramid is stored; if its PUT fails, a rerun writes the same.
-        _update(
+        done = _update(
             services,
             record,
             attempt,
@@ -170,6 +174,7 @@ def resize(services: Services, image_id: str, attempt: int | None = None) -> boo
                 placeholder=placeholder,
             ),
         )
+        packs.drop_replaced(services.variants, record, done)  # a reprocess's older packs
         saved.result()  # the next stage reads it: the stage ends only once it is stored
     return True
 
@@ -220,7 +225,8 @@ def compress(services: Services, image_id: str, attempt: int | None = None) -> b
     stored = stored_variants.store(
         services, image_id, render(sizes, specs, services.encode_settings)
     )
-    _update(services, record, attempt, lambda r: stored_variants.with_variants(r, stored))
+    done = _update(services, record, attempt, lambda r: stored_variants.with_variants(r, stored))
+    packs.drop_replaced(services.variants, record, done)
     return True
 
 
@@ -262,6 +268,7 @@ def encode(services: Services, image_id: str, attempt: int | None = None) -> boo
             services, stored_variants.with_variants(r, stored).evolve(animated=animated)
         ),
     )
+    packs.drop_replaced(services.variants, record, done)
     if done.status is Status.READY:
         _report_ready(done)
     return True

@@ -34,6 +34,7 @@ from typing import Final
 
 from PIL import Image
 
+from app import packs
 from app.catalog import ImageRecord, RecordNotFound, Status, VariantRecord
 from app.eager import plan_tier
 from app.imaging import sandbox
@@ -96,8 +97,12 @@ def render_on_request(
         if substitute is None:
             raise RenderRefused(409, "not_ready", f"image {image_id!r} is not processed yet")
         return substitute
-    key = recorded.key
-    with _one_at_a_time(f"{image_id}/{name}"):
+    if recorded.offset is not None:
+        packed = _read_packed(services, record, recorded)
+        if packed is not None:
+            return packed
+    key = f"{image_id}/{name}"  # app.stored_variants.variant_key: a render is stored alone
+    with _one_at_a_time(key):
         try:  # stored meanwhile (a request before this one), or eager after all
             info = services.variants.stat(key)
             return Made(name, services.variants.get(key), info.etag, _type(recorded), False)
@@ -116,6 +121,23 @@ def render_on_request(
             )
     log.info("image %s: %s made on its first request (%d bytes)", image_id, name, len(data))
     return Made(name, data, info.etag, _type(recorded), True)
+
+
+def _read_packed(services: Services, record: ImageRecord, recorded: VariantRecord) -> Made | None:
+    """A variant made by processing, read from its pack (app/packs.py): on AWS every CloudFront
+    miss of one lands here. A pack a reprocess replaced after ``record`` was read is gone, so
+    the record is read once more; None (render it) if the variant is then not packed or its
+    pack is gone as well."""
+    for _ in range(2):
+        try:
+            data = packs.read(services.variants, recorded)
+            return Made(recorded.name, data, recorded.etag, _type(recorded), False)
+        except BlobNotFound:
+            record, again = _check(services, record.image_id, recorded.name, None)
+            if again is None or again.offset is None or again == recorded:
+                return None
+            recorded = again
+    return None
 
 
 def eager_specs(
@@ -179,7 +201,8 @@ def drop_earlier(services: Services, record: ImageRecord, lazy: list[VariantReco
     """
     names = {v.name for v in lazy}
     for earlier in record.variants:
-        if earlier.name in names:
+        # A pack holds other variants too: it goes once no entry refers to it (app/packs.py).
+        if earlier.name in names and earlier.offset is None:
             services.variants.delete(earlier.key)  # idempotent: gone is fine
 
 
@@ -194,7 +217,7 @@ def stood_in(services: Services, record: ImageRecord, name: str) -> Made | None:
     if substitute is None:
         return None
     try:
-        data = services.variants.get(substitute.key)
+        data = packs.read(services.variants, substitute)
     except BlobNotFound:
         return None
     # No ETag: a stand-in is never cached, so nothing revalidates it.
@@ -274,7 +297,7 @@ def _from_stored(services: Services, record: ImageRecord, spec: VariantSpec) -> 
         spec.name,
         source.name,
     )
-    with Image.open(io.BytesIO(services.variants.get(source.key))) as opened:
+    with Image.open(io.BytesIO(packs.read(services.variants, source))) as opened:
         image = opened.convert("RGBA" if "A" in opened.getbands() else "RGB")
     return pyramid(image, [spec.width])[spec.width]
 

@@ -128,6 +128,9 @@ class Settings:
     # Empty: stored in a local folder, where that is free and faster than a decode; decoded on
     # S3, where storing it is a billed PUT (docs/capacity.md, lever 2, has the trade).
     working_pyramid: str = env("IMAGEPIPE_WORKING_PYRAMID", as_choice("stored", "decoded"), "")
+    # A stage's variants in one stored object, read back by byte range: one PUT for a stage
+    # instead of one a variant (app/packs.py; docs/capacity.md, lever 5). Off: one object each.
+    pack_variants: bool = env("IMAGEPIPE_PACK_VARIANTS", as_bool, True)
     # Prefork pool processes per worker (celeryconfig.py): images processed at once.
     worker_concurrency: int = env("IMAGEPIPE_WORKER_CONCURRENCY", as_int_range(1, 64), 2)
     # First-request renders at once per API process; past it, 503 with Retry-After.

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 from PIL import Image
 
-from app import observe
+from app import observe, packs
 from app.catalog import ImageRecord, VariantRecord
 from app.imaging.animation import ANIMATED_NAME, make_animation
 from app.imaging.encode import CONTENT_TYPES
@@ -24,34 +24,57 @@ def variant_key(image_id: str, name: str) -> str:
 
 
 def store(services: Services, image_id: str, rendered: Iterable[Rendered]) -> list[VariantRecord]:
-    """PUT each rendered variant under its key (cached for good) and return its record."""
-    stored = []
+    """Store a stage's rendered variants and return their records: in one pack when there are
+    several and IMAGEPIPE_PACK_VARIANTS is on (app/packs.py), else each under its own key
+    (cached for good)."""
+    items = list(rendered)
     out: dict[str, int] = {}
-    for item in rendered:
+    for item in items:
         observe.step_done("encode", item.seconds, item.spec.format)
         out[item.spec.format] = out.get(item.spec.format, 0) + len(item.data)
-        key = variant_key(image_id, item.spec.name)
-        info = services.variants.put(
-            key,
-            item.data,
-            content_type=CONTENT_TYPES[item.spec.format],
-            cache_control=IMMUTABLE_CACHE_CONTROL,
-        )
-        stored.append(
-            VariantRecord(
-                name=item.spec.name,
-                format=item.spec.format,
-                width=item.width,
-                height=item.height,
-                bytes=len(item.data),
-                key=key,
-                etag=info.etag,
-                tier=item.spec.tier,
-            )
-        )
+    if services.settings.pack_variants and len(items) > 1:
+        stored = _store_packed(services, image_id, items)
+    else:
+        stored = [_store_alone(services, image_id, item) for item in items]
     for fmt, count in out.items():
         observe.current().bytes_out(fmt, count)
     return stored
+
+
+def _store_alone(services: Services, image_id: str, item: Rendered) -> VariantRecord:
+    key = variant_key(image_id, item.spec.name)
+    info = services.variants.put(
+        key,
+        item.data,
+        content_type=CONTENT_TYPES[item.spec.format],
+        cache_control=IMMUTABLE_CACHE_CONTROL,
+    )
+    return _record(item, key, info.etag)
+
+
+def _store_packed(services: Services, image_id: str, items: list[Rendered]) -> list[VariantRecord]:
+    pack = packs.build([item.data for item in items])
+    key = packs.pack_key(image_id, pack.data)
+    # Never served as it is: the edge refuses its name, delivery reads ranges of it.
+    services.variants.put(key, pack.data, content_type="application/octet-stream")
+    return [
+        _record(item, key, packs.etag(item.data), offset=offset)
+        for item, offset in zip(items, pack.offsets, strict=True)
+    ]
+
+
+def _record(item: Rendered, key: str, etag: str, *, offset: int | None = None) -> VariantRecord:
+    return VariantRecord(
+        name=item.spec.name,
+        format=item.spec.format,
+        width=item.width,
+        height=item.height,
+        bytes=len(item.data),
+        key=key,
+        etag=etag,
+        tier=item.spec.tier,
+        offset=offset,
+    )
 
 
 def with_variants(record: ImageRecord, new: list[VariantRecord]) -> ImageRecord:

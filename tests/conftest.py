@@ -235,3 +235,12 @@ def atomic_moto_writes() -> Iterator[None]:
 
             stack.enter_context(mock.patch.object(DynamoDBBackend, name, locked))
         yield
+
+
+def variant_bytes(services: Services, image_id: str, name: str) -> bytes:
+    """The stored bytes of an image's recorded variant, alone or in its pack (app/packs.py)."""
+    from app import packs
+
+    recorded = services.catalog.get(image_id).variant(name)
+    assert recorded is not None, name
+    return packs.read(services.variants, recorded)

@@ -12,6 +12,7 @@ from urllib.parse import unquote_plus, urlencode
 from flask import Blueprint, Response, redirect, request
 from werkzeug.wrappers import Response as BaseResponse
 
+from app import packs
 from app.api.context import platform
 from app.api.errors import ApiError
 from app.api.operations import IMAGE_TYPES, Reply, operation
@@ -184,13 +185,21 @@ def _serve(record: ImageRecord, variant: Variant) -> Response:
     if request.if_none_match.contains(etag):
         response = Response(status=304, headers=headers)
     else:
-        try:
-            stream = platform().services.variants.open(stored.key)
-        except BlobNotFound:
-            raise ApiError(404, "not_found", f"variant {variant.name!r} is missing") from None
-        response = Response(stream, status=200, headers=headers, direct_passthrough=True)
-        response.content_length = stored.bytes
+        response = _stored_response(stored, variant, headers)
     response.set_etag(etag)
+    return response
+
+
+def _stored_response(stored: VariantRecord, variant: Variant, headers: dict[str, str]) -> Response:
+    store = platform().services.variants
+    try:
+        if stored.offset is not None:  # a range of its stage's pack (app/packs.py)
+            return Response(packs.read(store, stored), status=200, headers=headers)
+        stream = store.open(stored.key)
+    except BlobNotFound:
+        raise ApiError(404, "not_found", f"variant {variant.name!r} is missing") from None
+    response = Response(stream, status=200, headers=headers, direct_passthrough=True)
+    response.content_length = stored.bytes
     return response
 
 

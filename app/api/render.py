@@ -1,9 +1,10 @@
 """GET /render/{id}/{name}: CloudFront's failover origin for `/i/*` (docs/capacity.md, lever 4).
 
-When the variants bucket answers 403/404 for a variant left to its first request, CloudFront's
-origin group asks this route instead (the same URI, under the origin path ``/render``). It makes
-the variant (app/rendering.py), stores it in the bucket for the next miss, and answers with the
-delivery headers the edge's origin-response would have added.
+When the variants bucket answers 403/404 for a variant left to its first request, or for one
+processing stored in its stage's pack (app/packs.py), CloudFront's origin group asks this route
+instead (the same URI, under the origin path ``/render``). It reads a packed variant's range, or
+makes the variant (app/rendering.py) and stores it in the bucket for the next miss, and answers
+with the delivery headers the edge's origin-response would have added.
 
 Only CloudFront may call it: the distribution sends ``X-Imagepipe-Render-Secret`` to this
 origin (the stack's generated secret, also given to the API as IMAGEPIPE_RENDER_ORIGIN_SECRET),
@@ -39,7 +40,8 @@ blueprint = Blueprint("render", __name__)
     headers={RENDER_SECRET_HEADER: "the origin secret CloudFront adds; without it, 404"},
     ok={
         200: Reply(
-            "the variant, stored for the next miss; while the image processes, a stored one "
+            "the variant: read from its pack, or made and stored for the next miss; while the "
+            "image processes, a stored one "
             "standing in for it (`X-Imagepipe-Stand-In`, `no-store`), nothing stored",
             None,
             media=IMAGE_TYPES,

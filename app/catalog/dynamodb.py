@@ -292,11 +292,11 @@ def to_item(record: ImageRecord) -> dict[str, Any]:
     data = record.to_dict()
     if record.status in OPEN_STATUSES:
         data["open_status"] = record.status.value
-    # A variant's store key is nearly always `{image_id}/{name}`: left out then, it is a fifth
-    # of a ready record (~740 of 3,360 bytes), a write unit on two of its writes.
+    # A key `{image_id}/{name}` is left out (~740 of a 3,360-byte record); a pack's (app/packs.py)
+    # is kept without the image ID.
     for variant in _variant_dicts(data):
-        if variant["key"] == _derived_key(record.image_id, variant):
-            del variant["key"]
+        if (key := variant.pop("key")) != _derived_key(record.image_id, variant):
+            variant["key"] = key.removeprefix(f"{record.image_id}/")
     return {k: _serializer.serialize(_to_dynamo(v)) for k, v in data.items() if v is not None}
 
 
@@ -306,7 +306,8 @@ def from_item(item: Mapping[str, Any]) -> ImageRecord:
         data[name] = float(data[name])
     data.pop("open_status", None)
     for variant in _variant_dicts(data):
-        variant.setdefault("key", _derived_key(data["image_id"], variant))
+        key = variant.get("key") or _derived_key(data["image_id"], variant)
+        variant["key"] = key if "/" in key else f"{data['image_id']}/{key}"
     return ImageRecord.from_dict(data)
 
 

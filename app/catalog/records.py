@@ -27,6 +27,9 @@ class VariantRecord:
     # Made on its first request (IMAGEPIPE_EAGER_VARIANTS, app/rendering.py): listed so that
     # manifests and the API describe it, with its real size; bytes and etag unknown (0, "").
     on_request: bool = False
+    # Set: the variant is ``bytes`` bytes from this offset of the pack stored at ``key``, one
+    # object for a stage's variants (app/packs.py); None: the object at ``key`` is the variant.
+    offset: int | None = None
 
 
 @dataclass(frozen=True)

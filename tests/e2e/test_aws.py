@@ -33,6 +33,7 @@ from PIL import Image
 
 import bench.bill_of_materials as bom
 from app.aws import AwsLocation, dynamodb_client, s3_client, sqs_client
+from app.packs import PACK_PREFIX
 from tests.conftest import jpeg_bytes, photo
 from tests.e2e.aws_tally import Call, RequestTally, by_operation
 from tests.e2e.browser import RECORD_CSP_VIOLATIONS, chromium
@@ -57,9 +58,10 @@ ORIGINALS_BUCKET, ORIGINALS_PREFIX = "e2e-originals", "originals"
 VARIANTS_BUCKET, VARIANTS_PREFIX = "e2e-variants", "variants"
 TABLE = "e2e-images"
 UA_APP_ID = "AWS_SDK_UA_APP_ID"
-# The default chain: compress only runs when IMAGEPIPE_EAGER_VARIANTS makes a WebP or JPEG past
-# the first paint up front (processing.chain_stages).
-STAGES = ("ingest", "resize", "encode", "record")
+# The default chain on S3 (processing.chain_stages): compress only runs when
+# IMAGEPIPE_EAGER_VARIANTS makes a WebP or JPEG past the first paint up front, and record only
+# when resize stores the pyramid (IMAGEPIPE_WORKING_PYRAMID), which it does not on S3.
+STAGES = ("ingest", "resize", "encode")
 
 
 @dataclass
@@ -238,9 +240,10 @@ def storm(aws: AwsPlatform) -> str:
     """A real photo, uploaded once and processed; its image ID."""
     image_id = upload(aws, photo("mate_Storm.jpg").read_bytes(), "storm.jpg", "image/jpeg")
     assert settled(aws, image_id)["status"] == "ready"
-    # `encode` marks the image ready; `record`, the chain's last stage, then drops the master.
+    # `encode`, the chain's last stage on S3, marks the image ready, and its task ends after.
+    last = re.compile(rf"Task imagepipe\.{STAGES[-1]}\[[^]]+\] succeeded")
     wait_for(
-        lambda: True if "Task imagepipe.record[" in aws.log("worker") else None,
+        lambda: True if last.search(aws.log("worker")) else None,
         timeout=180,
         what="the chain's last stage",
     )
@@ -271,19 +274,32 @@ def test_a_photo_passes_every_hop(aws: AwsPlatform, storm: str) -> None:
     for stage in STAGES:
         assert f"Task imagepipe.{stage}[" in worker_log, stage
     assert "Task imagepipe.compress[" not in worker_log  # nothing for it to make by default
-    # 4. Variants are in the variants bucket: encrypted, typed, cached for good; no master left.
+    assert "Task imagepipe.record[" not in worker_log  # no pyramid stored for it to drop
+    # 4. Variants are in the variants bucket, encrypted: each stage's in one object (the first
+    #    paint; the AVIFs), read back by range; no master left.
     record = aws.api("GET", f"/image/{storm}").json()
     stored = variant_objects(aws, storm)
-    # Every variant processing makes; the rest (IMAGEPIPE_EAGER_VARIANTS) on first request.
-    assert set(stored) == {v["name"] for v in record["variants"] if not v["on_request"]}
-    assert {"640.webp", "1280.avif", "160-lq.webp"} <= set(stored)
+    assert len(stored) == 2 and all(name.startswith(PACK_PREFIX) for name in stored), stored
+    for name in stored:
+        head = s3.head_object(Bucket=VARIANTS_BUCKET, Key=f"{VARIANTS_PREFIX}/{storm}/{name}")
+        assert head["ServerSideEncryption"] == "AES256"
+    # Every variant processing makes is served from them; the rest on first request.
+    made = [v for v in record["variants"] if not v["on_request"]]
+    assert {"640.webp", "1280.avif", "160-lq.webp"} <= {v["name"] for v in made}
+    for variant in made:
+        served = requests.get(variant["url"], timeout=30)
+        assert served.status_code == 200, variant["name"]
+        assert "immutable" in served.headers["Cache-Control"]
+        with Image.open(io.BytesIO(served.content)) as image:
+            assert image.size == (variant["width"], variant["height"])
+            assert served.headers["Content-Type"] == f"image/{image.format.lower()}"
     jpeg = next(v for v in record["variants"] if v["name"] == "320.jpg")
     assert jpeg["on_request"] and "320.jpg" not in stored
     first = requests.get(jpeg["url"], timeout=60)  # the API makes it, stores it in the bucket
     assert first.status_code == 200 and first.headers["Content-Type"] == "image/jpeg"
     assert "320.jpg" in variant_objects(aws, storm)
-    head = s3.head_object(Bucket=VARIANTS_BUCKET, Key=f"{VARIANTS_PREFIX}/{storm}/640.webp")
-    assert head["ContentType"] == "image/webp"
+    head = s3.head_object(Bucket=VARIANTS_BUCKET, Key=f"{VARIANTS_PREFIX}/{storm}/320.jpg")
+    assert head["ContentType"] == "image/jpeg"
     assert head["ServerSideEncryption"] == "AES256"
     assert "immutable" in head["CacheControl"]
     work = s3.list_objects_v2(Bucket=VARIANTS_BUCKET, Prefix=f"{VARIANTS_PREFIX}/_work/{storm}/")
@@ -653,7 +669,8 @@ def test_flower_inspects_and_controls_the_worker(aws: AwsPlatform) -> None:
     assert stats["pid"] == aws.worker.pid
     assert stats["pool"]["max-concurrency"] == 2
     assert stats["broker"]["transport"] == "tasks.sqs_transport:Transport"
-    assert {f"imagepipe.{stage}" for stage in (*STAGES, "compress")} <= set(info["registered"])
+    registered = {f"imagepipe.{stage}" for stage in (*STAGES, "compress", "record")}
+    assert registered <= set(info["registered"])
     assert [q["name"] for q in info["active_queues"]] == ["imagepipe"]
 
     def pool_size(wanted: int) -> bool | None:

@@ -5,9 +5,11 @@ normalised variant header the viewer-request writes, never on raw `Accept`; sign
 checked by CloudFront against the key group before anything else. Errors are not cached.
 
 With a render secret, `/i/*` is served by an origin group: the variants bucket first and, when
-it answers 403/404 (a variant left to its first request, IMAGEPIPE_EAGER_VARIANTS), the API's
-`/render/{id}/{name}` (the same URI under the origin path `/render`), which makes the variant,
-stores it in the bucket and answers with the delivery headers. CloudFront adds the secret as an
+it answers 403/404 (a variant left to its first request, IMAGEPIPE_EAGER_VARIANTS, or one
+stored in its stage's pack, IMAGEPIPE_PACK_VARIANTS), the API's `/render/{id}/{name}` (the same
+URI under the origin path `/render`), which reads a packed variant's range, or makes the
+variant and stores it in the bucket, and answers with the delivery headers. The stack always
+sets the secret: without it a packed variant could not be served. CloudFront adds the secret as an
 origin custom header; the API refuses a request without it (404), so the route is CloudFront's
 alone. The origin-response function runs on the response CloudFront keeps: the render origin's,
 after a failover (its 404, for a name the image does not have, still becomes the fallback 302).

@@ -20,7 +20,7 @@ from app.ops.provision import provision
 from app.services import Services, build_services
 from app.settings import Settings
 from tests.app.test_processing import processed, upload
-from tests.conftest import RecordingJobs, make_settings, photo
+from tests.conftest import RecordingJobs, make_settings, photo, variant_bytes
 
 SECRET = "a-render-origin-secret-for-tests"
 
@@ -46,7 +46,7 @@ def test_a_jpeg_left_to_its_first_request_is_made_by_the_delivery_route(
     # The same bytes as a run that makes every variant up front.
     eager = build_services(make_settings(tmp_path / "eager", eager_variants=parse_eager("all")))
     processed(eager, image_id)
-    assert eager.variants.get(f"{image_id}/1280.jpg") == first.data
+    assert variant_bytes(eager, image_id, "1280.jpg") == first.data
 
 
 def test_a_browser_without_webp_or_avif_is_served_a_jpeg_on_first_request(
@@ -187,7 +187,7 @@ def test_while_processing_a_stored_variant_stands_in_and_nothing_is_rendered(
         assert response.headers["X-Imagepipe-Stand-In"] == "640.webp"
         assert response.headers["Content-Type"] == "image/webp"
         assert response.headers["Cache-Control"] == "no-store"  # not kept under 1280.avif
-        assert response.data == services.variants.get("busy/640.webp")
+        assert response.data == variant_bytes(services, "busy", "640.webp")
     negotiated = client.get("/i/busy", headers={"Accept": "image/avif,image/webp,*/*"})
     assert negotiated.status_code == 200
     assert negotiated.headers["Cache-Control"] == "no-store"  # the choice changes with AVIF
