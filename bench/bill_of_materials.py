@@ -41,11 +41,11 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from unittest.mock import patch
 
 from bench.index_writes import (
@@ -59,6 +59,10 @@ from bench.index_writes import (
     shapes_of,
 )
 from bench.network import VIEWS_FIRST_YEAR, view_shares
+
+if TYPE_CHECKING:
+    from app.catalog import ImageRecord
+    from app.services import Services
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PHOTO = "lomiri16_sunset_by_Aitzol_Berasategi.jpg"  # 12.2 MP, as the latency benchmark
@@ -81,6 +85,9 @@ class Bill:
     # The first requests of the variants processing left out (app/rendering.py), apart.
     render_calls: Counter[tuple[str, str]] = field(default_factory=Counter)
     render_cpu_s: dict[str, float] = field(default_factory=dict)
+    # CloudFront misses of packed variants, each a range read by the render origin, apart.
+    miss_calls: Counter[tuple[str, str]] = field(default_factory=Counter)
+    miss_cpu_s: dict[str, float] = field(default_factory=dict)
     variants: list[str] = field(default_factory=list)  # every variant the ready record lists
     lease_reads: int = 0  # GetItems made by the stages' lease threads (app/lease.py)
     chain_cpu_s: float = 0.0  # the claim and the stages, in this process (not its children)
@@ -164,11 +171,20 @@ def _key_of(client: Any, params: dict[str, Any], uncounted: Any) -> dict[str, An
 
 
 def measure(
-    photo: Path, eager: str | None = None, *, first_requests: bool = False, pyramid: str = ""
+    photo: Path,
+    eager: str | None = None,
+    *,
+    first_requests: bool = False,
+    pyramid: str = "",
+    pack: bool = True,
+    with_record: bool = False,
 ) -> Bill:
-    """One image's bill; with ``first_requests``, each left-out variant's first request too.
+    """One image's bill; with ``first_requests``, each left-out variant's first request too,
+    and a CloudFront miss of each packed variant (the render origin reading its range).
 
-    ``pyramid`` is IMAGEPIPE_WORKING_PYRAMID (empty: its default on S3, decoded again)."""
+    ``pyramid`` is IMAGEPIPE_WORKING_PYRAMID (empty: its default on S3, decoded again),
+    ``pack`` IMAGEPIPE_PACK_VARIANTS; ``with_record`` keeps `record` in a chain that leaves it
+    out (as every chain ran it before 2026-12-01)."""
     from moto import mock_aws
 
     from app import lease, processing
@@ -177,7 +193,6 @@ def measure(
     from app.catalog import Status
     from app.eager import EAGER_DEFAULT, parse_eager
     from app.ops.provision import provision
-    from app.rendering import render_on_request
     from app.services import build_services
     from app.setting_types import Secret
     from app.settings import Settings
@@ -197,6 +212,7 @@ def measure(
             sqs_wait_seconds=0,
             eager_variants=parse_eager(eager) if eager else EAGER_DEFAULT,
             working_pyramid=pyramid,
+            pack_variants=pack,
             # No renewal however slow the machine: one is a read and a write, after a stage
             # has run a third of a lease (30 s by default), so its count would follow the load.
             lease_seconds=3600,
@@ -232,6 +248,8 @@ def measure(
             attempt = processing.claim(services, image_id)
             assert attempt is not None
             stages = processing.chain_stages(settings)
+            if with_record and "record" not in stages:
+                stages = (*stages, "record")
             for stage in stages:
                 with lease.held(services, image_id, attempt):
                     getattr(processing, stage)(services, image_id, attempt)
@@ -240,15 +258,37 @@ def measure(
         record = services.catalog.get(image_id)
         assert record.status is Status.READY
         bill.variants = [v.name for v in record.variants]
-        lazy = [v.name for v in record.variants if v.on_request] if first_requests else []
-        for name in lazy:
-            calls = Bill()
-            start = _cpu_seconds()
-            with counting(calls):
-                assert render_on_request(services, image_id, name).rendered
-            bill.render_cpu_s[name] = _cpu_seconds() - start
-            bill.render_calls.update(calls.calls)
+        if first_requests:
+            _first_requests(services, record, bill)
     return bill
+
+
+def steadiest(bill_of: Callable[[], Bill], runs: int = 3) -> Bill:
+    """Of ``runs`` measurements of one design, the bill whose chain CPU is the median (the
+    counts are the same in every run)."""
+    bills = sorted((bill_of() for _ in range(runs)), key=lambda b: b.chain_cpu_s)
+    return bills[len(bills) // 2]
+
+
+def _first_requests(services: Services, record: ImageRecord, bill: Bill) -> None:
+    """Each variant left to its first request, rendered; each packed one, read as a CloudFront
+    miss makes the render origin read it (app/rendering.py), counted into ``bill`` apart."""
+    from app.rendering import render_on_request
+
+    for name in [v.name for v in record.variants if v.on_request]:
+        calls = Bill()
+        start = _cpu_seconds()
+        with counting(calls):
+            assert render_on_request(services, record.image_id, name).rendered
+        bill.render_cpu_s[name] = _cpu_seconds() - start
+        bill.render_calls.update(calls.calls)
+    for name in [v.name for v in record.variants if v.offset is not None]:
+        calls = Bill()
+        start = _cpu_seconds()
+        with counting(calls):
+            assert not render_on_request(services, record.image_id, name).rendered
+        bill.miss_cpu_s[name] = _cpu_seconds() - start
+        bill.miss_calls.update(calls.calls)
 
 
 def redecode_cpu(photo: Path, runs: int = 3) -> float:
@@ -385,16 +425,36 @@ def left_out_cpu(every: Bill, lazy: Bill) -> float:
     return max(0.0, every.chain_cpu_s - lazy.chain_cpu_s)
 
 
-def designs(
-    every: Bill, stored: Bill, lazy: Bill, *, cpu_today: float, cpu_now: float, redecode: float
-) -> list[tuple[Bill, Design]]:
-    """Before issue 12, each lever built, then each not built (docs/capacity.md).
+@dataclass(frozen=True)
+class Bills:
+    """The bills `main` measures, one a design built, each adding one lever to the one before.
 
-    ``every`` is the bill with every variant made by processing and the pyramid stored;
-    ``stored`` with the default IMAGEPIPE_EAGER_VARIANTS (the rest made on first request, priced
-    apart) and the pyramid stored; ``lazy`` as the stack runs it, the pyramid decoded again
-    by encode, which costs ``redecode`` CPU-s.
+    ``every``: every variant made by processing, the pyramid stored, one object a variant;
+    ``stored``: the default IMAGEPIPE_EAGER_VARIANTS (the rest made on first request, priced
+    apart); ``lazy``: the pyramid decoded again by encode, `record` still in the chain;
+    ``lean``: `record` left out; ``packed``: as the stack runs it, a stage's variants in one
+    object (IMAGEPIPE_PACK_VARIANTS).
     """
+
+    every: Bill
+    stored: Bill
+    lazy: Bill
+    lean: Bill
+    packed: Bill
+
+
+def designs(
+    bills: Bills, *, cpu_today: float, cpu_now: float, redecode: float
+) -> list[tuple[Bill, Design]]:
+    """Before issue 12, each lever built, then each not built (docs/capacity.md); the second
+    decode costs ``redecode`` CPU-s."""
+    every, stored, lazy, lean, packed = (
+        bills.every,
+        bills.stored,
+        bills.lazy,
+        bills.lean,
+        bills.packed,
+    )
     # The rows before counted the chain's reads only; the lease's and the upload's are the same
     # in every row.
     reads = every.calls["dynamodb", "GetItem"] - every.lease_reads
@@ -406,11 +466,11 @@ def designs(
     six_writes = [*before[:-1], _still_processing(before[-1]), before[-1]]
     # The floor that keeps the first-variant target: pending, the first usable variants (with
     # the claim), ready with every variant.
-    items = lazy.stored_items
+    items = packed.stored_items
     three_writes = [items[0], items[2], items[-1]] if len(items) >= 3 else items
     cpu_lazy = cpu_now - left_out_cpu(every, stored)
     # Encode's read of the original, which one task from resize to encode would not need.
-    second_gets = lazy.calls["s3", "GetObject"] - 1
+    second_gets = packed.calls["s3", "GetObject"] - 1
     return [
         (
             every,
@@ -455,44 +515,48 @@ def designs(
         (
             lazy,
             Design(
-                "**+ the pyramid decoded again by encode, not stored on S3** "
+                "+ the pyramid decoded again by encode, not stored on S3 "
                 "(IMAGEPIPE_WORKING_PYRAMID's default there; built)",
                 cpu_lazy + redecode,
                 events=False,
             ),
         ),
         (
-            lazy,
+            lean,
+            Design(
+                "+ `record` left out of the chain when no pyramid is stored (built)",
+                cpu_lazy + redecode,
+                events=False,
+            ),
+        ),
+        (
+            packed,
+            Design(
+                "**+ a stage's variants in one packed object** (IMAGEPIPE_PACK_VARIANTS; built)",
+                cpu_lazy + redecode,
+                events=False,
+            ),
+        ),
+        (
+            packed,
             Design(
                 "+ one task from resize to encode (no second decode; not built)",
                 cpu_lazy,
-                tasks=2,
+                tasks=packed.tasks - 1,
                 events=False,
                 gets_saved=second_gets,
             ),
         ),
         (
-            lazy,
+            packed,
             Design(
                 "+ three catalog writes (pending; first variants; ready with every variant; "
                 "not built)",
                 cpu_lazy,
-                tasks=2,
+                tasks=packed.tasks - 1,
                 events=False,
                 gets_saved=second_gets,
-                write_units=_units(three_writes, lazy.indexes),
-            ),
-        ),
-        (
-            lazy,
-            Design(
-                "+ the variants in one packed object (original + pack; not built)",
-                cpu_lazy,
-                tasks=2,
-                events=False,
-                puts_saved=lazy.calls["s3", "PutObject"] - 2,
-                gets_saved=second_gets,
-                write_units=_units(three_writes, lazy.indexes),
+                write_units=_units(three_writes, packed.indexes),
             ),
         ),
     ]
@@ -519,18 +583,14 @@ def _still_processing(item: dict[str, Any]) -> dict[str, Any]:
     return unfinished
 
 
-def cost_table(
-    every: Bill, stored: Bill, lazy: Bill, *, cpu_today: float, cpu_now: float, redecode: float
-) -> list[str]:
+def cost_table(bills: Bills, *, cpu_today: float, cpu_now: float, redecode: float) -> list[str]:
     """The cost of each design in `designs` (the same arguments) per 1,000 images."""
     kinds = list(PRICES)
     lines = [
         "| design | S3 PUT | S3 GET | DynamoDB | SQS | SNS | compute | total per 1,000 |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for bill, design in designs(
-        every, stored, lazy, cpu_today=cpu_today, cpu_now=cpu_now, redecode=redecode
-    ):
+    for bill, design in designs(bills, cpu_today=cpu_today, cpu_now=cpu_now, redecode=redecode):
         units = billed(bill, design)
         cost = cost_per_1000(units)
         by = {k: cost[k] for k in kinds}
@@ -591,6 +651,37 @@ def first_request_table(lazy: Bill) -> list[str]:
     return lines
 
 
+MISS_RATIO = 0.1  # views of a variant CloudFront answers from neither edge nor regional cache
+
+
+def miss_table(packed: Bill, miss_ratio: float = MISS_RATIO) -> list[str]:
+    """What a CloudFront miss of a packed variant costs over one of a variant stored alone
+    (which S3 answers, one GET), and how many an image gets in its first year of views."""
+    if not packed.miss_cpu_s:
+        return []
+    n = len(packed.miss_cpu_s)
+    calls = packed.miss_calls
+    # The bucket's 403/404 before the failover, then the render origin: its catalog read and
+    # ranged GET. Stored alone, the bucket's GET is all.
+    gets = (calls["s3", "GetObject"] + calls["s3", "HeadObject"]) / n + 1
+    reads = calls["dynamodb", "GetItem"] / n
+    cpu = sum(packed.miss_cpu_s.values()) / n
+    extra = (gets - 1) * PRICES["s3_get"] + reads * PRICES["dynamodb_rru"]
+    extra += cpu * (ON_DEMAND["vcpu_s"] + 2 * ON_DEMAND["gb_s"])
+    shares = view_shares(packed.variants)
+    share = sum(shares.get(name, 0.0) for name in packed.miss_cpu_s)
+    misses = VIEWS_FIRST_YEAR * share * miss_ratio
+    return [
+        f"a CloudFront miss of a packed variant ({n} measured): {gets:.0f} S3 GET (the bucket's "
+        f"miss included; {calls['s3', 'PutObject'] / n:.0f} PUT), {reads:.0f} catalog read, "
+        f"{1000 * cpu:.1f} ms CPU in the API: ${1000 * extra:.5f} per 1,000 misses more than "
+        "one of a variant stored alone",
+        f"packed variants' share of views: {share:.1%}; at a miss ratio of {miss_ratio:.0%}, "
+        f"{misses:.2f} misses an image in its first year ({VIEWS_FIRST_YEAR} views): "
+        f"Packed-miss cost: ${1000 * misses * extra:.4f} per 1,000 images",
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.bill_of_materials", description=__doc__)
     parser.add_argument("photo", nargs="?", type=Path, default=None)
@@ -605,37 +696,37 @@ def main(argv: list[str] | None = None) -> int:
 
     path = args.photo or photo(DEFAULT_PHOTO)
     measure(path, "all")  # a warm-up: the first chain in a process pays its imports and caches
-    every = measure(path, "all", pyramid="stored")
-    stored = measure(path, args.eager, pyramid="stored")
-    lazy = measure(path, args.eager, first_requests=True)
+    bills = Bills(
+        # The CPU the variants left to first request take off is the difference of these two
+        # chains' CPU, which moves by ~0.1 CPU-s from one run to the next: the median of 3 each.
+        every=steadiest(lambda: measure(path, "all", pyramid="stored", pack=False)),
+        stored=steadiest(lambda: measure(path, args.eager, pyramid="stored", pack=False)),
+        lazy=measure(path, args.eager, pack=False, with_record=True),
+        lean=measure(path, args.eager, pack=False),
+        packed=measure(path, args.eager, first_requests=True),
+    )
     redecode = redecode_cpu(path)
     for label, bill in (
-        ("every variant by processing, the pyramid stored", every),
-        ("eager default, the pyramid stored", stored),
-        ("eager default, the pyramid decoded again (the default on S3)", lazy),
+        ("every variant by processing, the pyramid stored", bills.every),
+        ("eager default, the pyramid stored", bills.stored),
+        ("eager default, the pyramid decoded again, record in the chain", bills.lazy),
+        ("eager default, the pyramid decoded again, record left out", bills.lean),
+        ("as the stack runs it: the variants packed", bills.packed),
     ):
         print(f"{path.name}: one image through the AWS path ({label})")
         print("\n".join(report(bill)))
         print(json.dumps(bill.as_dict()))
     print(
-        f"processing CPU left to first requests: {left_out_cpu(every, stored):.3f} CPU-s an image "
-        f"(the chain in this process: {every.chain_cpu_s:.3f} with every variant, "
-        f"{stored.chain_cpu_s:.3f} with {args.eager or 'the default'}); the second decode: "
-        f"{redecode:.3f} CPU-s (median of 3)"
+        "processing CPU left to first requests: "
+        f"{left_out_cpu(bills.every, bills.stored):.3f} CPU-s an image (the chain in this "
+        f"process: {bills.every.chain_cpu_s:.3f} with every variant, "
+        f"{bills.stored.chain_cpu_s:.3f} with {args.eager or 'the default'}); the second "
+        f"decode: {redecode:.3f} CPU-s (median of 3)"
     )
-    print(
-        "\n".join(
-            cost_table(
-                every,
-                stored,
-                lazy,
-                cpu_today=args.cpu_today,
-                cpu_now=args.cpu_now,
-                redecode=redecode,
-            )
-        )
-    )
-    print("\n".join(first_request_table(lazy)))
+    costs = cost_table(bills, cpu_today=args.cpu_today, cpu_now=args.cpu_now, redecode=redecode)
+    print("\n".join(costs))
+    print("\n".join(first_request_table(bills.packed)))
+    print("\n".join(miss_table(bills.packed)))
     return 0
 
 

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import math
 
-from bench.bill_of_materials import cost_table, first_request_table, measure
+from bench.bill_of_materials import (
+    Bill,
+    Bills,
+    cost_table,
+    first_request_table,
+    measure,
+    miss_table,
+    steadiest,
+)
 from bench.index_writes import (
     IndexShape,
     all_projected,
@@ -30,12 +38,12 @@ def test_item_size_follows_dynamodbs_rules() -> None:
 def test_one_image_through_the_aws_path_is_counted_by_service_and_operation() -> None:
     bill = measure(photo("mate_Storm.jpg"))
     calls = bill.calls
-    # Every stored object is a PUT this process made and sized: the original and each variant
-    # processing makes (9 by default); on S3 no working pyramid (IMAGEPIPE_WORKING_PYRAMID).
+    # Every stored object is a PUT this process made and sized: the original and one pack a
+    # stage (the first paint; the AVIFs: 9 variants); on S3 no working pyramid.
     puts = calls["s3", "PutObject"]
-    assert puts == len(bill.s3_put_bytes) == 1 + 9
+    assert puts == len(bill.s3_put_bytes) == 1 + 2
     assert all(size > 0 for size in bill.s3_put_bytes)
-    assert calls["s3", "DeleteObject"] == 0  # no pyramid to drop
+    assert calls["s3", "DeleteObject"] == 0  # no pyramid to drop, no older pack
     # Each read of the original is one GET: no HeadObject first, as s3transfer's download asks.
     assert calls["s3", "HeadObject"] == 0
     # The ingest process read S3's event from SQS and deleted it.
@@ -47,15 +55,15 @@ def test_one_image_through_the_aws_path_is_counted_by_service_and_operation() ->
     units = bill.as_dict()["dynamodb_write_units"]
     assert units == sum(math.ceil(size / 1024) for _op, size in bill.dynamodb_items)
     # Four writes: pending, the claim, the first variants with the list of those left to first
-    # request, ready with AVIF. By default compress has nothing to make and is not in the chain
-    # (five writes before, with compress's).
-    assert bill.tasks == 4  # imagepipe.ingest, resize, encode, record
+    # request, ready with AVIF. By default compress has nothing to make, and with no pyramid
+    # stored record nothing to drop: neither is in the chain.
+    assert bill.tasks == 3  # imagepipe.ingest, resize, encode
     assert writes == 4
     # One strongly consistent read per stage and one for the claim: each stage saves on the
     # version it read at its start. The size read-backs are not counted. Each stage's lease
     # thread reads the record's age once as it starts (app/lease.py).
-    assert bill.lease_reads == 3
-    assert calls["dynamodb", "GetItem"] == 4 + bill.lease_reads
+    assert bill.lease_reads == 2
+    assert calls["dynamodb", "GetItem"] == 3 + bill.lease_reads
     # The original twice: resize decodes it, and encode decodes it again.
     assert calls["s3", "GetObject"] == 2
     # The upload's admission: the user's unfinished uploads, then the quota's sizes.
@@ -108,9 +116,10 @@ def N(value: str) -> dict[str, str]:  # noqa: N802
     return {"N": value}
 
 
-def test_variants_left_to_first_requests_cost_their_put_then() -> None:
-    every = measure(photo("mate_Storm.jpg"), "all")
-    lazy = measure(photo("mate_Storm.jpg"), first_requests=True)
+def test_each_lever_is_measured_one_at_a_time() -> None:
+    source = photo("mate_Storm.jpg")
+    every = measure(source, "all", pack=False)
+    lazy = measure(source, first_requests=True, pack=False, with_record=True)
     left = len(lazy.render_cpu_s)
     assert left == 10  # the JPEGs, and the WebPs but the first paint (160-lq, 640)
     # Processing stores that many objects fewer; each first request stores its one.
@@ -118,15 +127,37 @@ def test_variants_left_to_first_requests_cost_their_put_then() -> None:
     assert lazy.render_calls["s3", "PutObject"] == left
     assert lazy.render_calls["dynamodb", "PutItem"] == 0  # no catalog write per render
     assert all(seconds > 0 for seconds in lazy.render_cpu_s.values())
-    stored = measure(photo("mate_Storm.jpg"), pyramid="stored")
+    assert not lazy.miss_cpu_s  # nothing packed: S3 answers CloudFront's miss itself
+    stored = measure(source, pyramid="stored", pack=False)
     # The stored pyramid is one PUT more, and encode reads it instead of the original.
     assert stored.calls["s3", "PutObject"] == lazy.calls["s3", "PutObject"] + 1
     assert stored.calls["s3", "GetObject"] == lazy.calls["s3", "GetObject"]
     assert stored.calls["s3", "DeleteObject"] == 1  # record drops it
-    table = cost_table(every, stored, lazy, cpu_today=1.4, cpu_now=0.8, redecode=0.25)
+    packed = measure(source, first_requests=True)
+    # The same 9 variants in 2 objects, and record out of the chain: a task and a read fewer.
+    assert lazy.calls["s3", "PutObject"] == 1 + 9
+    assert packed.calls["s3", "PutObject"] == 1 + 2
+    assert packed.tasks == lazy.tasks - 1
+    assert packed.calls["dynamodb", "GetItem"] == lazy.calls["dynamodb", "GetItem"] - 2
+    # A CloudFront miss of a packed variant: the render origin's catalog read and ranged GET.
+    misses = len(packed.miss_cpu_s)
+    assert misses == 9
+    assert packed.miss_calls["s3", "GetObject"] == packed.miss_calls["dynamodb", "GetItem"] == 9
+    assert packed.miss_calls["s3", "PutObject"] == 0
+    bills = Bills(every=every, stored=stored, lazy=lazy, lean=lazy, packed=packed)
+    table = cost_table(bills, cpu_today=1.4, cpu_now=0.8, redecode=0.25)
     built = next(line for line in table if "made on first request" in line)
     assert f"({stored.calls['s3', 'PutObject']})" in built
     decoded = next(line for line in table if "decoded again" in line)
     assert f"({lazy.calls['s3', 'PutObject']})" in decoded
-    (cost,) = [line for line in first_request_table(lazy) if "First-request cost" in line]
+    in_one = next(line for line in table if "packed object" in line)
+    assert "(3)" in in_one
+    (cost,) = [line for line in first_request_table(packed) if "First-request cost" in line]
     assert cost.endswith("per 1,000 images")
+    (cost,) = [line for line in miss_table(packed) if "Packed-miss cost" in line]
+    assert cost.endswith("per 1,000 images")
+
+
+def test_the_steadiest_of_three_bills_is_the_median_by_chain_cpu() -> None:
+    spent = iter([0.9, 0.5, 0.7])
+    assert steadiest(lambda: Bill(chain_cpu_s=next(spent))).chain_cpu_s == 0.7
