@@ -10,9 +10,10 @@ One photo goes through the AWS path in one process against moto's in-process AWS
 2. the browser's presigned POST of the original to S3 (a PUT-class request; made here with
    `put_object`, which S3 bills the same);
 3. the ingest process: S3's ObjectCreated event read from SQS, handed to the broker, deleted;
-4. `app.processing.claim`, then the chain's stages (`app.processing.chain_stages`: resize, encode
-   and record by default, compress too when it has variants to make), called directly, each
-   inside its lease (`app.lease.held`), as the Celery task runs it.
+4. `app.processing.claim`, then the chain's stages (`app.processing.chain_stages`: resize and
+   encode by default on S3, record too where the pyramid is stored, compress too when it has
+   variants to make), called directly, each inside its lease (`app.lease.held`), as the Celery
+   task runs it.
 
 Every botocore API call is counted (a wrapper on `BaseClient._make_api_call`), with the bytes of
 each S3 PUT and the size of each DynamoDB item written (by DynamoDB's item-size rules, read back
@@ -24,11 +25,12 @@ chain's stages) and the Celery events on SNS (celeryconfig: `worker_send_task_ev
 against the real processes. docs/capacity.md prices the result.
 
 The variants processing makes up front are IMAGEPIPE_EAGER_VARIANTS's (``--eager``; the default is
-the setting's, ``all`` counts every variant made by processing). The cost table measures both, side
-by side, and then the first request of each variant left out: the API's
-``app.rendering.render_on_request`` (CloudFront's failover origin), its requests counted the same
-way and its CPU (this process and its forked children) timed, priced on bench.network's view
-pattern (the one delivery's cost table uses).
+the setting's, ``all`` counts every variant made by processing). The cost table measures one bill
+for each design built (`Bills`), side by side, and then the first request of each variant left
+out and a CloudFront miss of each packed one: the API's ``app.rendering.render_on_request``
+(CloudFront's failover origin), its requests counted the same way and its CPU (this process and
+its forked children) timed, priced on bench.network's view pattern (the one delivery's cost
+table uses).
 """
 
 from __future__ import annotations
