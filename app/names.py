@@ -62,6 +62,11 @@ def work_prefix(variants_prefix: str) -> str:
     return f"{prefix}/{WORK_PREFIX}/" if prefix else f"{WORK_PREFIX}/"
 
 
+def variant_key(image_id: str, name: str) -> str:
+    """Where a variant stored alone lives in the variants store (and its catalog key default)."""
+    return f"{image_id}/{name}"
+
+
 # --- DynamoDB (DynamoDBCatalog) ----------------------------------------------------------------
 TABLE: Final = "images"
 TABLE_KEY: Final = "image_id"

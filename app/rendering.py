@@ -42,6 +42,7 @@ from app.imaging.contained import render_contained
 from app.imaging.encode import CONTENT_TYPES
 from app.imaging.pipeline import pyramid
 from app.imaging.plan import STANDARD_TIER, VariantSpec, plan_variants
+from app.names import variant_key
 from app.services import Services
 from app.stand_in import stand_in
 from app.storage import BlobNotFound
@@ -101,7 +102,7 @@ def render_on_request(
         packed = _read_packed(services, record, recorded)
         if packed is not None:
             return packed
-    key = f"{image_id}/{name}"  # app.stored_variants.variant_key: a render is stored alone
+    key = variant_key(image_id, name)  # a render is stored alone, never in a pack
     with _one_at_a_time(key):
         try:  # stored meanwhile (a request before this one), or eager after all
             info = services.variants.stat(key)
@@ -175,7 +176,7 @@ def on_request_records(
             width=sizes[s.width].width,
             height=sizes[s.width].height,
             bytes=0,
-            key=f"{record.image_id}/{s.name}",
+            key=variant_key(record.image_id, s.name),
             tier=s.tier,
             on_request=True,
         )

@@ -12,15 +12,12 @@ from app.catalog import ImageRecord, VariantRecord
 from app.imaging.animation import ANIMATED_NAME, make_animation
 from app.imaging.encode import CONTENT_TYPES
 from app.imaging.pipeline import Rendered
+from app.names import variant_key
 from app.rendering import drop_earlier, on_request_records
 from app.services import Services
 from edge.variants import IMMUTABLE_CACHE_CONTROL
 
 log = logging.getLogger(__name__)
-
-
-def variant_key(image_id: str, name: str) -> str:
-    return f"{image_id}/{name}"
 
 
 def store(services: Services, image_id: str, rendered: Iterable[Rendered]) -> list[VariantRecord]:

@@ -317,7 +317,7 @@ def _variant_dicts(data: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def _derived_key(image_id: str, variant: Mapping[str, Any]) -> str:
-    return f"{image_id}/{variant['name']}"  # app.stored_variants.variant_key
+    return names.variant_key(image_id, variant["name"])
 
 
 def _to_dynamo(value: Any) -> Any:
