@@ -275,22 +275,32 @@ def steadiest(bill_of: Callable[[], Bill], runs: int = 3) -> Bill:
 def _first_requests(services: Services, record: ImageRecord, bill: Bill) -> None:
     """Each variant left to its first request, rendered; each packed one, read as a CloudFront
     miss makes the render origin read it (app/rendering.py), counted into ``bill`` apart."""
+    lazy = [v.name for v in record.variants if v.on_request]
+    packed = [v.name for v in record.variants if v.offset is not None]
+    _requested(services, record.image_id, lazy, bill.render_calls, bill.render_cpu_s, rendered=True)
+    _requested(services, record.image_id, packed, bill.miss_calls, bill.miss_cpu_s, rendered=False)
+
+
+def _requested(
+    services: Services,
+    image_id: str,
+    names: list[str],
+    calls: Counter[tuple[str, str]],
+    cpu_s: dict[str, float],
+    *,
+    rendered: bool,
+) -> None:
+    """Each of ``names`` asked of the render origin: its calls into ``calls``, its CPU-s into
+    ``cpu_s``; each must be rendered, or read as stored, as ``rendered`` says."""
     from app.rendering import render_on_request
 
-    for name in [v.name for v in record.variants if v.on_request]:
-        calls = Bill()
+    for name in names:
+        counted = Bill()
         start = _cpu_seconds()
-        with counting(calls):
-            assert render_on_request(services, record.image_id, name).rendered
-        bill.render_cpu_s[name] = _cpu_seconds() - start
-        bill.render_calls.update(calls.calls)
-    for name in [v.name for v in record.variants if v.offset is not None]:
-        calls = Bill()
-        start = _cpu_seconds()
-        with counting(calls):
-            assert not render_on_request(services, record.image_id, name).rendered
-        bill.miss_cpu_s[name] = _cpu_seconds() - start
-        bill.miss_calls.update(calls.calls)
+        with counting(counted):
+            assert render_on_request(services, image_id, name).rendered is rendered
+        cpu_s[name] = _cpu_seconds() - start
+        calls.update(counted.calls)
 
 
 def redecode_cpu(photo: Path, runs: int = 3) -> float:
