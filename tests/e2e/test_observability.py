@@ -92,7 +92,9 @@ def value(found: dict[tuple[str, frozenset[Any]], float], name: str, **labels: s
 
 def json_lines(path: Path) -> list[dict[str, Any]]:
     lines = []
-    for raw in path.read_text().splitlines():
+    text = path.read_text()
+    # Up to the last newline: a process may be halfway through writing the line after it.
+    for raw in text[: text.rfind("\n") + 1].splitlines():
         if raw.startswith("{"):
             lines.append(json.loads(raw))
     return lines
@@ -168,10 +170,17 @@ def test_one_request_id_follows_the_image_from_upload_to_ready(
 
 
 def test_the_worker_serves_its_pool_processes_metrics(running: Running, ready_image: str) -> None:
-    found = scrape(running.worker_metrics)
     tasks = "imagepipe_tasks_total"
-    for stage in ("ingest", "resize", "encode", "record"):
-        assert value(found, tasks, task=f"imagepipe.{stage}", outcome="done") >= 1, stage
+    stages = ("ingest", "resize", "encode", "record")
+
+    # A task is counted in task_postrun, which Celery sends after it logs the task's success:
+    # the fixture's wait for that line can end before `record` is counted.
+    def counted() -> dict[tuple[str, frozenset[Any]], float] | None:
+        found = scrape(running.worker_metrics)
+        done = [value(found, tasks, task=f"imagepipe.{s}", outcome="done") for s in stages]
+        return found if min(done) >= 1 else None
+
+    found = wait_for(counted, timeout=60, what=f"{tasks} to count every stage done")
     steps = "imagepipe_step_duration_seconds_count"
     for fmt in ("webp", "avif"):
         assert value(found, steps, step="encode", format=fmt) >= 1, fmt
