@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -82,22 +83,19 @@ def test_ctrl_c_stops_the_local_aws_platform_cleanly(tmp_path: Path) -> None:
             raise RuntimeError(f"run-aws-local exited: {output.read_text()[-3000:]}")
         return check
 
+    def said(log: Path, words: str) -> bool | None:
+        return serving(True if log.exists() and words in log.read_text(errors="replace") else None)
+
     try:
         wait_for(
             lambda: serving(_answers(f"http://127.0.0.1:{port}/health")),
             timeout=STARTUP,
             what="the API",
         )
-        wait_for(
-            lambda: serving(
-                True
-                if (logs / "worker.log").exists()
-                and "ready." in (logs / "worker.log").read_text(errors="replace")
-                else None
-            ),
-            timeout=STARTUP,
-            what="the worker",
-        )
+        # Each SQS poller says so once its signal handlers are in: a Ctrl-C before that would
+        # stop it mid-import, not cleanly, and the assertions below would fail for the wrong reason.
+        for name, words in (("worker", "ready."), ("ingest", "ingesting s3://")):
+            wait_for(partial(said, logs / f"{name}.log", words), timeout=STARTUP, what=name)
         started = {pid: _start_time(pid) for pid in descendants(proc.pid)}
         os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in the terminal does
         code = proc.wait(timeout=180)
