@@ -11,6 +11,7 @@ import json
 import os
 import random
 import signal
+import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -263,15 +264,31 @@ def test_celerys_soft_time_limit_while_waiting_is_a_decode_timeout() -> None:
         raise SoftTimeLimitExceeded
 
     before = children()
+    main, native = threading.get_ident(), threading.get_native_id()
+    done = threading.Event()
+
+    def alarm_while_waiting() -> None:
+        # Celery's alarm while the master waits for its child. A timer could fire before the
+        # fork on a busy machine; the soft limit then leaves the stage some other way.
+        while not done.is_set():
+            wchan = Path(f"/proc/self/task/{native}/wchan").read_text()
+            if children() - before and "poll" in wchan:
+                signal.pthread_kill(main, signal.SIGALRM)
+                return
+            done.wait(0.01)
+
     previous = signal.signal(signal.SIGALRM, soft_limit)
-    signal.setitimer(signal.ITIMER_REAL, 0.2)
+    alarm = threading.Thread(target=alarm_while_waiting)
+    alarm.start()
     try:
         with pytest.raises(ImageRejected) as stopped:
             sandbox.run_limited(_spin, limits=replace(LIMITS, decode_seconds=60))
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
+        done.set()
+        alarm.join()
         signal.signal(signal.SIGALRM, previous)
     assert stopped.value.reason is Reason.DECODE_TIMEOUT
+    assert "time limit ran out" in stopped.value.detail  # the alarm's, not the 60 s deadline's
     assert children() == before  # the spinning child was killed and reaped
 
 
