@@ -305,6 +305,17 @@ def status_mb(pid: int, field: str) -> float | None:
     return None
 
 
+def start_time(pid: int) -> str | None:
+    """Field 22 of /proc/<pid>/stat, which tells a process from a later one reusing its pid;
+    None once it has exited (a zombie only waits for its parent, or init, to reap it)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()
+    return None if fields[0] == "Z" else fields[19]
+
+
 def address_space_limit(pid: int) -> int | None:
     """The soft RLIMIT_AS of a process in bytes; None when unlimited or gone."""
     try:

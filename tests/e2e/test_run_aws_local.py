@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.e2e.processes import ROOT, descendants, free_port, wait_for
+from tests.e2e.processes import ROOT, descendants, free_port, start_time, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -30,14 +30,6 @@ def _answers(url: str) -> bool | None:
         return True if requests.get(url, timeout=10).status_code == 200 else None
     except (requests.ConnectionError, requests.Timeout):
         return None
-
-
-def _start_time(pid: int) -> str | None:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return stat.rsplit(")", 1)[1].split()[19]
 
 
 def _moto_servers(port: int) -> list[int]:
@@ -96,18 +88,18 @@ def test_ctrl_c_stops_the_local_aws_platform_cleanly(tmp_path: Path) -> None:
         # stop it mid-import, not cleanly, and the assertions below would fail for the wrong reason.
         for name, words in (("worker", "ready."), ("ingest", "ingesting s3://")):
             wait_for(partial(said, logs / f"{name}.log", words), timeout=STARTUP, what=name)
-        started = {pid: _start_time(pid) for pid in descendants(proc.pid)}
+        started = {pid: start_time(pid) for pid in descendants(proc.pid)}
         os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in the terminal does
         code = proc.wait(timeout=180)
     finally:
         if not started:  # start-up failed before the snapshot: take it now
-            started = {pid: _start_time(pid) for pid in descendants(proc.pid)}
-            started |= {pid: _start_time(pid) for pid in _moto_servers(moto_port)}
+            started = {pid: start_time(pid) for pid in descendants(proc.pid)}
+            started |= {pid: start_time(pid) for pid in _moto_servers(moto_port)}
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
         # supervisord's programs and moto run in process groups of their own.
-        left = [pid for pid, at in started.items() if at is not None and _start_time(pid) == at]
+        left = [pid for pid, at in started.items() if at is not None and start_time(pid) == at]
         for pid in left:
             os.kill(pid, signal.SIGKILL)
     terminal = output.read_text(errors="replace")

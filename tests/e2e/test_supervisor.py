@@ -24,6 +24,7 @@ from tests.e2e.processes import (
     free_port,
     presigned_upload,
     python,
+    start_time,
     wait_for,
 )
 
@@ -138,7 +139,7 @@ def wait_until_serving(platform: Supervised) -> None:
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
     """SIGTERM to supervisord (it stops its programs), SIGKILL to what is left after a while."""
-    left = {pid: _start_time(pid) for pid in descendants(proc.pid)}
+    left = {pid: start_time(pid) for pid in descendants(proc.pid)}
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -147,7 +148,7 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
             proc.kill()
             proc.wait()
     for pid, started in left.items():
-        if started is not None and _start_time(pid) == started:
+        if started is not None and start_time(pid) == started:
             os.kill(pid, signal.SIGKILL)
 
 
@@ -253,25 +254,16 @@ def test_killed_flower_and_beat_come_back(platform: Supervised) -> None:
     assert health.answers > 0 and health.failures == []
 
 
-def _start_time(pid: int) -> str | None:
-    """Field 22 of /proc/<pid>/stat: tells a process from a later one that reuses its pid."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return stat.rsplit(")", 1)[1].split()[19]
-
-
 def test_ctrl_c_stops_every_process(tmp_path: Path) -> None:
     with supervised_platform(tmp_path) as running:
         tree = descendants(running.proc.pid)
         # web (gunicorn and its 2 workers), worker (and its 2 pool processes), beat, Flower, tail.
         assert len(tree) >= 9, tree
-        started = {pid: _start_time(pid) for pid in tree}
+        started = {pid: start_time(pid) for pid in tree}
         running.proc.send_signal(signal.SIGINT)
         code = running.proc.wait(timeout=120)
         # A process left behind would have been reparented, no longer below supervisord.
-        left = [pid for pid, at in started.items() if at is not None and _start_time(pid) == at]
+        left = [pid for pid, at in started.items() if at is not None and start_time(pid) == at]
         assert left == [], f"still running after Ctrl-C: {left}"
         assert code == 0
         assert _answers(f"{running.base}/health") is None
